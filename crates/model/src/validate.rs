@@ -1,0 +1,345 @@
+//! Validation that reports every problem at once, each with the path of the field at fault
+//! (`runs[2].start_time`), so a provider fixes a whole file in one pass.
+
+use crate::course::{Course, DeliveryMode};
+use crate::provider::Provider;
+use crate::record::Record;
+use crate::rules::{Concession, Condition};
+use crate::venue::Venue;
+
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct FieldViolation {
+    pub field: String,
+    pub description: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Default, thiserror::Error)]
+pub struct ValidationErrors(pub Vec<FieldViolation>);
+
+impl std::fmt::Display for ValidationErrors {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        for (i, v) in self.0.iter().enumerate() {
+            if i > 0 {
+                f.write_str("; ")?;
+            }
+            write!(f, "{}: {}", v.field, v.description)?;
+        }
+        Ok(())
+    }
+}
+
+impl ValidationErrors {
+    /// Prefixes every path, e.g. to place a record's errors inside a batch (`ops[3].course`).
+    pub fn prefixed(self, prefix: &str) -> Self {
+        ValidationErrors(
+            self.0
+                .into_iter()
+                .map(|v| FieldViolation {
+                    field: format!("{prefix}.{}", v.field),
+                    description: v.description,
+                })
+                .collect(),
+        )
+    }
+}
+
+/// Collects violations under a growing field path.
+struct Check {
+    out: Vec<FieldViolation>,
+}
+
+impl Check {
+    fn fail(&mut self, field: impl Into<String>, description: impl Into<String>) {
+        self.out.push(FieldViolation {
+            field: field.into(),
+            description: description.into(),
+        });
+    }
+
+    fn text(&mut self, field: &str, value: &str, max: usize) {
+        if value.trim().is_empty() {
+            self.fail(field, "must not be empty");
+        } else if value.chars().count() > max {
+            self.fail(field, format!("must be at most {max} characters"));
+        }
+        if value.chars().any(|c| c.is_control() && c != '\n' && c != '\t' && c != '\r') {
+            self.fail(field, "must not contain control characters");
+        }
+    }
+
+    fn opt_text(&mut self, field: &str, value: &Option<String>, max: usize) {
+        if let Some(v) = value {
+            self.text(field, v, max);
+        }
+    }
+
+    fn url(&mut self, field: &str, value: &Option<String>) {
+        if let Some(v) = value {
+            let ok = (v.starts_with("https://") || v.starts_with("http://"))
+                && v.len() > "https://".len()
+                && v.len() <= 2000
+                && !v.chars().any(char::is_whitespace);
+            if !ok {
+                self.fail(field, "must be an http(s) URL");
+            }
+        }
+    }
+
+    fn email(&mut self, field: &str, value: &Option<String>) {
+        if let Some(v) = value {
+            let ok = v.len() <= 254
+                && v.split_once('@').is_some_and(|(a, b)| {
+                    !a.is_empty() && b.contains('.') && !b.starts_with('.') && !b.ends_with('.')
+                })
+                && !v.chars().any(char::is_whitespace);
+            if !ok {
+                self.fail(field, "must be an email address");
+            }
+        }
+    }
+
+    fn finish(self) -> Result<(), ValidationErrors> {
+        if self.out.is_empty() {
+            Ok(())
+        } else {
+            Err(ValidationErrors(self.out))
+        }
+    }
+}
+
+/// True for a syntactically valid UK postcode, full ("SE15 4QF") or outward code only ("SE15").
+pub fn is_valid_postcode(s: &str) -> bool {
+    let compact: String = s
+        .chars()
+        .filter(|c| !c.is_whitespace())
+        .collect::<String>()
+        .to_ascii_uppercase();
+    let outward_ok = |o: &str| {
+        let b = o.as_bytes();
+        (2..=4).contains(&b.len())
+            && b[0].is_ascii_alphabetic()
+            && b.iter().all(u8::is_ascii_alphanumeric)
+            && b.iter().any(u8::is_ascii_digit)
+            && b[1..].iter().position(u8::is_ascii_digit).is_some()
+    };
+    if compact.len() <= 4 && outward_ok(&compact) {
+        return true;
+    }
+    if !(5..=7).contains(&compact.len()) {
+        return false;
+    }
+    let (out, inw) = compact.split_at(compact.len() - 3);
+    let i = inw.as_bytes();
+    outward_ok(out) && i[0].is_ascii_digit() && i[1].is_ascii_alphabetic() && i[2].is_ascii_alphabetic()
+}
+
+fn is_gss_borough(code: &str) -> bool {
+    code.len() == 9 && code.starts_with("E09") && code[3..].bytes().all(|b| b.is_ascii_digit())
+}
+
+/// Validates one record; errors carry paths relative to the record.
+pub fn validate_record(record: &Record) -> Result<(), ValidationErrors> {
+    let mut c = Check { out: Vec::new() };
+    match record {
+        Record::Provider(p) => provider(&mut c, p),
+        Record::Venue(v) => venue(&mut c, v),
+        Record::Course(x) => course(&mut c, x),
+    }
+    c.finish()
+}
+
+fn provider(c: &mut Check, p: &Provider) {
+    if p.id.is_nil() {
+        c.fail("id", "must not be the nil UUID");
+    }
+    c.text("name", &p.name, 200);
+    if let Some(u) = &p.ukprn
+        && !(u.len() == 8 && u.starts_with('1') && u.bytes().all(|b| b.is_ascii_digit()))
+    {
+        c.fail("ukprn", "must be 8 digits starting with 1");
+    }
+    c.opt_text("charity_number", &p.charity_number, 20);
+    c.opt_text("description", &p.description, 5000);
+    c.email("email", &p.email);
+    c.opt_text("phone", &p.phone, 40);
+    c.url("website", &p.website);
+}
+
+fn venue(c: &mut Check, v: &Venue) {
+    if v.id.is_nil() {
+        c.fail("id", "must not be the nil UUID");
+    }
+    if v.provider_id.is_nil() {
+        c.fail("provider_id", "must not be the nil UUID");
+    }
+    c.text("name", &v.name, 200);
+    match (&v.address, &v.virtual_url) {
+        (Some(_), Some(_)) => c.fail("virtual_url", "a venue has an address or a virtual URL, not both"),
+        (None, None) => c.fail("address", "a physical venue needs an address (or set virtual_url)"),
+        _ => {}
+    }
+    if let Some(a) = &v.address {
+        if a.lines.is_empty() {
+            c.fail("address.lines", "must have at least one line");
+        }
+        for (i, l) in a.lines.iter().enumerate() {
+            c.text(&format!("address.lines[{i}]"), l, 200);
+        }
+        c.text("address.town", &a.town, 100);
+        if !is_valid_postcode(&a.postcode) || a.postcode.trim().len() < 5 {
+            c.fail("address.postcode", format!("{:?} is not a full UK postcode", a.postcode));
+        }
+    }
+    if let Some(l) = &v.location {
+        // Generous box around the UK: catches swapped or zeroed coordinates.
+        if !(49.0..=61.0).contains(&l.lat) {
+            c.fail("location.lat", "must be a UK latitude (49 to 61)");
+        }
+        if !(-9.0..=2.5).contains(&l.lon) {
+            c.fail("location.lon", "must be a UK longitude (-9 to 2.5)");
+        }
+    }
+    c.url("virtual_url", &v.virtual_url);
+}
+
+fn course(c: &mut Check, x: &Course) {
+    if x.id.is_nil() {
+        c.fail("id", "must not be the nil UUID");
+    }
+    if x.provider_id.is_nil() {
+        c.fail("provider_id", "must not be the nil UUID");
+    }
+    c.text("title", &x.title, 200);
+    c.text("description", &x.description, 10_000);
+    if x.categories.is_empty() {
+        c.fail("categories", "must name at least one category");
+    }
+    for (i, cat) in x.categories.iter().enumerate() {
+        if x.categories[..i].contains(cat) {
+            c.fail(format!("categories[{i}]"), format!("{cat} is listed twice"));
+        }
+    }
+    let lang = x.language.trim();
+    if !(2..=3).contains(&lang.len()) || !lang.bytes().all(|b| b.is_ascii_lowercase()) {
+        c.fail("language", "must be an ISO 639 code such as \"en\"");
+    }
+    c.url("url", &x.url);
+    c.email("contact_email", &x.contact_email);
+
+    if x.runs.is_empty() {
+        c.fail("runs", "a course needs at least one run");
+    }
+    for (i, r) in x.runs.iter().enumerate() {
+        let p = format!("runs[{i}]");
+        if r.id.is_nil() {
+            c.fail(format!("{p}.id"), "must not be the nil UUID");
+        }
+        if x.runs[..i].iter().any(|o| o.id == r.id) {
+            c.fail(format!("{p}.id"), "duplicate run id");
+        }
+        if r.venue_id.is_nil() {
+            c.fail(format!("{p}.venue_id"), "must not be the nil UUID");
+        }
+        if r.days.is_empty() && x.delivery != DeliveryMode::Online {
+            c.fail(format!("{p}.days"), "name the days it meets (only online courses may be self-paced)");
+        }
+        for (j, d) in r.days.iter().enumerate() {
+            if r.days[..j].contains(d) {
+                c.fail(format!("{p}.days[{j}]"), format!("{d} is listed twice"));
+            }
+        }
+        if r.end_time <= r.start_time {
+            c.fail(format!("{p}.end_time"), "must be after start_time");
+        }
+        if let Some(w) = r.weeks
+            && !(1..=104).contains(&w)
+        {
+            c.fail(format!("{p}.weeks"), "must be between 1 and 104");
+        }
+        if let Some(w) = r.waiting_weeks
+            && w > 104
+        {
+            c.fail(format!("{p}.waiting_weeks"), "must be at most 104");
+        }
+    }
+
+    let full = x.fees.full_fee_pence;
+    if full > 10_000_000 {
+        c.fail("fees.full_fee_pence", "must be at most £100,000");
+    }
+    for (i, con) in x.fees.concessions.iter().enumerate() {
+        concession(c, &format!("fees.concessions[{i}]"), con, x, full);
+    }
+    for (i, req) in x.eligibility.iter().enumerate() {
+        condition(c, &format!("eligibility[{i}].condition"), &req.condition);
+    }
+}
+
+fn concession(c: &mut Check, p: &str, con: &Concession, x: &Course, full: u32) {
+    c.text(&format!("{p}.name"), &con.name, 200);
+    if con.fee_pence > full {
+        c.fail(format!("{p}.fee_pence"), "a concession cannot cost more than the full fee");
+    }
+    if con.conditions.is_empty() {
+        c.fail(format!("{p}.conditions"), "a concession needs at least one condition");
+    }
+    for (j, cond) in con.conditions.iter().enumerate() {
+        condition(c, &format!("{p}.conditions[{j}]"), cond);
+    }
+    if let Some(t) = con.template {
+        match t.concession(x.level, &x.categories, con.fee_pence) {
+            Err(e) => c.fail(format!("{p}.template"), e.to_string()),
+            Ok(expected) if expected.conditions != con.conditions => c.fail(
+                format!("{p}.conditions"),
+                format!("must be exactly the conditions of template {t}"),
+            ),
+            Ok(_) => {}
+        }
+    }
+}
+
+fn condition(c: &mut Check, p: &str, cond: &Condition) {
+    match cond {
+        Condition::Age { min, max } => {
+            if min.is_none() && max.is_none() {
+                c.fail(p.to_string(), "an age condition needs min or max");
+            }
+            if let (Some(a), Some(b)) = (min, max)
+                && a > b
+            {
+                c.fail(format!("{p}.min"), "must not exceed max");
+            }
+            if min.is_some_and(|a| a > 120) || max.is_some_and(|a| a > 120) {
+                c.fail(p.to_string(), "ages must be at most 120");
+            }
+        }
+        Condition::ResidentInBorough { boroughs } => {
+            if boroughs.is_empty() {
+                c.fail(format!("{p}.boroughs"), "name at least one borough");
+            }
+            for (i, b) in boroughs.iter().enumerate() {
+                if !is_gss_borough(b) {
+                    c.fail(format!("{p}.boroughs[{i}]"), format!("{b:?} is not a London borough GSS code (E09…)"));
+                }
+            }
+        }
+        Condition::ResidencyStatus { any_of } => {
+            if any_of.is_empty() {
+                c.fail(format!("{p}.any_of"), "name at least one status");
+            }
+        }
+        Condition::LowWage {
+            max_annual_gross_pence,
+        } => {
+            if *max_annual_gross_pence == 0 {
+                c.fail(format!("{p}.max_annual_gross_pence"), "must be above zero");
+            }
+        }
+        Condition::ResidentInLondon
+        | Condition::Unemployed
+        | Condition::MeansTestedBenefits
+        | Condition::NoQualificationAtOrAbove { .. }
+        | Condition::ReferredBySocialPrescriber
+        | Condition::FirstLanguageNotEnglish => {}
+    }
+}
