@@ -1,1 +1,5 @@
-fn main() {}
+//! The `prospectus` binary. Deliberately thin: everything lives in `prospectus-cli`.
+
+fn main() -> std::process::ExitCode {
+    prospectus_cli::main()
+}

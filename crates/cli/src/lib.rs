@@ -1,1 +1,183 @@
-//! stub
+//! The `prospectus` command line. Parsing (clap) and human output live here; each command is a
+//! small function over the server, dataset and geo crates. Commands exit non-zero with a
+//! message a borough admin or provider can act on; they never panic on bad input.
+
+mod args;
+mod publish;
+mod search;
+
+use anyhow::{Context, Result};
+use args::{Cli, Command, DatasetCommand, TokenCommand};
+use clap::Parser;
+use prospectus_server::client::{self, AdminClient};
+use std::process::ExitCode;
+
+pub fn main() -> ExitCode {
+    let cli = Cli::parse();
+    init_logging(&cli);
+    let rt = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("error: cannot start the async runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    match rt.block_on(run(cli)) {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn init_logging(cli: &Cli) {
+    let default = match &cli.command {
+        Command::Serve(_) => "info",
+        _ => "warn",
+    };
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default));
+    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
+    if cli.log_json {
+        builder.json().init();
+    } else {
+        builder.init();
+    }
+}
+
+async fn run(cli: Cli) -> Result<ExitCode> {
+    match cli.command {
+        Command::Serve(a) => serve(a).await,
+        Command::Token(TokenCommand::Create(a)) => {
+            let token = read_token(&a.conn.token_file)?;
+            let mut c = AdminClient::new(a.conn.channel().await?);
+            let req = prospectus_proto::v1::CreateProviderTokenRequest {
+                provider_id: a.provider.clone(),
+                label: a.label.unwrap_or_default(),
+            };
+            let r = c.create_provider_token(client::authorized(req, &token)?).await?.into_inner();
+            eprintln!("token id {} for provider {} (shown once; store it safely)", r.token_id, a.provider);
+            println!("{}", r.token);
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Token(TokenCommand::Revoke(a)) => {
+            let token = read_token(&a.conn.token_file)?;
+            let mut c = AdminClient::new(a.conn.channel().await?);
+            let req = prospectus_proto::v1::RevokeTokenRequest { token_id: a.token_id.clone() };
+            let r = c.revoke_token(client::authorized(req, &token)?).await?.into_inner();
+            if r.revoked {
+                println!("revoked {}", a.token_id);
+                Ok(ExitCode::SUCCESS)
+            } else {
+                eprintln!("no token with id {}", a.token_id);
+                Ok(ExitCode::FAILURE)
+            }
+        }
+        Command::Info(a) => {
+            let token = read_token(&a.token_file)?;
+            let mut c = AdminClient::new(a.channel().await?);
+            let r = c
+                .node_info(client::authorized(prospectus_proto::v1::NodeInfoRequest {}, &token)?)
+                .await?
+                .into_inner();
+            println!("origin     {} ({})", r.origin, r.borough_name);
+            println!("key        {} (id {})", r.public_key, r.key_id);
+            println!("log head   epoch {} seq {}", r.epoch, r.seq);
+            println!("records    {} providers, {} venues, {} courses", r.providers, r.venues, r.courses);
+            println!("version    {}", r.version);
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Dataset(DatasetCommand::Generate(a)) => {
+            if let Some(b) = &a.borough
+                && prospectus_geo::borough(b).is_none()
+            {
+                anyhow::bail!("--borough {b:?} is not a London borough GSS code (see `prospectus boroughs`)");
+            }
+            let bundle = prospectus_dataset::generate(a.seed, a.courses, a.borough.as_deref());
+            let text = match a.format {
+                args::DataFormat::Json => serde_json::to_string_pretty(&bundle)?,
+                args::DataFormat::Csv => prospectus_dataset::write_csv(&bundle.courses)?,
+            };
+            std::fs::write(&a.out, text).with_context(|| format!("writing {}", a.out.display()))?;
+            eprintln!(
+                "wrote {} providers, {} venues, {} courses to {}",
+                bundle.providers.len(),
+                bundle.venues.len(),
+                bundle.courses.len(),
+                a.out.display()
+            );
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Publish(a) => publish::run(a).await,
+        Command::Search(a) => search::run(a).await,
+        Command::Keygen(a) => {
+            let (key, created) = prospectus_server::NodeKey::load_or_create(&a.key)?;
+            if created {
+                eprintln!("created {}", a.key.display());
+            }
+            println!("public_key = \"{}\"", key.public_hex());
+            println!("key_id = \"{}\"", key.key_id());
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Boroughs => {
+            for b in prospectus_geo::boroughs() {
+                println!("{}  {}", b.gss_code, b.name);
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+    }
+}
+
+fn read_token(path: &std::path::Path) -> Result<String> {
+    let t = std::fs::read_to_string(path).with_context(|| format!("reading token file {}", path.display()))?;
+    let t = t.trim().to_string();
+    if t.is_empty() {
+        anyhow::bail!("token file {} is empty", path.display());
+    }
+    Ok(t)
+}
+
+async fn serve(a: args::ServeArgs) -> Result<ExitCode> {
+    let mut cfg = match &a.config {
+        Some(p) => prospectus_server::NodeConfig::load(p)?,
+        None => prospectus_server::NodeConfig::default(),
+    };
+    if let Some(d) = a.data_dir {
+        cfg.data_dir = d;
+    }
+    if let Some(l) = a.listen {
+        cfg.listen = l;
+    }
+    if let Some(b) = a.borough {
+        cfg.borough = Some(b);
+    }
+    if let Some(k) = a.key {
+        cfg.key_file = Some(k);
+    }
+    match (a.tls_cert, a.tls_key) {
+        (Some(cert), Some(key)) => cfg.tls = Some(prospectus_server::TlsPaths { cert, key }),
+        (None, None) => {}
+        _ => anyhow::bail!("--tls-cert and --tls-key go together"),
+    }
+    cfg.insecure_dev |= a.insecure_dev;
+    let node = prospectus_server::start(cfg).await?;
+    let addr = node.addr;
+    tokio::select! {
+        r = wait_for_signal() => {
+            r?;
+            tracing::info!(%addr, "shutting down");
+            node.shutdown().await?;
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+async fn wait_for_signal() -> Result<()> {
+    let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
+    tokio::select! {
+        r = tokio::signal::ctrl_c() => r?,
+        _ = term.recv() => {}
+    }
+    Ok(())
+}

@@ -72,9 +72,10 @@ fn check(condition: &Condition, p: &LearnerProfile) -> Verdict {
         }
     }
     match condition {
-        Condition::Age { min, max } => known(p.age.map(|age| {
-            min.is_none_or(|m| age >= m) && max.is_none_or(|m| age <= m)
-        })),
+        Condition::Age { min, max } => known(
+            p.age
+                .map(|age| min.is_none_or(|m| age >= m) && max.is_none_or(|m| age <= m)),
+        ),
         Condition::ResidentInBorough { boroughs } => known(
             p.borough
                 .as_ref()

@@ -15,7 +15,9 @@ mod validate;
 mod venue;
 
 pub use course::{Attendance, Category, Course, DeliveryMode, Level, Run, Start, Support, Weekday};
-pub use evaluate::{AppliedConcession, Evaluation, PossibleConcession, Unmet, UnmetReason, evaluate};
+pub use evaluate::{
+    AppliedConcession, Evaluation, PossibleConcession, Unmet, UnmetReason, evaluate,
+};
 pub use learner::{Employment, LearnerProfile, Residency};
 pub use provider::Provider;
 pub use record::{Record, RecordKind};

@@ -20,19 +20,27 @@ pub enum Condition {
         max: Option<u8>,
     },
     /// Lives in one of these boroughs (GSS codes).
-    ResidentInBorough { boroughs: Vec<String> },
+    ResidentInBorough {
+        boroughs: Vec<String>,
+    },
     /// Lives in Greater London (any E09 borough).
     ResidentInLondon,
     /// Immigration/residency status is one of these.
-    ResidencyStatus { any_of: Vec<crate::Residency> },
+    ResidencyStatus {
+        any_of: Vec<crate::Residency>,
+    },
     /// Unemployed and looking for work.
     Unemployed,
     /// Receives a means-tested benefit (Universal Credit, income-based JSA/ESA, Pension Credit…).
     MeansTestedBenefits,
     /// Employed or self-employed, earning less than the threshold (gross a year).
-    LowWage { max_annual_gross_pence: u32 },
+    LowWage {
+        max_annual_gross_pence: u32,
+    },
     /// Has no qualification at or above this level (e.g. "no full level 2" for a first level 2).
-    NoQualificationAtOrAbove { level: Level },
+    NoQualificationAtOrAbove {
+        level: Level,
+    },
     /// Referred by a social prescribing link worker or GP.
     ReferredBySocialPrescriber,
     FirstLanguageNotEnglish,
@@ -42,21 +50,39 @@ impl Condition {
     /// One line a link worker can read to the client.
     pub fn describe(&self) -> String {
         match self {
-            Condition::Age { min: Some(a), max: Some(b) } => format!("aged {a} to {b}"),
-            Condition::Age { min: Some(a), max: None } => format!("aged {a} or over"),
-            Condition::Age { min: None, max: Some(b) } => format!("aged {b} or under"),
-            Condition::Age { min: None, max: None } => "any age".into(),
+            Condition::Age {
+                min: Some(a),
+                max: Some(b),
+            } => format!("aged {a} to {b}"),
+            Condition::Age {
+                min: Some(a),
+                max: None,
+            } => format!("aged {a} or over"),
+            Condition::Age {
+                min: None,
+                max: Some(b),
+            } => format!("aged {b} or under"),
+            Condition::Age {
+                min: None,
+                max: None,
+            } => "any age".into(),
             Condition::ResidentInBorough { boroughs } => {
                 format!("lives in borough {}", boroughs.join(" or "))
             }
             Condition::ResidentInLondon => "lives in Greater London".into(),
             Condition::ResidencyStatus { any_of } => format!(
                 "residency status is one of: {}",
-                any_of.iter().map(|r| r.label()).collect::<Vec<_>>().join(", ")
+                any_of
+                    .iter()
+                    .map(|r| r.label())
+                    .collect::<Vec<_>>()
+                    .join(", ")
             ),
             Condition::Unemployed => "unemployed and looking for work".into(),
             Condition::MeansTestedBenefits => "receives a means-tested benefit".into(),
-            Condition::LowWage { max_annual_gross_pence } => format!(
+            Condition::LowWage {
+                max_annual_gross_pence,
+            } => format!(
                 "in work and earning under £{} a year",
                 pounds(*max_annual_gross_pence)
             ),
@@ -243,7 +269,9 @@ impl Template {
                     vec![D::Payslips],
                 )
             }
-            Template::MeansTestedBenefits => (vec![C::MeansTestedBenefits], vec![D::ProofOfBenefits]),
+            Template::MeansTestedBenefits => {
+                (vec![C::MeansTestedBenefits], vec![D::ProofOfBenefits])
+            }
             Template::SocialPrescriberReferral => {
                 (vec![C::ReferredBySocialPrescriber], vec![D::ReferralLetter])
             }

@@ -62,7 +62,10 @@ impl Check {
         } else if value.chars().count() > max {
             self.fail(field, format!("must be at most {max} characters"));
         }
-        if value.chars().any(|c| c.is_control() && c != '\n' && c != '\t' && c != '\r') {
+        if value
+            .chars()
+            .any(|c| c.is_control() && c != '\n' && c != '\t' && c != '\r')
+        {
             self.fail(field, "must not contain control characters");
         }
     }
@@ -108,29 +111,44 @@ impl Check {
 }
 
 /// True for a syntactically valid UK postcode, full ("SE15 4QF") or outward code only ("SE15").
+/// Case and whitespace are ignored. The outward code has one of the shapes A9, A99, A9A, AA9,
+/// AA99 or AA9A; the inward code is 9AA.
 pub fn is_valid_postcode(s: &str) -> bool {
     let compact: String = s
         .chars()
         .filter(|c| !c.is_whitespace())
         .collect::<String>()
         .to_ascii_uppercase();
-    let outward_ok = |o: &str| {
-        let b = o.as_bytes();
-        (2..=4).contains(&b.len())
-            && b[0].is_ascii_alphabetic()
-            && b.iter().all(u8::is_ascii_alphanumeric)
-            && b.iter().any(u8::is_ascii_digit)
-            && b[1..].iter().position(u8::is_ascii_digit).is_some()
-    };
-    if compact.len() <= 4 && outward_ok(&compact) {
-        return true;
-    }
-    if !(5..=7).contains(&compact.len()) {
+    // Byte slicing below is only sound on ASCII; no postcode contains anything else.
+    if !compact.is_ascii() {
         return false;
     }
-    let (out, inw) = compact.split_at(compact.len() - 3);
-    let i = inw.as_bytes();
-    outward_ok(out) && i[0].is_ascii_digit() && i[1].is_ascii_alphabetic() && i[2].is_ascii_alphabetic()
+    let b = compact.as_bytes();
+    if outward_ok(b) {
+        return true;
+    }
+    if !(5..=7).contains(&b.len()) {
+        return false;
+    }
+    let (out, inw) = b.split_at(b.len() - 3);
+    outward_ok(out)
+        && inw[0].is_ascii_digit()
+        && inw[1].is_ascii_alphabetic()
+        && inw[2].is_ascii_alphabetic()
+}
+
+/// An outward code (postcode area + district): one or two letters, a digit, then optionally a
+/// second digit or a letter.
+fn outward_ok(o: &[u8]) -> bool {
+    let letters = o.iter().take_while(|b| b.is_ascii_alphabetic()).count();
+    if !(1..=2).contains(&letters) {
+        return false;
+    }
+    match &o[letters..] {
+        [d] => d.is_ascii_digit(),
+        [d, e] => d.is_ascii_digit() && e.is_ascii_alphanumeric(),
+        _ => false,
+    }
 }
 
 fn is_gss_borough(code: &str) -> bool {
@@ -174,8 +192,14 @@ fn venue(c: &mut Check, v: &Venue) {
     }
     c.text("name", &v.name, 200);
     match (&v.address, &v.virtual_url) {
-        (Some(_), Some(_)) => c.fail("virtual_url", "a venue has an address or a virtual URL, not both"),
-        (None, None) => c.fail("address", "a physical venue needs an address (or set virtual_url)"),
+        (Some(_), Some(_)) => c.fail(
+            "virtual_url",
+            "a venue has an address or a virtual URL, not both",
+        ),
+        (None, None) => c.fail(
+            "address",
+            "a physical venue needs an address (or set virtual_url)",
+        ),
         _ => {}
     }
     if let Some(a) = &v.address {
@@ -186,8 +210,13 @@ fn venue(c: &mut Check, v: &Venue) {
             c.text(&format!("address.lines[{i}]"), l, 200);
         }
         c.text("address.town", &a.town, 100);
-        if !is_valid_postcode(&a.postcode) || a.postcode.trim().len() < 5 {
-            c.fail("address.postcode", format!("{:?} is not a full UK postcode", a.postcode));
+        // A full postcode has an inward code: at least five characters besides spaces.
+        let significant = a.postcode.chars().filter(|c| !c.is_whitespace()).count();
+        if !is_valid_postcode(&a.postcode) || significant < 5 {
+            c.fail(
+                "address.postcode",
+                format!("{:?} is not a full UK postcode", a.postcode),
+            );
         }
     }
     if let Some(l) = &v.location {
@@ -241,7 +270,10 @@ fn course(c: &mut Check, x: &Course) {
             c.fail(format!("{p}.venue_id"), "must not be the nil UUID");
         }
         if r.days.is_empty() && x.delivery != DeliveryMode::Online {
-            c.fail(format!("{p}.days"), "name the days it meets (only online courses may be self-paced)");
+            c.fail(
+                format!("{p}.days"),
+                "name the days it meets (only online courses may be self-paced)",
+            );
         }
         for (j, d) in r.days.iter().enumerate() {
             if r.days[..j].contains(d) {
@@ -278,10 +310,16 @@ fn course(c: &mut Check, x: &Course) {
 fn concession(c: &mut Check, p: &str, con: &Concession, x: &Course, full: u32) {
     c.text(&format!("{p}.name"), &con.name, 200);
     if con.fee_pence > full {
-        c.fail(format!("{p}.fee_pence"), "a concession cannot cost more than the full fee");
+        c.fail(
+            format!("{p}.fee_pence"),
+            "a concession cannot cost more than the full fee",
+        );
     }
     if con.conditions.is_empty() {
-        c.fail(format!("{p}.conditions"), "a concession needs at least one condition");
+        c.fail(
+            format!("{p}.conditions"),
+            "a concession needs at least one condition",
+        );
     }
     for (j, cond) in con.conditions.iter().enumerate() {
         condition(c, &format!("{p}.conditions[{j}]"), cond);
@@ -319,7 +357,10 @@ fn condition(c: &mut Check, p: &str, cond: &Condition) {
             }
             for (i, b) in boroughs.iter().enumerate() {
                 if !is_gss_borough(b) {
-                    c.fail(format!("{p}.boroughs[{i}]"), format!("{b:?} is not a London borough GSS code (E09…)"));
+                    c.fail(
+                        format!("{p}.boroughs[{i}]"),
+                        format!("{b:?} is not a London borough GSS code (E09…)"),
+                    );
                 }
             }
         }

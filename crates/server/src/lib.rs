@@ -1,1 +1,19 @@
-//! stub
+//! A Prospectus node: the gRPC services over the store and the index, TLS, auth, and the one
+//! place where library errors become `tonic::Status`.
+//!
+//! This is the only crate that knows tonic (besides the generated stubs in `prospectus-proto`).
+//! The services are thin: they decode the wire form, check the token, and call the store or
+//! the index; every rule about records lives in `model` and `store`.
+
+mod admin;
+mod auth;
+pub mod client;
+mod config;
+mod directory;
+mod errors;
+mod node;
+mod publisher;
+
+pub use config::{ConfigError, NodeConfig, TlsPaths};
+pub use node::{NodeError, RunningNode, start};
+pub use prospectus_store::NodeKey;

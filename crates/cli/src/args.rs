@@ -1,0 +1,223 @@
+//! Command-line shape. Scripts and the README depend on it: change with care.
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+use std::net::SocketAddr;
+use std::path::PathBuf;
+
+#[derive(Debug, Parser)]
+#[command(name = "prospectus", version, about = "A borough node of the pan-London adult-education course directory")]
+pub struct Cli {
+    /// Log as JSON lines (for log shippers) instead of text.
+    #[arg(long, global = true)]
+    pub log_json: bool,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Run a borough node (gRPC; TLS required beyond loopback).
+    Serve(ServeArgs),
+    /// Create or revoke provider write tokens (needs the admin token).
+    #[command(subcommand)]
+    Token(TokenCommand),
+    /// Generate offer files.
+    #[command(subcommand)]
+    Dataset(DatasetCommand),
+    /// Publish an offer file (JSON bundle or CSV template), all or nothing.
+    Publish(PublishArgs),
+    /// Search the directory.
+    Search(SearchArgs),
+    /// Show a node's origin, key, log head and record counts (needs the admin token).
+    Info(Conn),
+    /// Create (if absent) an origin key file and print its public key for the roster.
+    Keygen(KeygenArgs),
+    /// List the London boroughs and their GSS codes.
+    Boroughs,
+}
+
+#[derive(Debug, Args)]
+pub struct ServeArgs {
+    /// Data directory (store, keys, admin token) [default: ./prospectus-data]
+    #[arg(long, env = "PROSPECTUS_DATA_DIR")]
+    pub data_dir: Option<PathBuf>,
+    /// Address to listen on [default: 127.0.0.1:7400]; port 0 picks a free port.
+    #[arg(long, env = "PROSPECTUS_LISTEN")]
+    pub listen: Option<SocketAddr>,
+    /// GSS code of this node's borough, e.g. E09000028 (required on first start).
+    #[arg(long, env = "PROSPECTUS_BOROUGH")]
+    pub borough: Option<String>,
+    /// TOML config file; flags override it.
+    #[arg(long)]
+    pub config: Option<PathBuf>,
+    /// Origin key file [default: DATA_DIR/node.key]. Keep a copy off the data disk.
+    #[arg(long)]
+    pub key: Option<PathBuf>,
+    /// PEM certificate chain for TLS.
+    #[arg(long)]
+    pub tls_cert: Option<PathBuf>,
+    /// PEM private key for TLS.
+    #[arg(long)]
+    pub tls_key: Option<PathBuf>,
+    /// Allow plaintext on a non-loopback address. Local demos only.
+    #[arg(long)]
+    pub insecure_dev: bool,
+}
+
+/// How to reach a node.
+#[derive(Debug, Args)]
+pub struct Conn {
+    /// Node URL, e.g. http://127.0.0.1:7400 or https://node.example:7400
+    #[arg(long, default_value = "http://127.0.0.1:7400", env = "PROSPECTUS_NODE")]
+    pub node: String,
+    /// CA certificate (PEM) to trust for https:// nodes.
+    #[arg(long)]
+    pub ca: Option<PathBuf>,
+    /// File holding the token (admin or provider).
+    #[arg(long, default_value = "./prospectus-data/admin-token")]
+    pub token_file: PathBuf,
+}
+
+impl Conn {
+    pub async fn channel(&self) -> anyhow::Result<tonic::transport::Channel> {
+        Ok(prospectus_server::client::connect(&self.node, self.ca.as_deref()).await?)
+    }
+}
+
+#[derive(Debug, Subcommand)]
+pub enum TokenCommand {
+    /// Print a new token that may write only PROVIDER's records.
+    Create(TokenCreateArgs),
+    /// Revoke a token by its id.
+    Revoke(TokenRevokeArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct TokenCreateArgs {
+    #[command(flatten)]
+    pub conn: Conn,
+    /// Provider UUID the token may write for.
+    #[arg(long)]
+    pub provider: String,
+    /// Note for the admin's records (who holds it).
+    #[arg(long)]
+    pub label: Option<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct TokenRevokeArgs {
+    #[command(flatten)]
+    pub conn: Conn,
+    #[arg(long)]
+    pub token_id: String,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum DatasetCommand {
+    /// Write a deterministic synthetic London offer (same seed, same file).
+    Generate(GenerateArgs),
+}
+
+#[derive(Debug, Clone, Copy, ValueEnum)]
+pub enum DataFormat {
+    Json,
+    Csv,
+}
+
+#[derive(Debug, Args)]
+pub struct GenerateArgs {
+    #[arg(long, default_value_t = 1)]
+    pub seed: u64,
+    #[arg(long, default_value_t = 2000)]
+    pub courses: usize,
+    /// Only this borough (GSS code); default all 33.
+    #[arg(long)]
+    pub borough: Option<String>,
+    #[arg(long)]
+    pub out: PathBuf,
+    /// json: the full bundle (providers, venues, courses); csv: the courses in the CSV template.
+    #[arg(long, value_enum, default_value_t = DataFormat::Json)]
+    pub format: DataFormat,
+}
+
+#[derive(Debug, Args)]
+pub struct PublishArgs {
+    #[command(flatten)]
+    pub conn: Conn,
+    /// Reuse to retry a batch safely; default a fresh key per run.
+    #[arg(long)]
+    pub idempotency_key: Option<String>,
+    /// Ops per streamed chunk.
+    #[arg(long, default_value_t = 500)]
+    pub chunk: usize,
+    /// Validate locally and report, without publishing.
+    #[arg(long)]
+    pub dry_run: bool,
+    /// DATA.json (bundle) or DATA.csv (template, see docs/csv-template.md)
+    pub file: PathBuf,
+}
+
+#[derive(Debug, Args)]
+pub struct SearchArgs {
+    /// Node URL.
+    #[arg(long, default_value = "http://127.0.0.1:7400", env = "PROSPECTUS_NODE")]
+    pub node: String,
+    #[arg(long)]
+    pub ca: Option<PathBuf>,
+    /// Free text.
+    #[arg(long, default_value = "")]
+    pub text: String,
+    /// Category (repeatable): wellbeing, esol, maths, digital, …
+    #[arg(long = "category")]
+    pub categories: Vec<String>,
+    /// Publishing borough GSS code (repeatable).
+    #[arg(long = "borough")]
+    pub boroughs: Vec<String>,
+    #[arg(long, default_value_t = 20)]
+    pub page_size: u32,
+    #[arg(long, default_value = "")]
+    pub page_token: String,
+    /// Print the raw response as JSON.
+    #[arg(long)]
+    pub json: bool,
+    #[command(flatten)]
+    pub learner: LearnerArgs,
+    /// Only courses the learner is eligible for.
+    #[arg(long)]
+    pub eligible_only: bool,
+}
+
+/// The client's circumstances, for fee and eligibility answers. Sent with the query only.
+#[derive(Debug, Args, Default)]
+pub struct LearnerArgs {
+    #[arg(long)]
+    pub age: Option<u8>,
+    /// Borough of residence (GSS code).
+    #[arg(long)]
+    pub lives_in: Option<String>,
+    /// british-or-irish, settled-status, pre-settled-status, indefinite-leave, refugee, asylum-seeker, other
+    #[arg(long)]
+    pub residency: Option<String>,
+    /// employed, self-employed, unemployed, not-looking
+    #[arg(long)]
+    pub employment: Option<String>,
+    /// Annual gross earnings in pounds.
+    #[arg(long)]
+    pub earnings: Option<u32>,
+    #[arg(long)]
+    pub benefits: Option<bool>,
+    /// Highest qualification: non-accredited (none), entry, level-1 … level-7
+    #[arg(long)]
+    pub highest_qualification: Option<String>,
+    #[arg(long)]
+    pub referred: Option<bool>,
+    #[arg(long)]
+    pub first_language_english: Option<bool>,
+}
+
+#[derive(Debug, Args)]
+pub struct KeygenArgs {
+    /// Key file to create or read.
+    #[arg(long, default_value = "./prospectus-data/node.key")]
+    pub key: PathBuf,
+}

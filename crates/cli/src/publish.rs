@@ -1,0 +1,215 @@
+//! `prospectus publish FILE`: validate locally, then stream the whole file as one
+//! all-or-nothing batch. Every problem is reported at its place in the file (CSV row and
+//! column, or the JSON path), whether found here or by the node.
+
+use crate::args::PublishArgs;
+use anyhow::{Context, Result, anyhow, bail};
+use indicatif::{ProgressBar, ProgressStyle};
+use prospectus_model::{FieldViolation, Record, validate_record};
+use prospectus_proto::ToWire;
+use prospectus_proto::v1 as w;
+use prospectus_server::client::{self, PublisherClient};
+use std::process::ExitCode;
+use std::time::{Duration, Instant};
+use tonic_types::StatusExt;
+
+/// Where an op came from in the input file, to report problems there.
+enum Source {
+    Json(Vec<String>),
+    Csv(prospectus_dataset::CsvCourses),
+}
+
+impl Source {
+    /// `field` is relative to the record (e.g. `runs[1].end_time`).
+    fn locate(&self, op: usize, field: &str) -> String {
+        match self {
+            Source::Json(paths) => match paths.get(op) {
+                Some(p) if field.is_empty() => p.clone(),
+                Some(p) => format!("{p}.{field}"),
+                None => format!("ops[{op}].{field}"),
+            },
+            Source::Csv(csv) => {
+                let (row, column) = csv.locate(op, field);
+                format!("row {row}, column {column}")
+            }
+        }
+    }
+}
+
+fn load(path: &std::path::Path) -> Result<(Vec<Record>, Source)> {
+    let text = std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
+    let ext = path.extension().and_then(|e| e.to_str()).unwrap_or("").to_ascii_lowercase();
+    match ext.as_str() {
+        "json" => {
+            let b = prospectus_dataset::read_json(&text).map_err(|e| anyhow!("{}: {e}", path.display()))?;
+            let mut records = Vec::new();
+            let mut paths = Vec::new();
+            for (i, p) in b.providers.into_iter().enumerate() {
+                records.push(Record::Provider(p));
+                paths.push(format!("providers[{i}]"));
+            }
+            for (i, v) in b.venues.into_iter().enumerate() {
+                records.push(Record::Venue(v));
+                paths.push(format!("venues[{i}]"));
+            }
+            for (i, c) in b.courses.into_iter().enumerate() {
+                records.push(Record::Course(c));
+                paths.push(format!("courses[{i}]"));
+            }
+            Ok((records, Source::Json(paths)))
+        }
+        "csv" => {
+            let csv = prospectus_dataset::read_csv(&text).map_err(|e| anyhow!("{}:\n{e}", path.display()))?;
+            let records = csv.courses.iter().cloned().map(Record::Course).collect();
+            Ok((records, Source::Csv(csv)))
+        }
+        _ => bail!("{}: expected a .json bundle or a .csv template", path.display()),
+    }
+}
+
+fn op(r: &Record) -> w::PublishOp {
+    use w::publish_op::Op;
+    w::PublishOp {
+        op: Some(match r {
+            Record::Provider(p) => Op::Provider(p.to_wire()),
+            Record::Venue(v) => Op::Venue(v.to_wire()),
+            Record::Course(c) => Op::Course(c.to_wire()),
+        }),
+    }
+}
+
+fn report(problems: &[String]) {
+    for p in problems.iter().take(200) {
+        eprintln!("  {p}");
+    }
+    if problems.len() > 200 {
+        eprintln!("  … and {} more", problems.len() - 200);
+    }
+}
+
+/// Splits a node-side path `ops[12].course.runs[0].end_time` into (12, "runs[0].end_time").
+fn split_op_path(field: &str) -> Option<(usize, String)> {
+    let rest = field.strip_prefix("ops[")?;
+    let (n, rest) = rest.split_once(']')?;
+    let n = n.parse().ok()?;
+    let rest = rest.strip_prefix('.').unwrap_or(rest);
+    let rest = match rest.split_once('.') {
+        Some((kind, r)) if ["provider", "venue", "course", "delete"].contains(&kind) => r.to_string(),
+        _ if ["provider", "venue", "course", "delete"].contains(&rest) => String::new(),
+        _ => rest.to_string(),
+    };
+    Some((n, rest))
+}
+
+/// Turns a failed call into an error that lists its field violations.
+pub fn describe_status(s: tonic::Status) -> anyhow::Error {
+    let mut msg = format!("{:?}: {}", s.code(), s.message());
+    if let Some(br) = s.get_details_bad_request() {
+        for v in br.field_violations {
+            msg.push_str(&format!("\n  {}: {}", v.field, v.description));
+        }
+    }
+    anyhow!(msg)
+}
+
+pub async fn run(a: PublishArgs) -> Result<ExitCode> {
+    let started = Instant::now();
+    let (records, source) = load(&a.file)?;
+    if records.is_empty() {
+        bail!("{}: no records to publish", a.file.display());
+    }
+    let mut problems = Vec::new();
+    for (i, r) in records.iter().enumerate() {
+        if let Err(e) = validate_record(r) {
+            for FieldViolation { field, description } in e.0 {
+                problems.push(format!("{}: {description}", source.locate(i, &field)));
+            }
+        }
+    }
+    if !problems.is_empty() {
+        eprintln!("{}: {} problems; nothing was published:", a.file.display(), problems.len());
+        report(&problems);
+        return Ok(ExitCode::from(2));
+    }
+    if a.dry_run {
+        eprintln!("{}: {} records valid (dry run, nothing published)", a.file.display(), records.len());
+        return Ok(ExitCode::SUCCESS);
+    }
+
+    let token = crate::read_token(&a.conn.token_file)?;
+    let key = a.idempotency_key.clone().unwrap_or_else(|| uuid::Uuid::new_v4().to_string());
+    let chunk = a.chunk.clamp(1, 10_000);
+    let ops: Vec<w::PublishOp> = records.iter().map(op).collect();
+    let channel = a.conn.channel().await?;
+    let mut client = PublisherClient::new(channel)
+        .max_encoding_message_size(64 * 1024 * 1024)
+        .max_decoding_message_size(64 * 1024 * 1024);
+
+    let bar = ProgressBar::new(ops.len() as u64);
+    bar.set_style(
+        ProgressStyle::with_template("{spinner} {msg} [{bar:40}] {pos}/{len} ops ({eta})")
+            .unwrap_or_else(|_| ProgressStyle::default_bar())
+            .progress_chars("=> "),
+    );
+    bar.set_message("publishing");
+
+    // Transport failures are retried with the same idempotency key, so a batch that did commit
+    // before the connection dropped is answered from the node's record, never applied twice.
+    let mut attempt = 0;
+    let result = loop {
+        attempt += 1;
+        bar.set_position(0);
+        let chunks: Vec<w::PublishBatchChunk> = ops
+            .chunks(chunk)
+            .enumerate()
+            .map(|(i, c)| w::PublishBatchChunk {
+                idempotency_key: if i == 0 { key.clone() } else { String::new() },
+                ops: c.to_vec(),
+            })
+            .collect();
+        let b = bar.clone();
+        let stream = futures::stream::iter(chunks).inspect(move |c| b.inc(c.ops.len() as u64));
+        let req = client::authorized(stream, &token)?;
+        match client.publish_batch(req).await {
+            Err(s) if attempt < 3 && matches!(s.code(), tonic::Code::Unavailable | tonic::Code::Unknown) => {
+                bar.set_message(format!("retrying ({})", s.message()));
+                tokio::time::sleep(Duration::from_millis(500 * attempt)).await;
+            }
+            other => break other,
+        }
+    };
+    bar.finish_and_clear();
+    match result {
+        Ok(r) => {
+            let r = r.into_inner();
+            eprintln!(
+                "published {} records to {} (epoch {}, seq {}..={}){} in {:.2}s",
+                r.applied,
+                r.origin,
+                r.epoch,
+                r.first_seq,
+                r.last_seq,
+                if r.replayed { " [already committed earlier; replayed receipt]" } else { "" },
+                started.elapsed().as_secs_f64()
+            );
+            Ok(ExitCode::SUCCESS)
+        }
+        Err(s) => {
+            let mut problems = Vec::new();
+            if let Some(br) = s.get_details_bad_request() {
+                for v in br.field_violations {
+                    let at = match split_op_path(&v.field) {
+                        Some((i, f)) => source.locate(i, &f),
+                        None => v.field.clone(),
+                    };
+                    problems.push(format!("{at}: {}", v.description));
+                }
+            }
+            eprintln!("{}: the node refused the batch ({:?}): {}; nothing was published", a.file.display(), s.code(), s.message());
+            report(&problems);
+            Ok(ExitCode::from(2))
+        }
+    }
+}
+
+use futures::StreamExt;

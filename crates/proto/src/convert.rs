@@ -1,0 +1,611 @@
+//! model <-> wire. `to_wire` is total; `from_wire` collects every bad field with its path.
+
+use crate::v1 as w;
+use chrono::{NaiveDate, NaiveTime};
+use prospectus_model::{self as m, FieldViolation, ValidationErrors};
+use prost::Message;
+use uuid::Uuid;
+
+pub trait ToWire {
+    type Wire;
+    fn to_wire(&self) -> Self::Wire;
+}
+
+pub trait FromWire: Sized {
+    type Wire;
+    fn from_wire(wire: &Self::Wire) -> Result<Self, ValidationErrors>;
+}
+
+/// Encodes a record as the payload of a replicated entry.
+pub fn encode_record(record: &m::Record) -> Vec<u8> {
+    match record {
+        m::Record::Provider(p) => p.to_wire().encode_to_vec(),
+        m::Record::Venue(v) => v.to_wire().encode_to_vec(),
+        m::Record::Course(c) => c.to_wire().encode_to_vec(),
+    }
+}
+
+/// Decodes an entry payload of `kind`. Errors name the field that is wrong.
+pub fn decode_record(kind: m::RecordKind, payload: &[u8]) -> Result<m::Record, ValidationErrors> {
+    let bad = |e: prost::DecodeError| {
+        ValidationErrors(vec![FieldViolation {
+            field: "payload".into(),
+            description: format!("not a valid {kind} message: {e}"),
+        }])
+    };
+    Ok(match kind {
+        m::RecordKind::Provider => {
+            m::Record::Provider(m::Provider::from_wire(&w::Provider::decode(payload).map_err(bad)?)?)
+        }
+        m::RecordKind::Venue => {
+            m::Record::Venue(m::Venue::from_wire(&w::Venue::decode(payload).map_err(bad)?)?)
+        }
+        m::RecordKind::Course => {
+            m::Record::Course(m::Course::from_wire(&w::Course::decode(payload).map_err(bad)?)?)
+        }
+    })
+}
+
+/// Accumulates violations while decoding; `at` builds nested paths.
+#[derive(Default)]
+struct Errs {
+    out: Vec<FieldViolation>,
+}
+
+impl Errs {
+    fn fail(&mut self, field: String, description: impl Into<String>) {
+        self.out.push(FieldViolation {
+            field,
+            description: description.into(),
+        });
+    }
+
+    fn uuid(&mut self, field: String, s: &str) -> Uuid {
+        match Uuid::parse_str(s.trim()) {
+            Ok(u) => u,
+            Err(_) => {
+                self.fail(field, format!("{s:?} is not a UUID"));
+                Uuid::nil()
+            }
+        }
+    }
+
+    fn date(&mut self, field: String, s: &str) -> NaiveDate {
+        match NaiveDate::parse_from_str(s.trim(), "%Y-%m-%d") {
+            Ok(d) => d,
+            Err(_) => {
+                self.fail(field, format!("{s:?} is not a date YYYY-MM-DD"));
+                NaiveDate::MIN
+            }
+        }
+    }
+
+    fn time(&mut self, field: String, s: &str) -> NaiveTime {
+        let t = s.trim();
+        match NaiveTime::parse_from_str(t, "%H:%M").or_else(|_| NaiveTime::parse_from_str(t, "%H:%M:%S")) {
+            Ok(v) => v,
+            Err(_) => {
+                self.fail(field, format!("{s:?} is not a time HH:MM"));
+                NaiveTime::MIN
+            }
+        }
+    }
+
+    fn small<T: TryFrom<u32>>(&mut self, field: String, v: u32, max: u32) -> Option<T> {
+        if v > max {
+            self.fail(field, format!("must be at most {max}"));
+            return None;
+        }
+        T::try_from(v).ok()
+    }
+
+    fn enum_req<E: WireEnum>(&mut self, field: String, v: i32) -> Option<E> {
+        match E::from_i32(v) {
+            Some(e) => Some(e),
+            None if v == 0 => {
+                self.fail(field, "must be set");
+                None
+            }
+            None => {
+                self.fail(field, format!("unknown value {v}"));
+                None
+            }
+        }
+    }
+
+    /// An enum where 0 (unspecified) means "not given".
+    fn enum_opt<E: WireEnum>(&mut self, field: String, v: i32) -> Option<E> {
+        if v == 0 {
+            return None;
+        }
+        self.enum_req(field, v)
+    }
+
+    fn enums<E: WireEnum>(&mut self, field: &str, vs: &[i32]) -> Vec<E> {
+        vs.iter()
+            .enumerate()
+            .filter_map(|(i, v)| self.enum_req(format!("{field}[{i}]"), *v))
+            .collect()
+    }
+
+    fn finish<T>(self, v: T) -> Result<T, ValidationErrors> {
+        if self.out.is_empty() {
+            Ok(v)
+        } else {
+            Err(ValidationErrors(self.out))
+        }
+    }
+}
+
+/// A model enum with a protobuf twin.
+pub trait WireEnum: Sized + Copy {
+    fn to_i32(self) -> i32;
+    fn from_i32(v: i32) -> Option<Self>;
+}
+
+macro_rules! wire_enum {
+    ($t:ident { $($mv:ident <=> $wv:ident),+ $(,)? }) => {
+        impl WireEnum for m::$t {
+            fn to_i32(self) -> i32 {
+                match self { $(m::$t::$mv => w::$t::$wv as i32),+ }
+            }
+            fn from_i32(v: i32) -> Option<Self> {
+                match w::$t::try_from(v).ok()? {
+                    $(w::$t::$wv => Some(m::$t::$mv),)+
+                    _ => None,
+                }
+            }
+        }
+    };
+}
+
+wire_enum!(RecordKind { Provider <=> Provider, Venue <=> Venue, Course <=> Course });
+wire_enum!(Category {
+    WellbeingMentalHealth <=> Wellbeing, Esol <=> Esol, English <=> English, Maths <=> Maths,
+    Digital <=> Digital, ArtsCrafts <=> ArtsCrafts, Gardening <=> Gardening, Exercise <=> Exercise,
+    MoneyManagement <=> Money, Employability <=> Employability, Cooking <=> Cooking,
+    Languages <=> Languages, Music <=> Music, CreativeWriting <=> CreativeWriting,
+    FamilyLearning <=> FamilyLearning, HistoryCulture <=> HistoryCulture,
+});
+wire_enum!(Level {
+    NonAccredited <=> NonAccredited, Entry <=> Entry, L1 <=> L1, L2 <=> L2, L3 <=> L3,
+    L4 <=> L4, L5 <=> L5, L6 <=> L6, L7 <=> L7,
+});
+wire_enum!(DeliveryMode { Classroom <=> Classroom, Online <=> Online, Blended <=> Blended });
+wire_enum!(Attendance { Daytime <=> Daytime, Evening <=> Evening, Weekend <=> Weekend });
+wire_enum!(Support {
+    OneToOne <=> OneToOne, CompanionWelcome <=> CompanionWelcome, QuietSpace <=> QuietSpace,
+    Creche <=> Creche, BslInterpreter <=> Bsl, LearningSupport <=> LearningSupport,
+});
+wire_enum!(Weekday { Mon <=> Mon, Tue <=> Tue, Wed <=> Wed, Thu <=> Thu, Fri <=> Fri, Sat <=> Sat, Sun <=> Sun });
+wire_enum!(Document {
+    ProofOfIdentityAndAge <=> ProofOfIdentity, ProofOfAddress <=> ProofOfAddress,
+    ProofOfResidencyStatus <=> ProofOfResidencyStatus, ProofOfBenefits <=> ProofOfBenefits,
+    ProofOfUnemployment <=> ProofOfUnemployment, Payslips <=> Payslips,
+    ReferralLetter <=> ReferralLetter, QualificationsDeclaration <=> QualificationsDeclaration,
+});
+wire_enum!(Residency {
+    BritishOrIrish <=> BritishOrIrish, SettledStatus <=> SettledStatus,
+    PreSettledStatus <=> PreSettledStatus, IndefiniteLeave <=> IndefiniteLeave,
+    Refugee <=> Refugee, AsylumSeeker <=> AsylumSeeker, OtherStatus <=> Other,
+});
+wire_enum!(Employment {
+    Employed <=> Employed, SelfEmployed <=> SelfEmployed, Unemployed <=> Unemployed,
+    NotLooking <=> NotLooking,
+});
+wire_enum!(Template {
+    FirstFull19To23 <=> Aeb1923FirstFull, LowWage24PlusFirstFull <=> Aeb24plusLowWageFirstFull,
+    EnglishMaths19Plus <=> AebEnglishMaths, UnemployedUpToLevel2 <=> AebUnemployedUpToLevel2,
+    LowWageEsolUpToLevel2 <=> AebLowWageEsol, MeansTestedBenefits <=> MeansTestedBenefits,
+    SocialPrescriberReferral <=> SocialPrescriberReferral,
+});
+
+fn ints<E: WireEnum>(v: &[E]) -> Vec<i32> {
+    v.iter().map(|e| e.to_i32()).collect()
+}
+
+fn date(d: NaiveDate) -> String {
+    d.format("%Y-%m-%d").to_string()
+}
+
+fn time(t: NaiveTime) -> String {
+    t.format("%H:%M").to_string()
+}
+
+impl ToWire for m::Provider {
+    type Wire = w::Provider;
+    fn to_wire(&self) -> w::Provider {
+        w::Provider {
+            id: self.id.to_string(),
+            name: self.name.clone(),
+            ukprn: self.ukprn.clone(),
+            charity_number: self.charity_number.clone(),
+            description: self.description.clone(),
+            email: self.email.clone(),
+            phone: self.phone.clone(),
+            website: self.website.clone(),
+            last_verified: date(self.last_verified),
+        }
+    }
+}
+
+impl FromWire for m::Provider {
+    type Wire = w::Provider;
+    fn from_wire(p: &w::Provider) -> Result<Self, ValidationErrors> {
+        let mut e = Errs::default();
+        let v = m::Provider {
+            id: e.uuid("id".into(), &p.id),
+            name: p.name.clone(),
+            ukprn: p.ukprn.clone(),
+            charity_number: p.charity_number.clone(),
+            description: p.description.clone(),
+            email: p.email.clone(),
+            phone: p.phone.clone(),
+            website: p.website.clone(),
+            last_verified: e.date("last_verified".into(), &p.last_verified),
+        };
+        e.finish(v)
+    }
+}
+
+impl ToWire for m::Venue {
+    type Wire = w::Venue;
+    fn to_wire(&self) -> w::Venue {
+        w::Venue {
+            id: self.id.to_string(),
+            provider_id: self.provider_id.to_string(),
+            name: self.name.clone(),
+            address: self.address.as_ref().map(|a| w::Address {
+                lines: a.lines.clone(),
+                town: a.town.clone(),
+                postcode: a.postcode.clone(),
+            }),
+            location: self.location.map(|l| w::LatLon { lat: l.lat, lon: l.lon }),
+            accessibility: Some(w::Accessibility {
+                step_free: self.accessibility.step_free,
+                accessible_toilet: self.accessibility.accessible_toilet,
+                hearing_loop: self.accessibility.hearing_loop,
+                parking: self.accessibility.parking,
+            }),
+            virtual_url: self.virtual_url.clone(),
+        }
+    }
+}
+
+impl FromWire for m::Venue {
+    type Wire = w::Venue;
+    fn from_wire(v: &w::Venue) -> Result<Self, ValidationErrors> {
+        let mut e = Errs::default();
+        let a = v.accessibility.unwrap_or_default();
+        let out = m::Venue {
+            id: e.uuid("id".into(), &v.id),
+            provider_id: e.uuid("provider_id".into(), &v.provider_id),
+            name: v.name.clone(),
+            address: v.address.as_ref().map(|a| m::Address {
+                lines: a.lines.clone(),
+                town: a.town.clone(),
+                postcode: a.postcode.clone(),
+            }),
+            location: v.location.map(|l| m::LatLon { lat: l.lat, lon: l.lon }),
+            accessibility: m::Accessibility {
+                step_free: a.step_free,
+                accessible_toilet: a.accessible_toilet,
+                hearing_loop: a.hearing_loop,
+                parking: a.parking,
+            },
+            virtual_url: v.virtual_url.clone(),
+        };
+        e.finish(out)
+    }
+}
+
+impl ToWire for m::Condition {
+    type Wire = w::Condition;
+    fn to_wire(&self) -> w::Condition {
+        use w::condition::{self as wc, Rule};
+        let flag = wc::Flag {};
+        let rule = match self {
+            m::Condition::Age { min, max } => Rule::Age(wc::Age {
+                min: min.map(u32::from),
+                max: max.map(u32::from),
+            }),
+            m::Condition::ResidentInBorough { boroughs } => Rule::ResidentInBorough(wc::Boroughs {
+                boroughs: boroughs.clone(),
+            }),
+            m::Condition::ResidentInLondon => Rule::ResidentInLondon(flag),
+            m::Condition::ResidencyStatus { any_of } => {
+                Rule::ResidencyStatus(wc::ResidencyStatus { any_of: ints(any_of) })
+            }
+            m::Condition::Unemployed => Rule::Unemployed(flag),
+            m::Condition::MeansTestedBenefits => Rule::MeansTestedBenefits(flag),
+            m::Condition::LowWage {
+                max_annual_gross_pence,
+            } => Rule::LowWage(wc::LowWage {
+                max_annual_gross_pence: *max_annual_gross_pence,
+            }),
+            m::Condition::NoQualificationAtOrAbove { level } => {
+                Rule::NoQualificationAtOrAbove(wc::NoQualificationAtOrAbove { level: level.to_i32() })
+            }
+            m::Condition::ReferredBySocialPrescriber => Rule::ReferredBySocialPrescriber(flag),
+            m::Condition::FirstLanguageNotEnglish => Rule::FirstLanguageNotEnglish(flag),
+        };
+        w::Condition { rule: Some(rule) }
+    }
+}
+
+fn condition(e: &mut Errs, p: &str, c: &w::Condition) -> Option<m::Condition> {
+    use w::condition::Rule;
+    Some(match c.rule.as_ref() {
+        None => {
+            e.fail(p.to_string(), "condition has no rule");
+            return None;
+        }
+        Some(Rule::Age(a)) => m::Condition::Age {
+            min: a.min.and_then(|v| e.small(format!("{p}.age.min"), v, 120)),
+            max: a.max.and_then(|v| e.small(format!("{p}.age.max"), v, 120)),
+        },
+        Some(Rule::ResidentInBorough(b)) => m::Condition::ResidentInBorough {
+            boroughs: b.boroughs.clone(),
+        },
+        Some(Rule::ResidentInLondon(_)) => m::Condition::ResidentInLondon,
+        Some(Rule::ResidencyStatus(r)) => m::Condition::ResidencyStatus {
+            any_of: e.enums(&format!("{p}.residency_status.any_of"), &r.any_of),
+        },
+        Some(Rule::Unemployed(_)) => m::Condition::Unemployed,
+        Some(Rule::MeansTestedBenefits(_)) => m::Condition::MeansTestedBenefits,
+        Some(Rule::LowWage(l)) => m::Condition::LowWage {
+            max_annual_gross_pence: l.max_annual_gross_pence,
+        },
+        Some(Rule::NoQualificationAtOrAbove(q)) => m::Condition::NoQualificationAtOrAbove {
+            level: e.enum_req(format!("{p}.no_qualification_at_or_above.level"), q.level)?,
+        },
+        Some(Rule::ReferredBySocialPrescriber(_)) => m::Condition::ReferredBySocialPrescriber,
+        Some(Rule::FirstLanguageNotEnglish(_)) => m::Condition::FirstLanguageNotEnglish,
+    })
+}
+
+impl ToWire for m::Course {
+    type Wire = w::Course;
+    fn to_wire(&self) -> w::Course {
+        w::Course {
+            id: self.id.to_string(),
+            provider_id: self.provider_id.to_string(),
+            title: self.title.clone(),
+            description: self.description.clone(),
+            categories: ints(&self.categories),
+            level: self.level.to_i32(),
+            delivery: self.delivery.to_i32(),
+            mental_health_focus: self.mental_health_focus,
+            support: ints(&self.support),
+            language: self.language.clone(),
+            runs: self
+                .runs
+                .iter()
+                .map(|r| w::Run {
+                    id: r.id.to_string(),
+                    venue_id: r.venue_id.to_string(),
+                    start: match r.start {
+                        m::Start::On(d) => date(d),
+                        m::Start::Rolling => "rolling".into(),
+                    },
+                    days: ints(&r.days),
+                    start_time: time(r.start_time),
+                    end_time: time(r.end_time),
+                    weeks: r.weeks.map(u32::from),
+                    places_left: r.places_left,
+                    waiting_weeks: r.waiting_weeks.map(u32::from),
+                })
+                .collect(),
+            fees: Some(w::Fees {
+                full_fee_pence: self.fees.full_fee_pence,
+                concessions: self
+                    .fees
+                    .concessions
+                    .iter()
+                    .map(|c| w::Concession {
+                        name: c.name.clone(),
+                        template: c.template.map_or(0, |t| t.to_i32()),
+                        conditions: c.conditions.iter().map(ToWire::to_wire).collect(),
+                        fee_pence: c.fee_pence,
+                        documents: ints(&c.documents),
+                    })
+                    .collect(),
+            }),
+            eligibility: self
+                .eligibility
+                .iter()
+                .map(|r| w::Requirement {
+                    condition: Some(r.condition.to_wire()),
+                    documents: ints(&r.documents),
+                })
+                .collect(),
+            url: self.url.clone(),
+            contact_email: self.contact_email.clone(),
+            last_verified: date(self.last_verified),
+            attendance: ints(&self.attendance()),
+        }
+    }
+}
+
+impl FromWire for m::Course {
+    type Wire = w::Course;
+    fn from_wire(c: &w::Course) -> Result<Self, ValidationErrors> {
+        let mut e = Errs::default();
+        let runs = c
+            .runs
+            .iter()
+            .enumerate()
+            .map(|(i, r)| {
+                let p = format!("runs[{i}]");
+                let start = match r.start.parse::<m::Start>() {
+                    Ok(s) => s,
+                    Err(msg) => {
+                        e.fail(format!("{p}.start"), msg);
+                        m::Start::Rolling
+                    }
+                };
+                m::Run {
+                    id: e.uuid(format!("{p}.id"), &r.id),
+                    venue_id: e.uuid(format!("{p}.venue_id"), &r.venue_id),
+                    start,
+                    days: e.enums(&format!("{p}.days"), &r.days),
+                    start_time: e.time(format!("{p}.start_time"), &r.start_time),
+                    end_time: e.time(format!("{p}.end_time"), &r.end_time),
+                    weeks: r.weeks.and_then(|v| e.small(format!("{p}.weeks"), v, 104)),
+                    places_left: r.places_left,
+                    waiting_weeks: r
+                        .waiting_weeks
+                        .and_then(|v| e.small(format!("{p}.waiting_weeks"), v, 104)),
+                }
+            })
+            .collect();
+        let fees = match &c.fees {
+            None => {
+                e.fail("fees".into(), "must be set (use full_fee_pence 0 for a free course)");
+                m::Fees {
+                    full_fee_pence: 0,
+                    concessions: vec![],
+                }
+            }
+            Some(f) => m::Fees {
+                full_fee_pence: f.full_fee_pence,
+                concessions: f
+                    .concessions
+                    .iter()
+                    .enumerate()
+                    .map(|(i, k)| {
+                        let p = format!("fees.concessions[{i}]");
+                        m::Concession {
+                            name: k.name.clone(),
+                            template: e.enum_opt(format!("{p}.template"), k.template),
+                            conditions: k
+                                .conditions
+                                .iter()
+                                .enumerate()
+                                .filter_map(|(j, x)| condition(&mut e, &format!("{p}.conditions[{j}]"), x))
+                                .collect(),
+                            fee_pence: k.fee_pence,
+                            documents: e.enums(&format!("{p}.documents"), &k.documents),
+                        }
+                    })
+                    .collect(),
+            },
+        };
+        let eligibility = c
+            .eligibility
+            .iter()
+            .enumerate()
+            .filter_map(|(i, r)| {
+                let p = format!("eligibility[{i}]");
+                let documents = e.enums(&format!("{p}.documents"), &r.documents);
+                let cond = match &r.condition {
+                    Some(x) => condition(&mut e, &format!("{p}.condition"), x)?,
+                    None => {
+                        e.fail(format!("{p}.condition"), "must be set");
+                        return None;
+                    }
+                };
+                Some(m::Requirement {
+                    condition: cond,
+                    documents,
+                })
+            })
+            .collect();
+        let level = e.enum_req(format!("level"), c.level);
+        let delivery = e.enum_req("delivery".into(), c.delivery);
+        let out = m::Course {
+            id: e.uuid("id".into(), &c.id),
+            provider_id: e.uuid("provider_id".into(), &c.provider_id),
+            title: c.title.clone(),
+            description: c.description.clone(),
+            categories: e.enums("categories", &c.categories),
+            level: level.unwrap_or(m::Level::NonAccredited),
+            delivery: delivery.unwrap_or(m::DeliveryMode::Classroom),
+            mental_health_focus: c.mental_health_focus,
+            support: e.enums("support", &c.support),
+            language: c.language.clone(),
+            runs,
+            fees,
+            eligibility,
+            url: c.url.clone(),
+            contact_email: c.contact_email.clone(),
+            last_verified: e.date("last_verified".into(), &c.last_verified),
+        };
+        e.finish(out)
+    }
+}
+
+impl FromWire for m::LearnerProfile {
+    type Wire = w::LearnerProfile;
+    fn from_wire(p: &w::LearnerProfile) -> Result<Self, ValidationErrors> {
+        let mut e = Errs::default();
+        let out = m::LearnerProfile {
+            age: p.age.and_then(|v| e.small("age".into(), v, 120)),
+            borough: p.borough.clone(),
+            residency: e.enum_opt("residency".into(), p.residency),
+            employment: e.enum_opt("employment".into(), p.employment),
+            annual_gross_earnings_pence: p.annual_gross_earnings_pence,
+            means_tested_benefits: p.means_tested_benefits,
+            highest_qualification: e.enum_opt("highest_qualification".into(), p.highest_qualification),
+            referred_by_social_prescriber: p.referred_by_social_prescriber,
+            first_language_english: p.first_language_english,
+        };
+        e.finish(out)
+    }
+}
+
+impl ToWire for m::LearnerProfile {
+    type Wire = w::LearnerProfile;
+    fn to_wire(&self) -> w::LearnerProfile {
+        w::LearnerProfile {
+            age: self.age.map(u32::from),
+            borough: self.borough.clone(),
+            residency: self.residency.map_or(0, |v| v.to_i32()),
+            employment: self.employment.map_or(0, |v| v.to_i32()),
+            annual_gross_earnings_pence: self.annual_gross_earnings_pence,
+            means_tested_benefits: self.means_tested_benefits,
+            highest_qualification: self.highest_qualification.map_or(0, |v| v.to_i32()),
+            referred_by_social_prescriber: self.referred_by_social_prescriber,
+            first_language_english: self.first_language_english,
+        }
+    }
+}
+
+impl ToWire for m::Evaluation {
+    type Wire = w::Evaluation;
+    fn to_wire(&self) -> w::Evaluation {
+        w::Evaluation {
+            eligible: self.eligible,
+            unmet: self
+                .unmet
+                .iter()
+                .map(|u| w::Unmet {
+                    condition: Some(u.condition.to_wire()),
+                    not_stated: u.reason == m::UnmetReason::NotStated,
+                    description: u.condition.describe(),
+                })
+                .collect(),
+            fee_pence: self.fee_pence,
+            full_fee_pence: self.full_fee_pence,
+            concession: self.concession.as_ref().map(|c| c.name.clone()),
+            concession_template: self
+                .concession
+                .as_ref()
+                .and_then(|c| c.template)
+                .map_or(0, |t| t.to_i32()),
+            documents: ints(&self.documents),
+            document_descriptions: self.documents.iter().map(|d| d.label().to_string()).collect(),
+            possible_concessions: self
+                .possible_concessions
+                .iter()
+                .map(|p| w::PossibleConcession {
+                    name: p.name.clone(),
+                    fee_pence: p.fee_pence,
+                    not_stated: p.not_stated.iter().map(ToWire::to_wire).collect(),
+                    not_stated_descriptions: p.not_stated.iter().map(|c| c.describe()).collect(),
+                })
+                .collect(),
+        }
+    }
+}
+

@@ -1,0 +1,202 @@
+//! Starting a node: key, store, index, services, TLS policy, listener. `start` returns once
+//! the node answers, so the CLI, the demo and tests share one start-up path.
+
+use crate::config::NodeConfig;
+use crate::{admin::AdminService, directory::DirectoryService, publisher::PublisherService};
+use prospectus_proto::v1::{
+    admin_server::AdminServer, directory_server::DirectoryServer, publisher_server::PublisherServer,
+};
+use prospectus_search::Index;
+use prospectus_store::{NodeKey, Scope, Store};
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use tokio::sync::oneshot;
+use tonic::transport::{Identity, Server, ServerTlsConfig};
+
+/// Largest gRPC message a node accepts (one chunk of a batch import).
+const MAX_MESSAGE_BYTES: usize = 32 * 1024 * 1024;
+
+#[derive(Debug, thiserror::Error)]
+pub enum NodeError {
+    #[error("--borough is required on first start (a London borough GSS code such as E09000028)")]
+    NoBorough,
+    #[error("{0:?} is not a London borough GSS code (see `prospectus boroughs`)")]
+    UnknownBorough(String),
+    #[error(
+        "refusing to listen on {0} without TLS: set [tls] cert and key in the config (or --tls-cert/--tls-key); \
+         plaintext beyond loopback needs --insecure-dev"
+    )]
+    TlsRequired(SocketAddr),
+    #[error("TLS file {path}: {source}")]
+    TlsFile { path: String, source: std::io::Error },
+    #[error("data dir {path}: {source}")]
+    DataDir { path: String, source: std::io::Error },
+    #[error("cannot listen on {addr}: {source}")]
+    Bind { addr: SocketAddr, source: std::io::Error },
+    #[error(transparent)]
+    Store(#[from] prospectus_store::StoreError),
+    #[error(transparent)]
+    Key(#[from] prospectus_store::KeyError),
+    #[error(transparent)]
+    Search(#[from] prospectus_search::SearchError),
+    #[error("server: {0}")]
+    Transport(#[from] tonic::transport::Error),
+    #[error("reflection: {0}")]
+    Reflection(#[from] tonic_reflection::server::Error),
+}
+
+/// A node that is up. Dropping it does not stop it; call [`RunningNode::shutdown`].
+pub struct RunningNode {
+    pub addr: SocketAddr,
+    pub origin: String,
+    pub admin_token_file: PathBuf,
+    stop: Option<oneshot::Sender<()>>,
+    task: tokio::task::JoinHandle<Result<(), tonic::transport::Error>>,
+}
+
+impl RunningNode {
+    /// Waits until the server stops (after `shutdown` or a fatal error).
+    pub async fn wait(self) -> Result<(), NodeError> {
+        match self.task.await {
+            Ok(r) => Ok(r?),
+            Err(e) => {
+                tracing::error!(error = %e, "server task failed");
+                Ok(())
+            }
+        }
+    }
+
+    /// Stops accepting, lets in-flight calls finish, and returns when the server is down.
+    pub async fn shutdown(mut self) -> Result<(), NodeError> {
+        if let Some(s) = self.stop.take() {
+            let _ = s.send(());
+        }
+        self.wait().await
+    }
+}
+
+fn stored_borough(data_dir: &Path) -> Option<String> {
+    std::fs::read_to_string(data_dir.join("borough")).ok().map(|s| s.trim().to_string())
+}
+
+/// Opens everything and starts serving; returns once the listener is bound.
+pub async fn start(cfg: NodeConfig) -> Result<RunningNode, NodeError> {
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    let dir = cfg.data_dir.clone();
+    let dir_err = |source| NodeError::DataDir {
+        path: dir.display().to_string(),
+        source,
+    };
+    std::fs::create_dir_all(&dir).map_err(dir_err)?;
+
+    let borough = match (&cfg.borough, stored_borough(&dir)) {
+        (Some(b), _) => b.trim().to_ascii_uppercase(),
+        (None, Some(b)) => b,
+        (None, None) => return Err(NodeError::NoBorough),
+    };
+    let info = prospectus_geo::borough(&borough).ok_or_else(|| NodeError::UnknownBorough(borough.clone()))?;
+
+    let is_loopback = cfg.listen.ip().is_loopback();
+    let tls = match &cfg.tls {
+        Some(paths) => Some(load_identity(&paths.cert, &paths.key)?),
+        None if !is_loopback && !cfg.insecure_dev => return Err(NodeError::TlsRequired(cfg.listen)),
+        None => None,
+    };
+    if tls.is_none() && !is_loopback {
+        tracing::warn!(addr = %cfg.listen, "--insecure-dev: serving PLAINTEXT beyond loopback; never do this in production");
+    }
+
+    let (key, created) = NodeKey::load_or_create(&cfg.key_path())?;
+    if created {
+        tracing::info!(key_id = key.key_id(), path = %cfg.key_path().display(), "created origin key");
+    }
+    let store = Arc::new(Store::open(&dir, &borough, key)?);
+    std::fs::write(dir.join("borough"), format!("{borough}\n")).map_err(dir_err)?;
+
+    let admin_token_file = dir.join("admin-token");
+    if !store.has_admin_token()? {
+        let (token, token_id) = store.create_token(Scope::Admin, "first-start admin token")?;
+        let _ = std::fs::remove_file(&admin_token_file);
+        prospectus_store::write_private(&admin_token_file, format!("{token}\n").as_bytes()).map_err(dir_err)?;
+        tracing::info!(%token_id, path = %admin_token_file.display(), "wrote admin token");
+    }
+
+    let started = std::time::Instant::now();
+    let index = Arc::new(Index::build(&store)?);
+    store.add_observer(index.clone());
+    tracing::info!(courses = index.len(), ms = started.elapsed().as_millis() as u64, "search index built");
+
+    let (health, health_svc) = tonic_health::server::health_reporter();
+    health.set_serving::<PublisherServer<PublisherService>>().await;
+    health.set_serving::<DirectoryServer<DirectoryService>>().await;
+    health.set_serving::<AdminServer<AdminService>>().await;
+    let reflection = tonic_reflection::server::Builder::configure()
+        .register_encoded_file_descriptor_set(prospectus_proto::v1::FILE_DESCRIPTOR_SET)
+        .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
+        .build_v1()?;
+
+    let publisher = PublisherServer::new(PublisherService { store: store.clone() })
+        .max_decoding_message_size(MAX_MESSAGE_BYTES);
+    let directory = DirectoryServer::new(DirectoryService {
+        store: store.clone(),
+        index: index.clone(),
+    });
+    let admin = AdminServer::new(AdminService { store: store.clone() });
+
+    let mut builder = Server::builder().trace_fn(|req| {
+        let request_id = req
+            .headers()
+            .get("x-request-id")
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_string)
+            .unwrap_or_else(|| uuid::Uuid::new_v4().simple().to_string()[..12].to_string());
+        tracing::info_span!("rpc", path = %req.uri().path(), request_id = %request_id, token_id = tracing::field::Empty)
+    });
+    if let Some(identity) = tls {
+        builder = builder.tls_config(ServerTlsConfig::new().identity(identity))?;
+    }
+    let router = builder
+        .add_service(health_svc)
+        .add_service(reflection)
+        .add_service(publisher)
+        .add_service(directory)
+        .add_service(admin);
+
+    let addr_file = dir.join("node.addr");
+    let _ = std::fs::remove_file(&addr_file);
+    let listener = tokio::net::TcpListener::bind(cfg.listen)
+        .await
+        .map_err(|source| NodeError::Bind { addr: cfg.listen, source })?;
+    let addr = listener.local_addr().map_err(|source| NodeError::Bind { addr: cfg.listen, source })?;
+    let incoming = tokio_stream::wrappers::TcpListenerStream::new(listener);
+    let (stop_tx, stop_rx) = oneshot::channel::<()>();
+    let task = tokio::spawn(router.serve_with_incoming_shutdown(incoming, async {
+        let _ = stop_rx.await;
+    }));
+    // Written last and atomically: its presence means the node answers.
+    let tmp = dir.join("node.addr.tmp");
+    std::fs::write(&tmp, format!("{addr}\n")).map_err(dir_err)?;
+    std::fs::rename(&tmp, &addr_file).map_err(dir_err)?;
+    tracing::info!(
+        origin = %borough, borough = info.name, %addr, tls = cfg.tls.is_some(),
+        key_id = store.key().key_id(), "node ready"
+    );
+    Ok(RunningNode {
+        addr,
+        origin: borough,
+        admin_token_file,
+        stop: Some(stop_tx),
+        task,
+    })
+}
+
+fn load_identity(cert: &Path, key: &Path) -> Result<Identity, NodeError> {
+    let read = |p: &Path| {
+        std::fs::read(p).map_err(|source| NodeError::TlsFile {
+            path: p.display().to_string(),
+            source,
+        })
+    };
+    Ok(Identity::from_pem(read(cert)?, read(key)?))
+}

@@ -1,0 +1,186 @@
+//! `prospectus.v1.Publisher`: providers' writes. Every call is authorised, fully validated, and
+//! committed durably (one transaction, flushed) before it is acknowledged.
+
+use crate::{auth, errors};
+use futures::StreamExt;
+use prospectus_model::{
+    Course, FieldViolation, Provider, Record, RecordKind, Uuid, ValidationErrors, Venue,
+};
+use prospectus_proto::FromWire;
+use prospectus_proto::v1::{self as w, publisher_server::Publisher};
+use prospectus_store::{Change, Receipt, Scope, Store};
+use std::sync::Arc;
+use tonic::{Request, Response, Status, Streaming};
+
+/// Most ops one batch may carry; a larger import is split by the client.
+pub const MAX_BATCH_OPS: usize = 200_000;
+
+pub struct PublisherService {
+    pub store: Arc<Store>,
+}
+
+fn receipt(r: Receipt) -> w::PublishReceipt {
+    w::PublishReceipt {
+        origin: r.origin,
+        epoch: r.epoch,
+        first_seq: r.first_seq,
+        last_seq: r.last_seq,
+        applied: r.applied,
+        replayed: r.replayed,
+    }
+}
+
+/// Decodes one wire op into a change, reporting problems under `prefix`.
+fn change(op: &w::PublishOp, prefix: &str) -> Result<Change, ValidationErrors> {
+    use w::publish_op::Op;
+    match &op.op {
+        Some(Op::Provider(p)) => Ok(Change::Upsert(Record::Provider(
+            Provider::from_wire(p).map_err(|e| e.prefixed(&format!("{prefix}.provider")))?,
+        ))),
+        Some(Op::Venue(v)) => Ok(Change::Upsert(Record::Venue(
+            Venue::from_wire(v).map_err(|e| e.prefixed(&format!("{prefix}.venue")))?,
+        ))),
+        Some(Op::Course(c)) => Ok(Change::Upsert(Record::Course(
+            Course::from_wire(c).map_err(|e| e.prefixed(&format!("{prefix}.course")))?,
+        ))),
+        Some(Op::Delete(d)) => delete(d, &format!("{prefix}.delete")),
+        None => Err(violation(prefix, "op is empty: set provider, venue, course or delete")),
+    }
+}
+
+fn violation(field: &str, description: &str) -> ValidationErrors {
+    ValidationErrors(vec![FieldViolation {
+        field: field.to_string(),
+        description: description.to_string(),
+    }])
+}
+
+fn path(prefix: &str, field: &str) -> String {
+    if prefix.is_empty() {
+        field.to_string()
+    } else {
+        format!("{prefix}.{field}")
+    }
+}
+
+fn delete(d: &w::DeleteRequest, prefix: &str) -> Result<Change, ValidationErrors> {
+    let mut errs = Vec::new();
+    let kind = <RecordKind as prospectus_proto::WireEnum>::from_i32(d.kind);
+    if kind.is_none() {
+        errs.extend(violation(&path(prefix, "kind"), "must be provider, venue or course").0);
+    }
+    let id = Uuid::parse_str(d.id.trim()).ok();
+    if id.is_none() {
+        errs.extend(violation(&path(prefix, "id"), "is not a UUID").0);
+    }
+    match (kind, id) {
+        (Some(kind), Some(id)) => Ok(Change::Delete { kind, id }),
+        _ => Err(ValidationErrors(errs)),
+    }
+}
+
+impl PublisherService {
+    async fn commit(
+        &self,
+        scope: Scope,
+        key: Option<String>,
+        changes: Vec<Change>,
+    ) -> Result<Response<w::PublishReceipt>, Status> {
+        let store = self.store.clone();
+        let n = changes.len();
+        let r = tokio::task::spawn_blocking(move || store.publish(&scope, key.as_deref(), &changes))
+            .await
+            .map_err(errors::join)?
+            .map_err(errors::store)?;
+        tracing::info!(
+            origin = %r.origin, epoch = r.epoch, first_seq = r.first_seq, last_seq = r.last_seq,
+            ops = n, replayed = r.replayed, "batch committed"
+        );
+        Ok(Response::new(receipt(r)))
+    }
+
+    async fn single(
+        &self,
+        scope: Scope,
+        record: Result<Record, ValidationErrors>,
+    ) -> Result<Response<w::PublishReceipt>, Status> {
+        let record = record.map_err(|e| errors::invalid(&e))?;
+        self.commit(scope, None, vec![Change::Upsert(record)]).await
+    }
+}
+
+#[tonic::async_trait]
+impl Publisher for PublisherService {
+    async fn upsert_provider(&self, req: Request<w::Provider>) -> Result<Response<w::PublishReceipt>, Status> {
+        let scope = auth::scope(&self.store, &req)?;
+        let r = Provider::from_wire(req.get_ref()).map(Record::Provider);
+        self.single(scope, r).await
+    }
+
+    async fn upsert_venue(&self, req: Request<w::Venue>) -> Result<Response<w::PublishReceipt>, Status> {
+        let scope = auth::scope(&self.store, &req)?;
+        let r = Venue::from_wire(req.get_ref()).map(Record::Venue);
+        self.single(scope, r).await
+    }
+
+    async fn upsert_course(&self, req: Request<w::Course>) -> Result<Response<w::PublishReceipt>, Status> {
+        let scope = auth::scope(&self.store, &req)?;
+        let r = Course::from_wire(req.get_ref()).map(Record::Course);
+        self.single(scope, r).await
+    }
+
+    async fn delete(&self, req: Request<w::DeleteRequest>) -> Result<Response<w::PublishReceipt>, Status> {
+        let scope = auth::scope(&self.store, &req)?;
+        let c = delete(req.get_ref(), "").map_err(|e| errors::invalid(&e))?;
+        let kind: RecordKind = match &c {
+            Change::Delete { kind, .. } => *kind,
+            Change::Upsert(r) => r.kind(),
+        };
+        tracing::debug!(%kind, "delete");
+        self.commit(scope, None, vec![c]).await
+    }
+
+    async fn publish_batch(
+        &self,
+        req: Request<Streaming<w::PublishBatchChunk>>,
+    ) -> Result<Response<w::PublishReceipt>, Status> {
+        let scope = auth::scope(&self.store, &req)?;
+        let mut stream = req.into_inner();
+        let mut key: Option<String> = None;
+        let mut changes = Vec::new();
+        let mut violations = Vec::new();
+        let mut index = 0usize;
+        let mut first = true;
+        while let Some(chunk) = stream.next().await {
+            let chunk = chunk?;
+            if first {
+                let k = chunk.idempotency_key.trim();
+                if k.len() > 128 {
+                    return Err(errors::invalid_field("idempotency_key", "must be at most 128 characters"));
+                }
+                key = (!k.is_empty()).then(|| k.to_string());
+                first = false;
+            }
+            for op in &chunk.ops {
+                if index >= MAX_BATCH_OPS {
+                    return Err(errors::invalid_field(
+                        "ops",
+                        format!("a batch may carry at most {MAX_BATCH_OPS} ops; split the import"),
+                    ));
+                }
+                match change(op, &format!("ops[{index}]")) {
+                    Ok(c) => changes.push(c),
+                    Err(e) => violations.extend(e.0),
+                }
+                index += 1;
+            }
+        }
+        if !violations.is_empty() {
+            return Err(errors::invalid(&ValidationErrors(violations)));
+        }
+        if changes.is_empty() {
+            return Err(errors::invalid_field("ops", "the batch is empty"));
+        }
+        self.commit(scope, key, changes).await
+    }
+}

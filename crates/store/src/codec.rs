@@ -1,0 +1,86 @@
+//! Byte layouts of the sled trees. Keys are big-endian so sled's ordered iteration is the
+//! log's order; small values are prost messages so fields can be added without a migration.
+
+use prospectus_model::{RecordKind, Uuid};
+
+/// `records` key: kind byte + 16-byte UUID.
+pub fn record_key(kind: RecordKind, id: Uuid) -> [u8; 17] {
+    let mut k = [0u8; 17];
+    k[0] = kind as u8;
+    k[1..].copy_from_slice(id.as_bytes());
+    k
+}
+
+pub fn parse_record_key(k: &[u8]) -> Option<(RecordKind, Uuid)> {
+    if k.len() != 17 {
+        return None;
+    }
+    let kind = RecordKind::from_u8(k[0])?;
+    let id = Uuid::from_slice(&k[1..]).ok()?;
+    Some((kind, id))
+}
+
+/// `log` key: origin length + origin + epoch + seq, so one origin's entries are contiguous
+/// and ordered by (epoch, seq).
+pub fn log_key(origin: &str, epoch: u64, seq: u64) -> Vec<u8> {
+    let mut k = log_prefix(origin);
+    k.extend_from_slice(&epoch.to_be_bytes());
+    k.extend_from_slice(&seq.to_be_bytes());
+    k
+}
+
+pub fn log_prefix(origin: &str) -> Vec<u8> {
+    let o = origin.as_bytes();
+    let mut k = Vec::with_capacity(1 + o.len() + 16);
+    // Origins are GSS codes (9 bytes); the length byte keeps prefixes unambiguous anyway.
+    k.push(o.len().min(255) as u8);
+    k.extend_from_slice(&o[..o.len().min(255)]);
+    k
+}
+
+/// Per-origin replication state (`origins` tree).
+#[derive(Clone, PartialEq, prost::Message)]
+pub struct OriginState {
+    #[prost(uint64, tag = "1")]
+    pub epoch: u64,
+    #[prost(uint64, tag = "2")]
+    pub seq: u64,
+    /// Wall-clock millis of the last entry, for display only.
+    #[prost(int64, tag = "3")]
+    pub last_unix_millis: i64,
+}
+
+/// A committed batch's answer, kept under its idempotency key.
+#[derive(Clone, PartialEq, prost::Message)]
+pub struct IdemRecord {
+    #[prost(bytes = "vec", tag = "1")]
+    pub request_hash: Vec<u8>,
+    #[prost(uint64, tag = "2")]
+    pub epoch: u64,
+    #[prost(uint64, tag = "3")]
+    pub first_seq: u64,
+    #[prost(uint64, tag = "4")]
+    pub last_seq: u64,
+    #[prost(uint32, tag = "5")]
+    pub applied: u32,
+}
+
+/// `auth` value, keyed by SHA-256 of the token.
+#[derive(Clone, PartialEq, prost::Message)]
+pub struct TokenRecord {
+    #[prost(string, tag = "1")]
+    pub token_id: String,
+    #[prost(bool, tag = "2")]
+    pub admin: bool,
+    #[prost(bytes = "vec", tag = "3")]
+    pub provider: Vec<u8>,
+    #[prost(string, tag = "4")]
+    pub label: String,
+    #[prost(int64, tag = "5")]
+    pub created_unix_millis: i64,
+}
+
+pub const META_ORIGIN: &[u8] = b"node/origin";
+pub const META_EPOCH: &[u8] = b"node/epoch";
+pub const META_PUBLIC_KEY: &[u8] = b"node/public_key";
+pub const IDEM_PREFIX: &[u8] = b"idem/";

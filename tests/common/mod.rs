@@ -1,0 +1,203 @@
+//! Test harness: real `prospectus` processes on loopback with real on-disk stores.
+//! Every process is killed when its guard drops; every wait polls with a deadline.
+#![allow(dead_code)]
+
+use prospectus_model::{Record, Uuid};
+use prospectus_proto::ToWire;
+use prospectus_proto::v1 as w;
+use prospectus_proto::v1::admin_client::AdminClient;
+use prospectus_proto::v1::directory_client::DirectoryClient;
+use prospectus_proto::v1::publisher_client::PublisherClient;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+use tonic::transport::Channel;
+
+pub const BIN: &str = env!("CARGO_BIN_EXE_prospectus");
+pub const SOUTHWARK: &str = "E09000028";
+pub const DEADLINE: Duration = Duration::from_secs(60);
+
+/// Polls `f` until it yields `Some`, or panics with `what` after `DEADLINE`.
+pub fn wait_for<T>(what: &str, mut f: impl FnMut() -> Option<T>) -> T {
+    let start = Instant::now();
+    loop {
+        if let Some(v) = f() {
+            return v;
+        }
+        assert!(start.elapsed() < DEADLINE, "timed out waiting for {what}");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+/// A node process. Killed (SIGKILL) on drop.
+pub struct Node {
+    pub dir: PathBuf,
+    pub borough: String,
+    pub extra: Vec<String>,
+    child: Option<Child>,
+    pub addr: String,
+}
+
+impl Node {
+    pub fn start(dir: &Path, borough: &str) -> Node {
+        Self::start_with(dir, borough, &[])
+    }
+
+    pub fn start_with(dir: &Path, borough: &str, extra: &[&str]) -> Node {
+        let mut n = Node {
+            dir: dir.to_path_buf(),
+            borough: borough.to_string(),
+            extra: extra.iter().map(|s| s.to_string()).collect(),
+            child: None,
+            addr: String::new(),
+        };
+        n.spawn();
+        n
+    }
+
+    fn log_path(&self) -> PathBuf {
+        self.dir.with_extension("log")
+    }
+
+    pub fn log(&self) -> String {
+        std::fs::read_to_string(self.log_path()).unwrap_or_default()
+    }
+
+    fn spawn(&mut self) {
+        let addr_file = self.dir.join("node.addr");
+        let _ = std::fs::remove_file(&addr_file);
+        let log = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(self.log_path())
+            .expect("log file");
+        let mut cmd = Command::new(BIN);
+        cmd.arg("serve")
+            .arg("--data-dir")
+            .arg(&self.dir)
+            .arg("--listen")
+            .arg("127.0.0.1:0")
+            .arg("--borough")
+            .arg(&self.borough)
+            .args(&self.extra)
+            .env("RUST_LOG", "info")
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(log);
+        let mut child = cmd.spawn().expect("spawn prospectus");
+        let addr = wait_for("node.addr", || {
+            if let Ok(Some(status)) = child.try_wait() {
+                panic!("node exited early with {status}:\n{}", self.log());
+            }
+            std::fs::read_to_string(&addr_file).ok().map(|s| s.trim().to_string())
+        });
+        self.child = Some(child);
+        self.addr = addr;
+    }
+
+    pub fn url(&self) -> String {
+        format!("http://{}", self.addr)
+    }
+
+    pub fn admin_token(&self) -> String {
+        std::fs::read_to_string(self.dir.join("admin-token")).expect("admin token").trim().to_string()
+    }
+
+    /// SIGKILL, no chance to flush or clean up.
+    pub fn kill9(&mut self) {
+        if let Some(mut c) = self.child.take() {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+    }
+
+    pub fn restart(&mut self) {
+        self.kill9();
+        self.spawn();
+    }
+
+    pub async fn channel(&self) -> Channel {
+        Channel::from_shared(self.url()).expect("url").connect().await.expect("connect")
+    }
+
+    pub async fn directory(&self) -> DirectoryClient<Channel> {
+        DirectoryClient::new(self.channel().await)
+    }
+
+    pub async fn publisher(&self) -> PublisherClient<Channel> {
+        PublisherClient::new(self.channel().await)
+            .max_encoding_message_size(64 << 20)
+            .max_decoding_message_size(64 << 20)
+    }
+
+    pub async fn admin(&self) -> AdminClient<Channel> {
+        AdminClient::new(self.channel().await)
+    }
+}
+
+impl Drop for Node {
+    fn drop(&mut self) {
+        self.kill9();
+    }
+}
+
+pub fn bearer<T>(msg: T, token: &str) -> tonic::Request<T> {
+    let mut r = tonic::Request::new(msg);
+    r.metadata_mut()
+        .insert("authorization", format!("Bearer {token}").parse().expect("header"));
+    r
+}
+
+pub fn op(r: &Record) -> w::PublishOp {
+    use w::publish_op::Op;
+    w::PublishOp {
+        op: Some(match r {
+            Record::Provider(p) => Op::Provider(p.to_wire()),
+            Record::Venue(v) => Op::Venue(v.to_wire()),
+            Record::Course(c) => Op::Course(c.to_wire()),
+        }),
+    }
+}
+
+pub fn bundle_records(b: &prospectus_dataset::Bundle) -> Vec<Record> {
+    let mut out: Vec<Record> = b.providers.iter().cloned().map(Record::Provider).collect();
+    out.extend(b.venues.iter().cloned().map(Record::Venue));
+    out.extend(b.courses.iter().cloned().map(Record::Course));
+    out
+}
+
+/// Publishes `ops` as one streamed batch in chunks of 500.
+pub async fn publish_batch(
+    client: &mut PublisherClient<Channel>,
+    token: &str,
+    key: &str,
+    ops: Vec<w::PublishOp>,
+) -> Result<w::PublishReceipt, tonic::Status> {
+    let chunks: Vec<w::PublishBatchChunk> = ops
+        .chunks(500)
+        .enumerate()
+        .map(|(i, c)| w::PublishBatchChunk {
+            idempotency_key: if i == 0 { key.to_string() } else { String::new() },
+            ops: c.to_vec(),
+        })
+        .collect();
+    client
+        .publish_batch(bearer(futures::stream::iter(chunks), token))
+        .await
+        .map(|r| r.into_inner())
+}
+
+pub fn get_req(id: Uuid) -> w::GetRequest {
+    w::GetRequest {
+        id: id.to_string(),
+        learner: None,
+    }
+}
+
+/// Field paths of a status's `google.rpc.BadRequest` details.
+pub fn violations(s: &tonic::Status) -> Vec<(String, String)> {
+    use tonic_types::StatusExt;
+    s.get_details_bad_request()
+        .map(|b| b.field_violations.into_iter().map(|v| (v.field, v.description)).collect())
+        .unwrap_or_default()
+}
