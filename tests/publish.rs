@@ -10,25 +10,40 @@ use prospectus_proto::v1 as w;
 use tonic::Code;
 
 fn generated(courses: usize) -> prospectus_dataset::Bundle {
-    prospectus_dataset::generate(7, courses, Some(SOUTHWARK))
+    prospectus_dataset::generate(7, courses, Some(SOUTHWARK)).expect("generate")
 }
 
 async fn read_back_all(node: &Node, b: &prospectus_dataset::Bundle) {
     let mut dir = node.directory().await;
     for p in &b.providers {
-        let got = dir.get_provider(get_req(p.id)).await.expect("provider").into_inner();
+        let got = dir
+            .get_provider(get_req(p.id))
+            .await
+            .expect("provider")
+            .into_inner();
         assert_eq!(&Provider::from_wire(&got).expect("decode"), p);
     }
     for v in &b.venues {
-        let got = dir.get_venue(get_req(v.id)).await.expect("venue").into_inner();
+        let got = dir
+            .get_venue(get_req(v.id))
+            .await
+            .expect("venue")
+            .into_inner();
         assert_eq!(&Venue::from_wire(&got).expect("decode"), v);
     }
     for c in &b.courses {
-        let view = dir.get_course(get_req(c.id)).await.expect("course").into_inner();
+        let view = dir
+            .get_course(get_req(c.id))
+            .await
+            .expect("course")
+            .into_inner();
         let got = Course::from_wire(view.course.as_ref().expect("course set")).expect("decode");
         assert_eq!(&got, c);
         assert_eq!(view.origin, SOUTHWARK);
-        assert_eq!(view.provider.as_ref().map(|p| p.id.clone()), Some(c.provider_id.to_string()));
+        assert_eq!(
+            view.provider.as_ref().map(|p| p.id.clone()),
+            Some(c.provider_id.to_string())
+        );
     }
 }
 
@@ -41,8 +56,13 @@ async fn a_generated_borough_publishes_and_reads_back_equal() {
     let ops: Vec<_> = bundle_records(&b).iter().map(op).collect();
     let n = ops.len() as u64;
     let mut pubc = node.publisher().await;
-    let r = publish_batch(&mut pubc, &node.admin_token(), "import-1", ops).await.expect("publish");
-    assert_eq!((r.first_seq, r.last_seq, r.applied as u64, r.replayed), (1, n, n, false));
+    let r = publish_batch(&mut pubc, &node.admin_token(), "import-1", ops)
+        .await
+        .expect("publish");
+    assert_eq!(
+        (r.first_seq, r.last_seq, r.applied as u64, r.replayed),
+        (1, n, n, false)
+    );
     read_back_all(&node, &b).await;
 
     // Search sees the import through the store's apply hook.
@@ -67,7 +87,9 @@ async fn an_acknowledged_batch_survives_sigkill() {
     let b = generated(2000);
     let ops: Vec<_> = bundle_records(&b).iter().map(op).collect();
     let mut pubc = node.publisher().await;
-    publish_batch(&mut pubc, &node.admin_token(), "k", ops).await.expect("publish");
+    publish_batch(&mut pubc, &node.admin_token(), "k", ops)
+        .await
+        .expect("publish");
     // Killed the instant the acknowledgement arrives: no graceful shutdown, no final flush.
     node.kill9();
     node.restart();
@@ -77,9 +99,14 @@ async fn an_acknowledged_batch_survives_sigkill() {
         name: "After restart".into(),
         ..b.providers[0].clone()
     });
-    let r = publish_batch(&mut node.publisher().await, &node.admin_token(), "k2", vec![op(&extra)])
-        .await
-        .expect("publish after restart");
+    let r = publish_batch(
+        &mut node.publisher().await,
+        &node.admin_token(),
+        "k2",
+        vec![op(&extra)],
+    )
+    .await
+    .expect("publish after restart");
     let total = (b.providers.len() + b.venues.len() + b.courses.len()) as u64;
     assert_eq!((r.first_seq, r.last_seq), (total + 1, total + 1));
 }
@@ -92,9 +119,14 @@ async fn a_provider_token_writes_only_its_own_records() {
     assert!(b.providers.len() >= 2);
     let admin = node.admin_token();
     let mut pubc = node.publisher().await;
-    publish_batch(&mut pubc, &admin, "seed", bundle_records(&b).iter().map(op).collect())
-        .await
-        .expect("seed");
+    publish_batch(
+        &mut pubc,
+        &admin,
+        "seed",
+        bundle_records(&b).iter().map(op).collect(),
+    )
+    .await
+    .expect("seed");
 
     let (pa, pb) = (&b.providers[0], &b.providers[1]);
     let mut adm = node.admin().await;
@@ -114,22 +146,42 @@ async fn a_provider_token_writes_only_its_own_records() {
     let ta = token_for(pa).await;
     let tb = token_for(pb).await;
 
-    let course_a = b.courses.iter().find(|c| c.provider_id == pa.id).expect("a course of A").clone();
+    let course_a = b
+        .courses
+        .iter()
+        .find(|c| c.provider_id == pa.id)
+        .expect("a course of A")
+        .clone();
     let mut renamed = course_a.clone();
     renamed.title = "Renamed by its owner".into();
-    let ok = pubc.upsert_course(bearer(prospectus_proto::ToWire::to_wire(&renamed), &ta)).await;
+    let ok = pubc
+        .upsert_course(bearer(prospectus_proto::ToWire::to_wire(&renamed), &ta))
+        .await;
     assert!(ok.is_ok(), "owner may write: {ok:?}");
 
     // B writing A's course as A's: refused.
     let mut hijack = course_a.clone();
     hijack.title = "Hijacked".into();
-    let e = pubc.upsert_course(bearer(prospectus_proto::ToWire::to_wire(&hijack), &tb)).await.unwrap_err();
+    let e = pubc
+        .upsert_course(bearer(prospectus_proto::ToWire::to_wire(&hijack), &tb))
+        .await
+        .unwrap_err();
     assert_eq!(e.code(), Code::PermissionDenied, "{e:?}");
     // B claiming A's course id under its own provider id: refused too.
     hijack.provider_id = pb.id;
     hijack.runs.clear();
-    hijack.runs.push(b.courses.iter().find(|c| c.provider_id == pb.id).expect("course of B").runs[0].clone());
-    let e = pubc.upsert_course(bearer(prospectus_proto::ToWire::to_wire(&hijack), &tb)).await.unwrap_err();
+    hijack.runs.push(
+        b.courses
+            .iter()
+            .find(|c| c.provider_id == pb.id)
+            .expect("course of B")
+            .runs[0]
+            .clone(),
+    );
+    let e = pubc
+        .upsert_course(bearer(prospectus_proto::ToWire::to_wire(&hijack), &tb))
+        .await
+        .unwrap_err();
     assert_eq!(e.code(), Code::PermissionDenied, "{e:?}");
     // B deleting A's course: refused.
     let del = w::DeleteRequest {
@@ -139,17 +191,36 @@ async fn a_provider_token_writes_only_its_own_records() {
     let e = pubc.delete(bearer(del.clone(), &tb)).await.unwrap_err();
     assert_eq!(e.code(), Code::PermissionDenied);
     // A batch from B that touches one of A's records is refused whole.
-    let own_b = b.courses.iter().find(|c| c.provider_id == pb.id).expect("course of B").clone();
+    let own_b = b
+        .courses
+        .iter()
+        .find(|c| c.provider_id == pb.id)
+        .expect("course of B")
+        .clone();
     let mut own_b2 = own_b.clone();
     own_b2.title = "B's own, in a bad batch".into();
-    let e = publish_batch(&mut pubc, &tb, "", vec![op(&Record::Course(own_b2)), op(&Record::Course(hijack.clone()))])
-        .await
-        .unwrap_err();
+    let e = publish_batch(
+        &mut pubc,
+        &tb,
+        "",
+        vec![
+            op(&Record::Course(own_b2)),
+            op(&Record::Course(hijack.clone())),
+        ],
+    )
+    .await
+    .unwrap_err();
     assert_eq!(e.code(), Code::PermissionDenied);
     // No token, and a made-up token: unauthenticated.
-    let e = pubc.delete(tonic::Request::new(del.clone())).await.unwrap_err();
+    let e = pubc
+        .delete(tonic::Request::new(del.clone()))
+        .await
+        .unwrap_err();
     assert_eq!(e.code(), Code::Unauthenticated);
-    let e = pubc.delete(bearer(del.clone(), "pst_not-a-real-token")).await.unwrap_err();
+    let e = pubc
+        .delete(bearer(del.clone(), "pst_not-a-real-token"))
+        .await
+        .unwrap_err();
     assert_eq!(e.code(), Code::Unauthenticated);
     // A provider token cannot mint tokens.
     let e = node
@@ -168,9 +239,17 @@ async fn a_provider_token_writes_only_its_own_records() {
 
     // Nothing B tried changed anything.
     let mut dir = node.directory().await;
-    let got = dir.get_course(get_req(course_a.id)).await.expect("still there").into_inner();
+    let got = dir
+        .get_course(get_req(course_a.id))
+        .await
+        .expect("still there")
+        .into_inner();
     assert_eq!(got.course.expect("course").title, "Renamed by its owner");
-    let got_b = dir.get_course(get_req(own_b.id)).await.expect("b").into_inner();
+    let got_b = dir
+        .get_course(get_req(own_b.id))
+        .await
+        .expect("b")
+        .into_inner();
     assert_eq!(got_b.course.expect("course").title, own_b.title);
 }
 
@@ -190,16 +269,24 @@ async fn a_malformed_batch_changes_nothing_and_names_every_bad_field() {
         .chain(b.venues.iter().cloned().map(Record::Venue))
         .map(|r| op(&r))
         .collect();
-    let before = publish_batch(&mut pubc, &admin, "setup", setup).await.expect("setup");
+    let before = publish_batch(&mut pubc, &admin, "setup", setup)
+        .await
+        .expect("setup");
 
-    let mut ops: Vec<w::PublishOp> = b.courses[..10].iter().cloned().map(|c| op(&Record::Course(c))).collect();
+    let mut ops: Vec<w::PublishOp> = b.courses[..10]
+        .iter()
+        .cloned()
+        .map(|c| op(&Record::Course(c)))
+        .collect();
     let wire = |i: usize, ops: &mut Vec<w::PublishOp>| -> w::Course {
         match ops[i].op.take() {
             Some(w::publish_op::Op::Course(c)) => c,
             _ => unreachable!(),
         }
     };
-    let put = |i: usize, c: w::Course, ops: &mut Vec<w::PublishOp>| ops[i].op = Some(w::publish_op::Op::Course(c));
+    let put = |i: usize, c: w::Course, ops: &mut Vec<w::PublishOp>| {
+        ops[i].op = Some(w::publish_op::Op::Course(c))
+    };
     let mut c1 = wire(1, &mut ops);
     c1.runs[0].end_time = "08:00".into();
     c1.runs[0].start_time = "09:00".into();
@@ -215,7 +302,9 @@ async fn a_malformed_batch_changes_nothing_and_names_every_bad_field() {
         concessions: vec![w::Concession {
             name: "Too dear".into(),
             template: 0,
-            conditions: vec![prospectus_proto::ToWire::to_wire(&prospectus_model::Condition::Unemployed)],
+            conditions: vec![prospectus_proto::ToWire::to_wire(
+                &prospectus_model::Condition::Unemployed,
+            )],
             fee_pence: 5000,
             documents: vec![],
         }],
@@ -227,7 +316,9 @@ async fn a_malformed_batch_changes_nothing_and_names_every_bad_field() {
     put(7, c7, &mut ops);
 
     // Decoding/validation problems: all reported together.
-    let e = publish_batch(&mut pubc, &admin, "bad", ops.clone()).await.unwrap_err();
+    let e = publish_batch(&mut pubc, &admin, "bad", ops.clone())
+        .await
+        .unwrap_err();
     assert_eq!(e.code(), Code::InvalidArgument, "{e:?}");
     let fields: Vec<String> = violations(&e).into_iter().map(|(f, _)| f).collect();
     for want in [
@@ -238,14 +329,19 @@ async fn a_malformed_batch_changes_nothing_and_names_every_bad_field() {
         "ops[5].course.fees.concessions[0].fee_pence",
         "ops[5].course.categories",
     ] {
-        assert!(fields.iter().any(|f| f == want), "missing {want} in {fields:?}");
+        assert!(
+            fields.iter().any(|f| f == want),
+            "missing {want} in {fields:?}"
+        );
     }
 
     // With those fixed, the dangling venue reference is still caught, and still nothing lands.
     for i in [1, 3, 5] {
         ops[i] = op(&Record::Course(b.courses[i].clone()));
     }
-    let e = publish_batch(&mut pubc, &admin, "bad2", ops.clone()).await.unwrap_err();
+    let e = publish_batch(&mut pubc, &admin, "bad2", ops.clone())
+        .await
+        .unwrap_err();
     assert_eq!(e.code(), Code::InvalidArgument);
     let fields: Vec<String> = violations(&e).into_iter().map(|(f, _)| f).collect();
     assert_eq!(fields, vec!["ops[7].course.runs[0].venue_id".to_string()]);
@@ -262,7 +358,10 @@ async fn a_malformed_batch_changes_nothing_and_names_every_bad_field() {
         .await
         .expect("info")
         .into_inner();
-    assert_eq!(info.seq, before.last_seq, "no seq was consumed by rejected batches");
+    assert_eq!(
+        info.seq, before.last_seq,
+        "no seq was consumed by rejected batches"
+    );
     assert_eq!(info.courses, 0);
 }
 
@@ -274,13 +373,28 @@ async fn idempotency_key_replays_and_refuses_reuse_for_other_content() {
     let admin = node.admin_token();
     let mut pubc = node.publisher().await;
     let ops: Vec<_> = bundle_records(&b).iter().map(op).collect();
-    let first = publish_batch(&mut pubc, &admin, "same", ops.clone()).await.expect("first");
-    let again = publish_batch(&mut pubc, &admin, "same", ops.clone()).await.expect("retry");
+    let first = publish_batch(&mut pubc, &admin, "same", ops.clone())
+        .await
+        .expect("first");
+    let again = publish_batch(&mut pubc, &admin, "same", ops.clone())
+        .await
+        .expect("retry");
     assert!(again.replayed);
-    assert_eq!((again.first_seq, again.last_seq), (first.first_seq, first.last_seq));
-    let e = publish_batch(&mut pubc, &admin, "same", ops[..3].to_vec()).await.unwrap_err();
+    assert_eq!(
+        (again.first_seq, again.last_seq),
+        (first.first_seq, first.last_seq)
+    );
+    let e = publish_batch(&mut pubc, &admin, "same", ops[..3].to_vec())
+        .await
+        .unwrap_err();
     assert_eq!(e.code(), Code::AlreadyExists);
-    let info = node.admin().await.node_info(bearer(w::NodeInfoRequest {}, &admin)).await.expect("info").into_inner();
+    let info = node
+        .admin()
+        .await
+        .node_info(bearer(w::NodeInfoRequest {}, &admin))
+        .await
+        .expect("info")
+        .into_inner();
     assert_eq!(info.seq, first.last_seq);
 }
 
@@ -289,7 +403,10 @@ async fn unknown_ids_are_not_found_and_bad_ids_invalid() {
     let tmp = tempfile::tempdir().unwrap();
     let node = Node::start(&tmp.path().join("node"), SOUTHWARK);
     let mut dir = node.directory().await;
-    let e = dir.get_course(get_req(prospectus_model::Uuid::new_v4())).await.unwrap_err();
+    let e = dir
+        .get_course(get_req(prospectus_model::Uuid::new_v4()))
+        .await
+        .unwrap_err();
     assert_eq!(e.code(), Code::NotFound);
     let e = dir
         .get_venue(w::GetRequest {

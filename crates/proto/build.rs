@@ -16,7 +16,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         .map(|f| root.join(format!("prospectus/v1/{f}.proto")));
     tonic_prost_build::configure()
         .file_descriptor_set_path(out.join("prospectus_descriptor.bin"))
-        .compile_protos(&files, &[root.clone()])?;
+        .compile_protos(&files, std::slice::from_ref(&root))?;
     println!("cargo:rerun-if-changed={}", root.display());
     Ok(())
 }

@@ -89,7 +89,9 @@ impl Node {
             if let Ok(Some(status)) = child.try_wait() {
                 panic!("node exited early with {status}:\n{}", self.log());
             }
-            std::fs::read_to_string(&addr_file).ok().map(|s| s.trim().to_string())
+            std::fs::read_to_string(&addr_file)
+                .ok()
+                .map(|s| s.trim().to_string())
         });
         self.child = Some(child);
         self.addr = addr;
@@ -100,7 +102,10 @@ impl Node {
     }
 
     pub fn admin_token(&self) -> String {
-        std::fs::read_to_string(self.dir.join("admin-token")).expect("admin token").trim().to_string()
+        std::fs::read_to_string(self.dir.join("admin-token"))
+            .expect("admin token")
+            .trim()
+            .to_string()
     }
 
     /// SIGKILL, no chance to flush or clean up.
@@ -117,7 +122,11 @@ impl Node {
     }
 
     pub async fn channel(&self) -> Channel {
-        Channel::from_shared(self.url()).expect("url").connect().await.expect("connect")
+        Channel::from_shared(self.url())
+            .expect("url")
+            .connect()
+            .await
+            .expect("connect")
     }
 
     pub async fn directory(&self) -> DirectoryClient<Channel> {
@@ -143,8 +152,10 @@ impl Drop for Node {
 
 pub fn bearer<T>(msg: T, token: &str) -> tonic::Request<T> {
     let mut r = tonic::Request::new(msg);
-    r.metadata_mut()
-        .insert("authorization", format!("Bearer {token}").parse().expect("header"));
+    r.metadata_mut().insert(
+        "authorization",
+        format!("Bearer {token}").parse().expect("header"),
+    );
     r
 }
 
@@ -177,7 +188,11 @@ pub async fn publish_batch(
         .chunks(500)
         .enumerate()
         .map(|(i, c)| w::PublishBatchChunk {
-            idempotency_key: if i == 0 { key.to_string() } else { String::new() },
+            idempotency_key: if i == 0 {
+                key.to_string()
+            } else {
+                String::new()
+            },
             ops: c.to_vec(),
         })
         .collect();
@@ -198,6 +213,11 @@ pub fn get_req(id: Uuid) -> w::GetRequest {
 pub fn violations(s: &tonic::Status) -> Vec<(String, String)> {
     use tonic_types::StatusExt;
     s.get_details_bad_request()
-        .map(|b| b.field_violations.into_iter().map(|v| (v.field, v.description)).collect())
+        .map(|b| {
+            b.field_violations
+                .into_iter()
+                .map(|v| (v.field, v.description))
+                .collect()
+        })
         .unwrap_or_default()
 }

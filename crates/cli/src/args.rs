@@ -5,7 +5,11 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 
 #[derive(Debug, Parser)]
-#[command(name = "prospectus", version, about = "A borough node of the pan-London adult-education course directory")]
+#[command(
+    name = "prospectus",
+    version,
+    about = "A borough node of the pan-London adult-education course directory"
+)]
 pub struct Cli {
     /// Log as JSON lines (for log shippers) instead of text.
     #[arg(long, global = true)]

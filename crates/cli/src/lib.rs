@@ -15,7 +15,10 @@ use std::process::ExitCode;
 pub fn main() -> ExitCode {
     let cli = Cli::parse();
     init_logging(&cli);
-    let rt = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+    let rt = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
         Ok(rt) => rt,
         Err(e) => {
             eprintln!("error: cannot start the async runtime: {e}");
@@ -38,7 +41,9 @@ fn init_logging(cli: &Cli) {
     };
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default));
-    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
     if cli.log_json {
         builder.json().init();
     } else {
@@ -56,16 +61,27 @@ async fn run(cli: Cli) -> Result<ExitCode> {
                 provider_id: a.provider.clone(),
                 label: a.label.unwrap_or_default(),
             };
-            let r = c.create_provider_token(client::authorized(req, &token)?).await?.into_inner();
-            eprintln!("token id {} for provider {} (shown once; store it safely)", r.token_id, a.provider);
+            let r = c
+                .create_provider_token(client::authorized(req, &token)?)
+                .await?
+                .into_inner();
+            eprintln!(
+                "token id {} for provider {} (shown once; store it safely)",
+                r.token_id, a.provider
+            );
             println!("{}", r.token);
             Ok(ExitCode::SUCCESS)
         }
         Command::Token(TokenCommand::Revoke(a)) => {
             let token = read_token(&a.conn.token_file)?;
             let mut c = AdminClient::new(a.conn.channel().await?);
-            let req = prospectus_proto::v1::RevokeTokenRequest { token_id: a.token_id.clone() };
-            let r = c.revoke_token(client::authorized(req, &token)?).await?.into_inner();
+            let req = prospectus_proto::v1::RevokeTokenRequest {
+                token_id: a.token_id.clone(),
+            };
+            let r = c
+                .revoke_token(client::authorized(req, &token)?)
+                .await?
+                .into_inner();
             if r.revoked {
                 println!("revoked {}", a.token_id);
                 Ok(ExitCode::SUCCESS)
@@ -78,23 +94,25 @@ async fn run(cli: Cli) -> Result<ExitCode> {
             let token = read_token(&a.token_file)?;
             let mut c = AdminClient::new(a.channel().await?);
             let r = c
-                .node_info(client::authorized(prospectus_proto::v1::NodeInfoRequest {}, &token)?)
+                .node_info(client::authorized(
+                    prospectus_proto::v1::NodeInfoRequest {},
+                    &token,
+                )?)
                 .await?
                 .into_inner();
             println!("origin     {} ({})", r.origin, r.borough_name);
             println!("key        {} (id {})", r.public_key, r.key_id);
             println!("log head   epoch {} seq {}", r.epoch, r.seq);
-            println!("records    {} providers, {} venues, {} courses", r.providers, r.venues, r.courses);
+            println!(
+                "records    {} providers, {} venues, {} courses",
+                r.providers, r.venues, r.courses
+            );
             println!("version    {}", r.version);
             Ok(ExitCode::SUCCESS)
         }
         Command::Dataset(DatasetCommand::Generate(a)) => {
-            if let Some(b) = &a.borough
-                && prospectus_geo::borough(b).is_none()
-            {
-                anyhow::bail!("--borough {b:?} is not a London borough GSS code (see `prospectus boroughs`)");
-            }
-            let bundle = prospectus_dataset::generate(a.seed, a.courses, a.borough.as_deref());
+            let bundle = prospectus_dataset::generate(a.seed, a.courses, a.borough.as_deref())
+                .map_err(|e| anyhow::anyhow!("--borough: {e} (see `prospectus boroughs`)"))?;
             let text = match a.format {
                 args::DataFormat::Json => serde_json::to_string_pretty(&bundle)?,
                 args::DataFormat::Csv => prospectus_dataset::write_csv(&bundle.courses)?,
@@ -130,7 +148,8 @@ async fn run(cli: Cli) -> Result<ExitCode> {
 }
 
 fn read_token(path: &std::path::Path) -> Result<String> {
-    let t = std::fs::read_to_string(path).with_context(|| format!("reading token file {}", path.display()))?;
+    let t = std::fs::read_to_string(path)
+        .with_context(|| format!("reading token file {}", path.display()))?;
     let t = t.trim().to_string();
     if t.is_empty() {
         anyhow::bail!("token file {} is empty", path.display());

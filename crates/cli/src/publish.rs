@@ -28,20 +28,26 @@ impl Source {
                 Some(p) => format!("{p}.{field}"),
                 None => format!("ops[{op}].{field}"),
             },
-            Source::Csv(csv) => {
-                let (row, column) = csv.locate(op, field);
-                format!("row {row}, column {column}")
-            }
+            Source::Csv(csv) => match csv.locate(op, field) {
+                Some((row, column)) => format!("row {row}, column {column}"),
+                None => format!("course {op}, field {field}"),
+            },
         }
     }
 }
 
 fn load(path: &std::path::Path) -> Result<(Vec<Record>, Source)> {
-    let text = std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
-    let ext = path.extension().and_then(|e| e.to_str()).unwrap_or("").to_ascii_lowercase();
+    let text =
+        std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
+    let ext = path
+        .extension()
+        .and_then(|e| e.to_str())
+        .unwrap_or("")
+        .to_ascii_lowercase();
     match ext.as_str() {
         "json" => {
-            let b = prospectus_dataset::read_json(&text).map_err(|e| anyhow!("{}: {e}", path.display()))?;
+            let b = prospectus_dataset::read_json(&text)
+                .map_err(|e| anyhow!("{}: {e}", path.display()))?;
             let mut records = Vec::new();
             let mut paths = Vec::new();
             for (i, p) in b.providers.into_iter().enumerate() {
@@ -59,11 +65,15 @@ fn load(path: &std::path::Path) -> Result<(Vec<Record>, Source)> {
             Ok((records, Source::Json(paths)))
         }
         "csv" => {
-            let csv = prospectus_dataset::read_csv(&text).map_err(|e| anyhow!("{}:\n{e}", path.display()))?;
+            let csv = prospectus_dataset::read_csv(&text)
+                .map_err(|e| anyhow!("{}:\n{e}", path.display()))?;
             let records = csv.courses.iter().cloned().map(Record::Course).collect();
             Ok((records, Source::Csv(csv)))
         }
-        _ => bail!("{}: expected a .json bundle or a .csv template", path.display()),
+        _ => bail!(
+            "{}: expected a .json bundle or a .csv template",
+            path.display()
+        ),
     }
 }
 
@@ -94,7 +104,9 @@ fn split_op_path(field: &str) -> Option<(usize, String)> {
     let n = n.parse().ok()?;
     let rest = rest.strip_prefix('.').unwrap_or(rest);
     let rest = match rest.split_once('.') {
-        Some((kind, r)) if ["provider", "venue", "course", "delete"].contains(&kind) => r.to_string(),
+        Some((kind, r)) if ["provider", "venue", "course", "delete"].contains(&kind) => {
+            r.to_string()
+        }
         _ if ["provider", "venue", "course", "delete"].contains(&rest) => String::new(),
         _ => rest.to_string(),
     };
@@ -127,17 +139,28 @@ pub async fn run(a: PublishArgs) -> Result<ExitCode> {
         }
     }
     if !problems.is_empty() {
-        eprintln!("{}: {} problems; nothing was published:", a.file.display(), problems.len());
+        eprintln!(
+            "{}: {} problems; nothing was published:",
+            a.file.display(),
+            problems.len()
+        );
         report(&problems);
         return Ok(ExitCode::from(2));
     }
     if a.dry_run {
-        eprintln!("{}: {} records valid (dry run, nothing published)", a.file.display(), records.len());
+        eprintln!(
+            "{}: {} records valid (dry run, nothing published)",
+            a.file.display(),
+            records.len()
+        );
         return Ok(ExitCode::SUCCESS);
     }
 
     let token = crate::read_token(&a.conn.token_file)?;
-    let key = a.idempotency_key.clone().unwrap_or_else(|| uuid::Uuid::new_v4().to_string());
+    let key = a
+        .idempotency_key
+        .clone()
+        .unwrap_or_else(|| uuid::Uuid::new_v4().to_string());
     let chunk = a.chunk.clamp(1, 10_000);
     let ops: Vec<w::PublishOp> = records.iter().map(op).collect();
     let channel = a.conn.channel().await?;
@@ -171,7 +194,10 @@ pub async fn run(a: PublishArgs) -> Result<ExitCode> {
         let stream = futures::stream::iter(chunks).inspect(move |c| b.inc(c.ops.len() as u64));
         let req = client::authorized(stream, &token)?;
         match client.publish_batch(req).await {
-            Err(s) if attempt < 3 && matches!(s.code(), tonic::Code::Unavailable | tonic::Code::Unknown) => {
+            Err(s)
+                if attempt < 3
+                    && matches!(s.code(), tonic::Code::Unavailable | tonic::Code::Unknown) =>
+            {
                 bar.set_message(format!("retrying ({})", s.message()));
                 tokio::time::sleep(Duration::from_millis(500 * attempt)).await;
             }
@@ -189,7 +215,11 @@ pub async fn run(a: PublishArgs) -> Result<ExitCode> {
                 r.epoch,
                 r.first_seq,
                 r.last_seq,
-                if r.replayed { " [already committed earlier; replayed receipt]" } else { "" },
+                if r.replayed {
+                    " [already committed earlier; replayed receipt]"
+                } else {
+                    ""
+                },
                 started.elapsed().as_secs_f64()
             );
             Ok(ExitCode::SUCCESS)
@@ -205,7 +235,12 @@ pub async fn run(a: PublishArgs) -> Result<ExitCode> {
                     problems.push(format!("{at}: {}", v.description));
                 }
             }
-            eprintln!("{}: the node refused the batch ({:?}): {}; nothing was published", a.file.display(), s.code(), s.message());
+            eprintln!(
+                "{}: the node refused the batch ({:?}): {}; nothing was published",
+                a.file.display(),
+                s.code(),
+                s.message()
+            );
             report(&problems);
             Ok(ExitCode::from(2))
         }

@@ -12,8 +12,18 @@ fn learner(a: &LearnerArgs) -> Result<Option<LearnerProfile>> {
     let p = LearnerProfile {
         age: a.age,
         borough: a.lives_in.clone(),
-        residency: a.residency.as_deref().map(str::parse::<Residency>).transpose().map_err(|e| anyhow!("--residency: {e}"))?,
-        employment: a.employment.as_deref().map(str::parse::<Employment>).transpose().map_err(|e| anyhow!("--employment: {e}"))?,
+        residency: a
+            .residency
+            .as_deref()
+            .map(str::parse::<Residency>)
+            .transpose()
+            .map_err(|e| anyhow!("--residency: {e}"))?,
+        employment: a
+            .employment
+            .as_deref()
+            .map(str::parse::<Employment>)
+            .transpose()
+            .map_err(|e| anyhow!("--employment: {e}"))?,
         annual_gross_earnings_pence: a.earnings.map(|p| p.saturating_mul(100)),
         means_tested_benefits: a.benefits,
         highest_qualification: a
@@ -40,7 +50,11 @@ pub async fn run(a: SearchArgs) -> Result<ExitCode> {
     let categories = a
         .categories
         .iter()
-        .map(|c| c.parse::<Category>().map(|c| prospectus_proto::WireEnum::to_i32(c)).map_err(|e| anyhow!("--category: {e}")))
+        .map(|c| {
+            c.parse::<Category>()
+                .map(prospectus_proto::WireEnum::to_i32)
+                .map_err(|e| anyhow!("--category: {e}"))
+        })
         .collect::<Result<Vec<_>>>()?;
     let req = w::SearchRequest {
         text: a.text.clone(),
@@ -52,9 +66,16 @@ pub async fn run(a: SearchArgs) -> Result<ExitCode> {
         page_token: a.page_token.clone(),
     };
     let ch = client::connect(&a.node, a.ca.as_deref()).await?;
-    let r = DirectoryClient::new(ch).search(req).await.map_err(crate::publish::describe_status)?.into_inner();
+    let r = DirectoryClient::new(ch)
+        .search(req)
+        .await
+        .map_err(crate::publish::describe_status)?
+        .into_inner();
     if a.json {
-        println!("{}", serde_json::to_string_pretty(&response_json(&r)).context("encoding JSON")?);
+        println!(
+            "{}",
+            serde_json::to_string_pretty(&response_json(&r)).context("encoding JSON")?
+        );
         return Ok(ExitCode::SUCCESS);
     }
     println!("{} courses match", r.total_hits);
@@ -70,14 +91,23 @@ pub async fn run(a: SearchArgs) -> Result<ExitCode> {
                 }
                 if !e.eligible {
                     s.push_str(" — not eligible: ");
-                    s.push_str(&e.unmet.iter().map(|u| u.description.clone()).collect::<Vec<_>>().join("; "));
+                    s.push_str(
+                        &e.unmet
+                            .iter()
+                            .map(|u| u.description.clone())
+                            .collect::<Vec<_>>()
+                            .join("; "),
+                    );
                 }
                 s
             }
             None => pounds(c.fees.as_ref().map_or(0, |f| f.full_fee_pence)),
         };
         let start = c.runs.first().map_or("", |r| r.start.as_str());
-        println!("- {}  [{}]  {}  {}  starts {}  id {}", c.title, v.origin, provider, fee, start, c.id);
+        println!(
+            "- {}  [{}]  {}  {}  starts {}  id {}",
+            c.title, v.origin, provider, fee, start, c.id
+        );
         if let Some(e) = &v.evaluation
             && !e.document_descriptions.is_empty()
         {

@@ -23,7 +23,9 @@ const CUSTOM_PREFIX: &str = "custom:";
 
 /// Splits a list cell on `;`, trimming items and dropping empty ones (a trailing `;` is fine).
 pub(crate) fn split_list(cell: &str) -> impl Iterator<Item = &str> {
-    cell.split(LIST_SEP).map(str::trim).filter(|s| !s.is_empty())
+    cell.split(LIST_SEP)
+        .map(str::trim)
+        .filter(|s| !s.is_empty())
 }
 
 /// Documents a learner brings to prove a condition.
@@ -165,7 +167,9 @@ pub(crate) fn format_rule(c: &Condition) -> Option<String> {
         } if *max_annual_gross_pence == LOW_WAGE_THRESHOLD_PENCE => "low-wage".into(),
         Condition::LowWage {
             max_annual_gross_pence,
-        } if *max_annual_gross_pence > 0 => format!("low-wage<={}", format_pounds(*max_annual_gross_pence)),
+        } if *max_annual_gross_pence > 0 => {
+            format!("low-wage<={}", format_pounds(*max_annual_gross_pence))
+        }
         _ => return None,
     })
 }
@@ -235,7 +239,7 @@ pub(crate) fn parse_pounds(s: &str) -> Result<u32, String> {
 
 /// `12000` → `120`, `12050` → `120.50`.
 pub(crate) fn format_pounds(pence: u32) -> String {
-    if pence % 100 == 0 {
+    if pence.is_multiple_of(100) {
         format!("{}", pence / 100)
     } else {
         format!("{}.{:02}", pence / 100, pence % 100)
@@ -264,14 +268,20 @@ pub(crate) fn parse_concessions(
     }
 }
 
-fn parse_concession(item: &str, level: Level, categories: &[Category]) -> Result<Concession, String> {
+fn parse_concession(
+    item: &str,
+    level: Level,
+    categories: &[Category],
+) -> Result<Concession, String> {
     let is_custom = item
         .get(..CUSTOM_PREFIX.len())
         .is_some_and(|p| p.eq_ignore_ascii_case(CUSTOM_PREFIX));
     if is_custom {
         let body = &item[CUSTOM_PREFIX.len()..];
         let shape = || {
-            format!("{item:?}: a custom concession is written custom:NAME|RULE,RULE=POUNDS, e.g. custom:Over 60s|age>=60=25")
+            format!(
+                "{item:?}: a custom concession is written custom:NAME|RULE,RULE=POUNDS, e.g. custom:Over 60s|age>=60=25"
+            )
         };
         let (left, fee) = body.rsplit_once('=').ok_or_else(shape)?;
         let (name, rules) = left.split_once('|').ok_or_else(shape)?;
@@ -281,11 +291,17 @@ fn parse_concession(item: &str, level: Level, categories: &[Category]) -> Result
         }
         let fee_pence = parse_pounds(fee).map_err(|e| format!("{item:?}: {e}"))?;
         let mut conditions = Vec::new();
-        for r in rules.split(CUSTOM_RULE_SEP).map(str::trim).filter(|r| !r.is_empty()) {
+        for r in rules
+            .split(CUSTOM_RULE_SEP)
+            .map(str::trim)
+            .filter(|r| !r.is_empty())
+        {
             conditions.push(parse_rule(r).map_err(|e| format!("{item:?}: {e}"))?);
         }
         if conditions.is_empty() {
-            return Err(format!("{item:?}: a custom concession needs at least one rule"));
+            return Err(format!(
+                "{item:?}: a custom concession needs at least one rule"
+            ));
         }
         return Ok(Concession {
             name: name.to_string(),
@@ -328,10 +344,7 @@ pub(crate) fn format_concessions(
             }
             None => {
                 let name = c.name.trim();
-                if name.is_empty()
-                    || name != c.name
-                    || name.contains([LIST_SEP, '|', '\n', '\r'])
-                {
+                if name.is_empty() || name != c.name || name.contains([LIST_SEP, '|', '\n', '\r']) {
                     return Err(format!(
                         "{ctx}: the name {:?} cannot be written in a CSV cell (no ; or |, no surrounding spaces)",
                         c.name
@@ -372,13 +385,33 @@ mod tests {
     #[test]
     fn rules_parse_and_format_back() {
         for (text, cond) in [
-            ("age>=19", Condition::Age { min: Some(19), max: None }),
-            ("age<=24", Condition::Age { min: None, max: Some(24) }),
-            ("age=19-23", Condition::Age { min: Some(19), max: Some(23) }),
+            (
+                "age>=19",
+                Condition::Age {
+                    min: Some(19),
+                    max: None,
+                },
+            ),
+            (
+                "age<=24",
+                Condition::Age {
+                    min: None,
+                    max: Some(24),
+                },
+            ),
+            (
+                "age=19-23",
+                Condition::Age {
+                    min: Some(19),
+                    max: Some(23),
+                },
+            ),
             ("london-resident", Condition::ResidentInLondon),
             (
                 "borough=E09000028",
-                Condition::ResidentInBorough { boroughs: vec!["E09000028".into()] },
+                Condition::ResidentInBorough {
+                    boroughs: vec!["E09000028".into()],
+                },
             ),
             (
                 "borough=E09000028/E09000022",
@@ -386,17 +419,27 @@ mod tests {
                     boroughs: vec!["E09000028".into(), "E09000022".into()],
                 },
             ),
-            ("first-language-not-english", Condition::FirstLanguageNotEnglish),
+            (
+                "first-language-not-english",
+                Condition::FirstLanguageNotEnglish,
+            ),
             ("unemployed", Condition::Unemployed),
             ("means-tested-benefits", Condition::MeansTestedBenefits),
-            ("social-prescriber-referral", Condition::ReferredBySocialPrescriber),
+            (
+                "social-prescriber-referral",
+                Condition::ReferredBySocialPrescriber,
+            ),
             (
                 "low-wage",
-                Condition::LowWage { max_annual_gross_pence: LOW_WAGE_THRESHOLD_PENCE },
+                Condition::LowWage {
+                    max_annual_gross_pence: LOW_WAGE_THRESHOLD_PENCE,
+                },
             ),
             (
                 "low-wage<=30000",
-                Condition::LowWage { max_annual_gross_pence: 3_000_000 },
+                Condition::LowWage {
+                    max_annual_gross_pence: 3_000_000,
+                },
             ),
         ] {
             assert_eq!(parse_rule(text).unwrap(), cond, "{text}");
@@ -404,15 +447,23 @@ mod tests {
         }
         assert_eq!(
             parse_rule(" Age >= 19 ").unwrap(),
-            Condition::Age { min: Some(19), max: None }
+            Condition::Age {
+                min: Some(19),
+                max: None
+            }
         );
         assert_eq!(
             parse_rule("borough=Kingston upon Thames").unwrap(),
-            Condition::ResidentInBorough { boroughs: vec!["E09000021".into()] }
+            Condition::ResidentInBorough {
+                boroughs: vec!["E09000021".into()]
+            }
         );
         assert_eq!(
             parse_rule("age=30").unwrap(),
-            Condition::Age { min: Some(30), max: Some(30) }
+            Condition::Age {
+                min: Some(30),
+                max: Some(30)
+            }
         );
     }
 
@@ -422,7 +473,11 @@ mod tests {
         assert!(e.contains("age>=N") && e.contains("london-resident"), "{e}");
         assert!(parse_rule("age>=200").is_err());
         assert!(parse_rule("age=30-20").is_err());
-        assert!(parse_rule("borough=E09000099").unwrap_err().contains("E09000099"));
+        assert!(
+            parse_rule("borough=E09000099")
+                .unwrap_err()
+                .contains("E09000099")
+        );
         assert!(parse_rule("borough=").is_err());
     }
 
@@ -432,7 +487,16 @@ mod tests {
         assert_eq!(parse_pounds("120.5"), Ok(12_050));
         assert_eq!(parse_pounds(" £120.05 "), Ok(12_005));
         assert_eq!(parse_pounds("0"), Ok(0));
-        for bad in ["", "12.", ".5", "1.234", "-3", "12,000", "abc", "99999999999"] {
+        for bad in [
+            "",
+            "12.",
+            ".5",
+            "1.234",
+            "-3",
+            "12,000",
+            "abc",
+            "99999999999",
+        ] {
             assert!(parse_pounds(bad).is_err(), "{bad}");
         }
         assert_eq!(format_pounds(12_000), "120");
@@ -452,11 +516,15 @@ mod tests {
         assert_eq!(cs.len(), 3);
         assert_eq!(
             cs[0],
-            Template::MeansTestedBenefits.concession(Level::L1, &cats, 0).unwrap()
+            Template::MeansTestedBenefits
+                .concession(Level::L1, &cats, 0)
+                .unwrap()
         );
         assert_eq!(
             cs[1],
-            Template::EnglishMaths19Plus.concession(Level::L1, &cats, 0).unwrap()
+            Template::EnglishMaths19Plus
+                .concession(Level::L1, &cats, 0)
+                .unwrap()
         );
         assert_eq!(cs[2].name, "Over 60s");
         assert_eq!(cs[2].fee_pence, 1250);

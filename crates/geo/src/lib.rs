@@ -221,7 +221,15 @@ mod tests {
 
     #[test]
     fn malformed_and_unknown_postcodes_are_told_apart() {
-        for bad in ["", "   ", "hello world", "SE15 4Q", "12345", "SE15 ÄQF", "SE15 4QFX1"] {
+        for bad in [
+            "",
+            "   ",
+            "hello world",
+            "SE15 4Q",
+            "12345",
+            "SE15 ÄQF",
+            "SE15 4QFX1",
+        ] {
             assert!(
                 matches!(postcode_centroid(bad), Err(GeoError::MalformedPostcode(_))),
                 "{bad:?} → {:?}",
@@ -320,7 +328,10 @@ mod tests {
 
     #[test]
     fn the_outcode_table_is_fully_parsed() {
-        let rows = OUTCODES_CSV.lines().skip(1).filter(|l| !l.trim().is_empty());
+        let rows = OUTCODES_CSV
+            .lines()
+            .skip(1)
+            .filter(|l| !l.trim().is_empty());
         assert_eq!(tables().centroids.len(), rows.count());
         assert_eq!(tables().centroids.len(), 2848);
     }

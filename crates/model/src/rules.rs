@@ -98,7 +98,7 @@ impl Condition {
 }
 
 fn pounds(pence: u32) -> String {
-    if pence % 100 == 0 {
+    if pence.is_multiple_of(100) {
         format!("{}", pence / 100)
     } else {
         format!("{}.{:02}", pence / 100, pence % 100)

@@ -243,9 +243,12 @@ fn residency_status_any_of() {
     not_stated(cond, &nobody());
 }
 
+/// Builds a profile from one yes/no answer.
+type Answer = fn(Option<bool>) -> LearnerProfile;
+
 #[test]
 fn boolean_conditions() {
-    let cases: [(Condition, fn(Option<bool>) -> LearnerProfile, bool); 3] = [
+    let cases: [(Condition, Answer, bool); 3] = [
         (
             Condition::MeansTestedBenefits,
             |b| LearnerProfile {

@@ -34,15 +34,15 @@ pub fn decode_record(kind: m::RecordKind, payload: &[u8]) -> Result<m::Record, V
         }])
     };
     Ok(match kind {
-        m::RecordKind::Provider => {
-            m::Record::Provider(m::Provider::from_wire(&w::Provider::decode(payload).map_err(bad)?)?)
-        }
-        m::RecordKind::Venue => {
-            m::Record::Venue(m::Venue::from_wire(&w::Venue::decode(payload).map_err(bad)?)?)
-        }
-        m::RecordKind::Course => {
-            m::Record::Course(m::Course::from_wire(&w::Course::decode(payload).map_err(bad)?)?)
-        }
+        m::RecordKind::Provider => m::Record::Provider(m::Provider::from_wire(
+            &w::Provider::decode(payload).map_err(bad)?,
+        )?),
+        m::RecordKind::Venue => m::Record::Venue(m::Venue::from_wire(
+            &w::Venue::decode(payload).map_err(bad)?,
+        )?),
+        m::RecordKind::Course => m::Record::Course(m::Course::from_wire(
+            &w::Course::decode(payload).map_err(bad)?,
+        )?),
     })
 }
 
@@ -82,7 +82,9 @@ impl Errs {
 
     fn time(&mut self, field: String, s: &str) -> NaiveTime {
         let t = s.trim();
-        match NaiveTime::parse_from_str(t, "%H:%M").or_else(|_| NaiveTime::parse_from_str(t, "%H:%M:%S")) {
+        match NaiveTime::parse_from_str(t, "%H:%M")
+            .or_else(|_| NaiveTime::parse_from_str(t, "%H:%M:%S"))
+        {
             Ok(v) => v,
             Err(_) => {
                 self.fail(field, format!("{s:?} is not a time HH:MM"));
@@ -260,7 +262,10 @@ impl ToWire for m::Venue {
                 town: a.town.clone(),
                 postcode: a.postcode.clone(),
             }),
-            location: self.location.map(|l| w::LatLon { lat: l.lat, lon: l.lon }),
+            location: self.location.map(|l| w::LatLon {
+                lat: l.lat,
+                lon: l.lon,
+            }),
             accessibility: Some(w::Accessibility {
                 step_free: self.accessibility.step_free,
                 accessible_toilet: self.accessibility.accessible_toilet,
@@ -286,7 +291,10 @@ impl FromWire for m::Venue {
                 town: a.town.clone(),
                 postcode: a.postcode.clone(),
             }),
-            location: v.location.map(|l| m::LatLon { lat: l.lat, lon: l.lon }),
+            location: v.location.map(|l| m::LatLon {
+                lat: l.lat,
+                lon: l.lon,
+            }),
             accessibility: m::Accessibility {
                 step_free: a.step_free,
                 accessible_toilet: a.accessible_toilet,
@@ -314,7 +322,9 @@ impl ToWire for m::Condition {
             }),
             m::Condition::ResidentInLondon => Rule::ResidentInLondon(flag),
             m::Condition::ResidencyStatus { any_of } => {
-                Rule::ResidencyStatus(wc::ResidencyStatus { any_of: ints(any_of) })
+                Rule::ResidencyStatus(wc::ResidencyStatus {
+                    any_of: ints(any_of),
+                })
             }
             m::Condition::Unemployed => Rule::Unemployed(flag),
             m::Condition::MeansTestedBenefits => Rule::MeansTestedBenefits(flag),
@@ -324,7 +334,9 @@ impl ToWire for m::Condition {
                 max_annual_gross_pence: *max_annual_gross_pence,
             }),
             m::Condition::NoQualificationAtOrAbove { level } => {
-                Rule::NoQualificationAtOrAbove(wc::NoQualificationAtOrAbove { level: level.to_i32() })
+                Rule::NoQualificationAtOrAbove(wc::NoQualificationAtOrAbove {
+                    level: level.to_i32(),
+                })
             }
             m::Condition::ReferredBySocialPrescriber => Rule::ReferredBySocialPrescriber(flag),
             m::Condition::FirstLanguageNotEnglish => Rule::FirstLanguageNotEnglish(flag),
@@ -461,7 +473,10 @@ impl FromWire for m::Course {
             .collect();
         let fees = match &c.fees {
             None => {
-                e.fail("fees".into(), "must be set (use full_fee_pence 0 for a free course)");
+                e.fail(
+                    "fees".into(),
+                    "must be set (use full_fee_pence 0 for a free course)",
+                );
                 m::Fees {
                     full_fee_pence: 0,
                     concessions: vec![],
@@ -482,7 +497,9 @@ impl FromWire for m::Course {
                                 .conditions
                                 .iter()
                                 .enumerate()
-                                .filter_map(|(j, x)| condition(&mut e, &format!("{p}.conditions[{j}]"), x))
+                                .filter_map(|(j, x)| {
+                                    condition(&mut e, &format!("{p}.conditions[{j}]"), x)
+                                })
                                 .collect(),
                             fee_pence: k.fee_pence,
                             documents: e.enums(&format!("{p}.documents"), &k.documents),
@@ -511,7 +528,7 @@ impl FromWire for m::Course {
                 })
             })
             .collect();
-        let level = e.enum_req(format!("level"), c.level);
+        let level = e.enum_req("level".into(), c.level);
         let delivery = e.enum_req("delivery".into(), c.delivery);
         let out = m::Course {
             id: e.uuid("id".into(), &c.id),
@@ -546,7 +563,8 @@ impl FromWire for m::LearnerProfile {
             employment: e.enum_opt("employment".into(), p.employment),
             annual_gross_earnings_pence: p.annual_gross_earnings_pence,
             means_tested_benefits: p.means_tested_benefits,
-            highest_qualification: e.enum_opt("highest_qualification".into(), p.highest_qualification),
+            highest_qualification: e
+                .enum_opt("highest_qualification".into(), p.highest_qualification),
             referred_by_social_prescriber: p.referred_by_social_prescriber,
             first_language_english: p.first_language_english,
         };
@@ -594,7 +612,11 @@ impl ToWire for m::Evaluation {
                 .and_then(|c| c.template)
                 .map_or(0, |t| t.to_i32()),
             documents: ints(&self.documents),
-            document_descriptions: self.documents.iter().map(|d| d.label().to_string()).collect(),
+            document_descriptions: self
+                .documents
+                .iter()
+                .map(|d| d.label().to_string())
+                .collect(),
             possible_concessions: self
                 .possible_concessions
                 .iter()
@@ -608,4 +630,3 @@ impl ToWire for m::Evaluation {
         }
     }
 }
-

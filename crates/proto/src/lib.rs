@@ -13,7 +13,8 @@ pub mod v1 {
     tonic::include_proto!("prospectus.v1");
 
     /// Encoded `FileDescriptorSet` of prospectus.v1, for gRPC server reflection.
-    pub const FILE_DESCRIPTOR_SET: &[u8] = tonic::include_file_descriptor_set!("prospectus_descriptor");
+    pub const FILE_DESCRIPTOR_SET: &[u8] =
+        tonic::include_file_descriptor_set!("prospectus_descriptor");
 }
 
 pub use convert::{FromWire, ToWire, WireEnum, decode_record, encode_record};

@@ -5,7 +5,9 @@
 //! with word matching, enough for one borough's offer; the tantivy index (stemming, typo
 //! tolerance, distance, stable cursors) replaces its internals behind the same `search` call.
 
-use prospectus_model::{Category, Course, Evaluation, LearnerProfile, Record, RecordKind, Uuid, evaluate};
+use prospectus_model::{
+    Category, Course, Evaluation, LearnerProfile, Record, RecordKind, Uuid, evaluate,
+};
 use prospectus_store::{Observer, Store, StoreError, Update};
 use std::collections::{BTreeMap, HashMap};
 use std::sync::{Arc, RwLock};
@@ -100,7 +102,9 @@ impl Index {
     }
 
     fn put(&self, r: Record, origin: &str) {
-        let Ok(mut inner) = self.inner.write() else { return };
+        let Ok(mut inner) = self.inner.write() else {
+            return;
+        };
         match r {
             Record::Provider(p) => {
                 inner.provider_names.insert(p.id, p.name);
@@ -129,7 +133,9 @@ impl Index {
     }
 
     fn remove(&self, kind: RecordKind, id: Uuid) {
-        let Ok(mut inner) = self.inner.write() else { return };
+        let Ok(mut inner) = self.inner.write() else {
+            return;
+        };
         match kind {
             RecordKind::Course => {
                 inner.courses.remove(&id);
@@ -165,7 +171,12 @@ impl Index {
             if !q.categories.is_empty() && !c.categories.iter().any(|x| q.categories.contains(x)) {
                 continue;
             }
-            if !q.boroughs.is_empty() && !q.boroughs.iter().any(|b| b.eq_ignore_ascii_case(&ix.origin)) {
+            if !q.boroughs.is_empty()
+                && !q
+                    .boroughs
+                    .iter()
+                    .any(|b| b.eq_ignore_ascii_case(&ix.origin))
+            {
                 continue;
             }
             let provider = inner

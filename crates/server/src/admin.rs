@@ -22,14 +22,20 @@ impl Admin for AdminService {
         let provider = Uuid::parse_str(r.provider_id.trim())
             .map_err(|_| errors::invalid_field("provider_id", "is not a UUID"))?;
         if r.label.len() > 200 {
-            return Err(errors::invalid_field("label", "must be at most 200 characters"));
+            return Err(errors::invalid_field(
+                "label",
+                "must be at most 200 characters",
+            ));
         }
         let (token, token_id) = self
             .store
             .create_token(Scope::Provider(provider), &r.label)
             .map_err(errors::store)?;
         tracing::info!(%provider, %token_id, "provider token created");
-        Ok(Response::new(w::CreateProviderTokenResponse { token, token_id }))
+        Ok(Response::new(w::CreateProviderTokenResponse {
+            token,
+            token_id,
+        }))
     }
 
     async fn revoke_token(
@@ -43,14 +49,19 @@ impl Admin for AdminService {
         Ok(Response::new(w::RevokeTokenResponse { revoked }))
     }
 
-    async fn node_info(&self, req: Request<w::NodeInfoRequest>) -> Result<Response<w::NodeInfoResponse>, Status> {
+    async fn node_info(
+        &self,
+        req: Request<w::NodeInfoRequest>,
+    ) -> Result<Response<w::NodeInfoResponse>, Status> {
         auth::require_admin(&self.store, &req)?;
         let s = &self.store;
         let (epoch, seq) = s.head().map_err(errors::store)?;
         let count = |k| s.count_live(k).map_err(errors::store);
         Ok(Response::new(w::NodeInfoResponse {
             origin: s.origin().to_string(),
-            borough_name: prospectus_geo::borough(s.origin()).map(|b| b.name.to_string()).unwrap_or_default(),
+            borough_name: prospectus_geo::borough(s.origin())
+                .map(|b| b.name.to_string())
+                .unwrap_or_default(),
             public_key: s.key().public_hex(),
             key_id: s.key().key_id().to_string(),
             epoch,

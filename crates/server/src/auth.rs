@@ -29,6 +29,8 @@ pub fn scope<T>(store: &Store, req: &Request<T>) -> Result<Scope, Status> {
 pub fn require_admin<T>(store: &Store, req: &Request<T>) -> Result<(), Status> {
     match scope(store, req)? {
         Scope::Admin => Ok(()),
-        Scope::Provider(_) => Err(Status::permission_denied("this call needs the node's admin token")),
+        Scope::Provider(_) => Err(Status::permission_denied(
+            "this call needs the node's admin token",
+        )),
     }
 }

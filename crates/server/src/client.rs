@@ -14,9 +14,15 @@ pub enum ClientError {
     #[error("node URL {0:?} is not valid (expected http://host:port or https://host:port)")]
     BadUrl(String),
     #[error("CA file {path}: {source}")]
-    Ca { path: String, source: std::io::Error },
+    Ca {
+        path: String,
+        source: std::io::Error,
+    },
     #[error("cannot connect to {url}: {source}")]
-    Connect { url: String, source: tonic::transport::Error },
+    Connect {
+        url: String,
+        source: tonic::transport::Error,
+    },
     #[error("token is not valid header text")]
     BadToken,
 }
@@ -24,7 +30,8 @@ pub enum ClientError {
 /// Connects to `url`; `https://` uses TLS, trusting `ca` if given, else the public web roots.
 pub async fn connect(url: &str, ca: Option<&Path>) -> Result<Channel, ClientError> {
     let _ = rustls::crypto::ring::default_provider().install_default();
-    let mut ep = Endpoint::from_shared(url.to_string()).map_err(|_| ClientError::BadUrl(url.to_string()))?;
+    let mut ep =
+        Endpoint::from_shared(url.to_string()).map_err(|_| ClientError::BadUrl(url.to_string()))?;
     if url.starts_with("https://") {
         let mut tls = ClientTlsConfig::new().with_webpki_roots();
         if let Some(ca) = ca {
@@ -48,7 +55,9 @@ pub async fn connect(url: &str, ca: Option<&Path>) -> Result<Channel, ClientErro
 /// Wraps `msg` in a request carrying `authorization: Bearer <token>`.
 pub fn authorized<T>(msg: T, token: &str) -> Result<tonic::Request<T>, ClientError> {
     let mut req = tonic::Request::new(msg);
-    let v: MetadataValue<_> = format!("Bearer {}", token.trim()).parse().map_err(|_| ClientError::BadToken)?;
+    let v: MetadataValue<_> = format!("Bearer {}", token.trim())
+        .parse()
+        .map_err(|_| ClientError::BadToken)?;
     req.metadata_mut().insert("authorization", v);
     Ok(req)
 }

@@ -35,7 +35,9 @@ impl Default for NodeConfig {
     fn default() -> Self {
         NodeConfig {
             data_dir: PathBuf::from(DEFAULT_DATA_DIR),
-            listen: DEFAULT_LISTEN.parse().unwrap_or_else(|_| SocketAddr::from(([127, 0, 0, 1], 7400))),
+            listen: DEFAULT_LISTEN
+                .parse()
+                .unwrap_or_else(|_| SocketAddr::from(([127, 0, 0, 1], 7400))),
             borough: None,
             key_file: None,
             tls: None,
@@ -47,7 +49,10 @@ impl Default for NodeConfig {
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
     #[error("config file {path}: {source}")]
-    Read { path: String, source: std::io::Error },
+    Read {
+        path: String,
+        source: std::io::Error,
+    },
     #[error("config file {path}: {message}")]
     Parse { path: String, message: String },
 }
@@ -65,6 +70,8 @@ impl NodeConfig {
     }
 
     pub fn key_path(&self) -> PathBuf {
-        self.key_file.clone().unwrap_or_else(|| self.data_dir.join("node.key"))
+        self.key_file
+            .clone()
+            .unwrap_or_else(|| self.data_dir.join("node.key"))
     }
 }

@@ -18,7 +18,8 @@ pub struct DirectoryService {
 }
 
 fn parse_id(s: &str) -> Result<Uuid, Status> {
-    Uuid::parse_str(s.trim()).map_err(|_| errors::invalid_field("id", format!("{s:?} is not a UUID")))
+    Uuid::parse_str(s.trim())
+        .map_err(|_| errors::invalid_field("id", format!("{s:?} is not a UUID")))
 }
 
 fn learner(p: Option<&w::LearnerProfile>) -> Result<Option<LearnerProfile>, Status> {
@@ -36,9 +37,13 @@ fn decode_token(t: &str) -> Result<usize, Status> {
         return Ok(0);
     }
     let bad = || errors::invalid_field("page_token", "not a token this node issued");
-    let raw = base64::engine::general_purpose::URL_SAFE_NO_PAD.decode(t).map_err(|_| bad())?;
+    let raw = base64::engine::general_purpose::URL_SAFE_NO_PAD
+        .decode(t)
+        .map_err(|_| bad())?;
     let s = String::from_utf8(raw).map_err(|_| bad())?;
-    s.strip_prefix("o:").and_then(|n| n.parse().ok()).ok_or_else(bad)
+    s.strip_prefix("o:")
+        .and_then(|n| n.parse().ok())
+        .ok_or_else(bad)
 }
 
 impl DirectoryService {
@@ -59,7 +64,11 @@ impl DirectoryService {
         origin: String,
         learner: Option<&LearnerProfile>,
     ) -> Result<w::CourseView, Status> {
-        let provider = match self.store.get_live(RecordKind::Provider, course.provider_id).map_err(errors::store)? {
+        let provider = match self
+            .store
+            .get_live(RecordKind::Provider, course.provider_id)
+            .map_err(errors::store)?
+        {
             Some(prospectus_store::Stored {
                 record: Some(Record::Provider(p)),
                 ..
@@ -68,13 +77,19 @@ impl DirectoryService {
         };
         let mut venues = Vec::new();
         for run in &course.runs {
-            if venues.iter().any(|v: &w::Venue| v.id == run.venue_id.to_string()) {
+            if venues
+                .iter()
+                .any(|v: &w::Venue| v.id == run.venue_id.to_string())
+            {
                 continue;
             }
             if let Some(prospectus_store::Stored {
                 record: Some(Record::Venue(v)),
                 ..
-            }) = self.store.get_live(RecordKind::Venue, run.venue_id).map_err(errors::store)?
+            }) = self
+                .store
+                .get_live(RecordKind::Venue, run.venue_id)
+                .map_err(errors::store)?
             {
                 venues.push(v.to_wire());
             }
@@ -91,7 +106,10 @@ impl DirectoryService {
 
 #[tonic::async_trait]
 impl Directory for DirectoryService {
-    async fn get_course(&self, req: Request<w::GetRequest>) -> Result<Response<w::CourseView>, Status> {
+    async fn get_course(
+        &self,
+        req: Request<w::GetRequest>,
+    ) -> Result<Response<w::CourseView>, Status> {
         let r = req.into_inner();
         let id = parse_id(&r.id)?;
         let learner = learner(r.learner.as_ref())?;
@@ -102,7 +120,10 @@ impl Directory for DirectoryService {
         Ok(Response::new(self.view(&c, origin, learner.as_ref())?))
     }
 
-    async fn get_provider(&self, req: Request<w::GetRequest>) -> Result<Response<w::Provider>, Status> {
+    async fn get_provider(
+        &self,
+        req: Request<w::GetRequest>,
+    ) -> Result<Response<w::Provider>, Status> {
         let id = parse_id(&req.get_ref().id)?;
         match self.get(RecordKind::Provider, id)?.0 {
             Record::Provider(p) => Ok(Response::new(p.to_wire())),
@@ -118,13 +139,21 @@ impl Directory for DirectoryService {
         }
     }
 
-    async fn search(&self, req: Request<w::SearchRequest>) -> Result<Response<w::SearchResponse>, Status> {
+    async fn search(
+        &self,
+        req: Request<w::SearchRequest>,
+    ) -> Result<Response<w::SearchResponse>, Status> {
         let r = req.into_inner();
         let mut categories = Vec::new();
         for (i, c) in r.categories.iter().enumerate() {
             categories.push(
                 <prospectus_model::Category as prospectus_proto::WireEnum>::from_i32(*c)
-                    .ok_or_else(|| errors::invalid_field(&format!("categories[{i}]"), format!("unknown category {c}")))?,
+                    .ok_or_else(|| {
+                        errors::invalid_field(
+                            &format!("categories[{i}]"),
+                            format!("unknown category {c}"),
+                        )
+                    })?,
             );
         }
         for (i, b) in r.boroughs.iter().enumerate() {
@@ -137,9 +166,16 @@ impl Directory for DirectoryService {
         }
         let learner = learner(r.learner.as_ref())?;
         if r.eligible_only && learner.is_none() {
-            return Err(errors::invalid_field("eligible_only", "needs a learner profile"));
+            return Err(errors::invalid_field(
+                "eligible_only",
+                "needs a learner profile",
+            ));
         }
-        let limit = if r.page_size == 0 { 20 } else { r.page_size as usize };
+        let limit = if r.page_size == 0 {
+            20
+        } else {
+            r.page_size as usize
+        };
         let q = Query {
             text: r.text,
             categories,

@@ -29,11 +29,20 @@ pub enum NodeError {
     )]
     TlsRequired(SocketAddr),
     #[error("TLS file {path}: {source}")]
-    TlsFile { path: String, source: std::io::Error },
+    TlsFile {
+        path: String,
+        source: std::io::Error,
+    },
     #[error("data dir {path}: {source}")]
-    DataDir { path: String, source: std::io::Error },
+    DataDir {
+        path: String,
+        source: std::io::Error,
+    },
     #[error("cannot listen on {addr}: {source}")]
-    Bind { addr: SocketAddr, source: std::io::Error },
+    Bind {
+        addr: SocketAddr,
+        source: std::io::Error,
+    },
     #[error(transparent)]
     Store(#[from] prospectus_store::StoreError),
     #[error(transparent)]
@@ -77,7 +86,9 @@ impl RunningNode {
 }
 
 fn stored_borough(data_dir: &Path) -> Option<String> {
-    std::fs::read_to_string(data_dir.join("borough")).ok().map(|s| s.trim().to_string())
+    std::fs::read_to_string(data_dir.join("borough"))
+        .ok()
+        .map(|s| s.trim().to_string())
 }
 
 /// Opens everything and starts serving; returns once the listener is bound.
@@ -95,12 +106,15 @@ pub async fn start(cfg: NodeConfig) -> Result<RunningNode, NodeError> {
         (None, Some(b)) => b,
         (None, None) => return Err(NodeError::NoBorough),
     };
-    let info = prospectus_geo::borough(&borough).ok_or_else(|| NodeError::UnknownBorough(borough.clone()))?;
+    let info = prospectus_geo::borough(&borough)
+        .ok_or_else(|| NodeError::UnknownBorough(borough.clone()))?;
 
     let is_loopback = cfg.listen.ip().is_loopback();
     let tls = match &cfg.tls {
         Some(paths) => Some(load_identity(&paths.cert, &paths.key)?),
-        None if !is_loopback && !cfg.insecure_dev => return Err(NodeError::TlsRequired(cfg.listen)),
+        None if !is_loopback && !cfg.insecure_dev => {
+            return Err(NodeError::TlsRequired(cfg.listen));
+        }
         None => None,
     };
     if tls.is_none() && !is_loopback {
@@ -118,31 +132,44 @@ pub async fn start(cfg: NodeConfig) -> Result<RunningNode, NodeError> {
     if !store.has_admin_token()? {
         let (token, token_id) = store.create_token(Scope::Admin, "first-start admin token")?;
         let _ = std::fs::remove_file(&admin_token_file);
-        prospectus_store::write_private(&admin_token_file, format!("{token}\n").as_bytes()).map_err(dir_err)?;
+        prospectus_store::write_private(&admin_token_file, format!("{token}\n").as_bytes())
+            .map_err(dir_err)?;
         tracing::info!(%token_id, path = %admin_token_file.display(), "wrote admin token");
     }
 
     let started = std::time::Instant::now();
     let index = Arc::new(Index::build(&store)?);
     store.add_observer(index.clone());
-    tracing::info!(courses = index.len(), ms = started.elapsed().as_millis() as u64, "search index built");
+    tracing::info!(
+        courses = index.len(),
+        ms = started.elapsed().as_millis() as u64,
+        "search index built"
+    );
 
     let (health, health_svc) = tonic_health::server::health_reporter();
-    health.set_serving::<PublisherServer<PublisherService>>().await;
-    health.set_serving::<DirectoryServer<DirectoryService>>().await;
+    health
+        .set_serving::<PublisherServer<PublisherService>>()
+        .await;
+    health
+        .set_serving::<DirectoryServer<DirectoryService>>()
+        .await;
     health.set_serving::<AdminServer<AdminService>>().await;
     let reflection = tonic_reflection::server::Builder::configure()
         .register_encoded_file_descriptor_set(prospectus_proto::v1::FILE_DESCRIPTOR_SET)
         .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
         .build_v1()?;
 
-    let publisher = PublisherServer::new(PublisherService { store: store.clone() })
-        .max_decoding_message_size(MAX_MESSAGE_BYTES);
+    let publisher = PublisherServer::new(PublisherService {
+        store: store.clone(),
+    })
+    .max_decoding_message_size(MAX_MESSAGE_BYTES);
     let directory = DirectoryServer::new(DirectoryService {
         store: store.clone(),
         index: index.clone(),
     });
-    let admin = AdminServer::new(AdminService { store: store.clone() });
+    let admin = AdminServer::new(AdminService {
+        store: store.clone(),
+    });
 
     let mut builder = Server::builder().trace_fn(|req| {
         let request_id = req
@@ -167,9 +194,18 @@ pub async fn start(cfg: NodeConfig) -> Result<RunningNode, NodeError> {
     let _ = std::fs::remove_file(&addr_file);
     let listener = tokio::net::TcpListener::bind(cfg.listen)
         .await
-        .map_err(|source| NodeError::Bind { addr: cfg.listen, source })?;
-    let addr = listener.local_addr().map_err(|source| NodeError::Bind { addr: cfg.listen, source })?;
-    let incoming = tokio_stream::wrappers::TcpListenerStream::new(listener);
+        .map_err(|source| NodeError::Bind {
+            addr: cfg.listen,
+            source,
+        })?;
+    let addr = listener.local_addr().map_err(|source| NodeError::Bind {
+        addr: cfg.listen,
+        source,
+    })?;
+    // Small request/response RPCs stall ~40 ms per call on delayed ACKs without TCP_NODELAY.
+    let incoming = tonic::transport::server::TcpIncoming::from(listener)
+        .with_nodelay(Some(true))
+        .with_keepalive(Some(std::time::Duration::from_secs(60)));
     let (stop_tx, stop_rx) = oneshot::channel::<()>();
     let task = tokio::spawn(router.serve_with_incoming_shutdown(incoming, async {
         let _ = stop_rx.await;

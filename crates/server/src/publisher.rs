@@ -5,6 +5,7 @@ use crate::{auth, errors};
 use futures::StreamExt;
 use prospectus_model::{
     Course, FieldViolation, Provider, Record, RecordKind, Uuid, ValidationErrors, Venue,
+    validate_record,
 };
 use prospectus_proto::FromWire;
 use prospectus_proto::v1::{self as w, publisher_server::Publisher};
@@ -30,22 +31,25 @@ fn receipt(r: Receipt) -> w::PublishReceipt {
     }
 }
 
-/// Decodes one wire op into a change, reporting problems under `prefix`.
+/// Decodes and validates one wire op, reporting every problem under `prefix`.
 fn change(op: &w::PublishOp, prefix: &str) -> Result<Change, ValidationErrors> {
     use w::publish_op::Op;
-    match &op.op {
-        Some(Op::Provider(p)) => Ok(Change::Upsert(Record::Provider(
-            Provider::from_wire(p).map_err(|e| e.prefixed(&format!("{prefix}.provider")))?,
-        ))),
-        Some(Op::Venue(v)) => Ok(Change::Upsert(Record::Venue(
-            Venue::from_wire(v).map_err(|e| e.prefixed(&format!("{prefix}.venue")))?,
-        ))),
-        Some(Op::Course(c)) => Ok(Change::Upsert(Record::Course(
-            Course::from_wire(c).map_err(|e| e.prefixed(&format!("{prefix}.course")))?,
-        ))),
-        Some(Op::Delete(d)) => delete(d, &format!("{prefix}.delete")),
-        None => Err(violation(prefix, "op is empty: set provider, venue, course or delete")),
-    }
+    let (name, record) = match &op.op {
+        Some(Op::Provider(p)) => ("provider", Provider::from_wire(p).map(Record::Provider)),
+        Some(Op::Venue(v)) => ("venue", Venue::from_wire(v).map(Record::Venue)),
+        Some(Op::Course(c)) => ("course", Course::from_wire(c).map(Record::Course)),
+        Some(Op::Delete(d)) => return delete(d, &format!("{prefix}.delete")),
+        None => {
+            return Err(violation(
+                prefix,
+                "op is empty: set provider, venue, course or delete",
+            ));
+        }
+    };
+    let at = format!("{prefix}.{name}");
+    let record = record.map_err(|e| e.prefixed(&at))?;
+    validate_record(&record).map_err(|e| e.prefixed(&at))?;
+    Ok(Change::Upsert(record))
 }
 
 fn violation(field: &str, description: &str) -> ValidationErrors {
@@ -88,10 +92,11 @@ impl PublisherService {
     ) -> Result<Response<w::PublishReceipt>, Status> {
         let store = self.store.clone();
         let n = changes.len();
-        let r = tokio::task::spawn_blocking(move || store.publish(&scope, key.as_deref(), &changes))
-            .await
-            .map_err(errors::join)?
-            .map_err(errors::store)?;
+        let r =
+            tokio::task::spawn_blocking(move || store.publish(&scope, key.as_deref(), &changes))
+                .await
+                .map_err(errors::join)?
+                .map_err(errors::store)?;
         tracing::info!(
             origin = %r.origin, epoch = r.epoch, first_seq = r.first_seq, last_seq = r.last_seq,
             ops = n, replayed = r.replayed, "batch committed"
@@ -99,37 +104,79 @@ impl PublisherService {
         Ok(Response::new(receipt(r)))
     }
 
+    /// A one-record write: field paths are relative to the record (`runs[0].end_time`).
     async fn single(
         &self,
         scope: Scope,
         record: Result<Record, ValidationErrors>,
     ) -> Result<Response<w::PublishReceipt>, Status> {
-        let record = record.map_err(|e| errors::invalid(&e))?;
-        self.commit(scope, None, vec![Change::Upsert(record)]).await
+        let record = record
+            .and_then(|r| validate_record(&r).map(|()| r))
+            .map_err(|e| errors::invalid(&e))?;
+        let prefix = format!("ops[0].{}.", record.kind());
+        let store = self.store.clone();
+        let r = tokio::task::spawn_blocking(move || {
+            store.publish(&scope, None, &[Change::Upsert(record)])
+        })
+        .await
+        .map_err(errors::join)?;
+        match r {
+            Ok(r) => {
+                tracing::info!(origin = %r.origin, seq = r.last_seq, "record committed");
+                Ok(Response::new(receipt(r)))
+            }
+            Err(prospectus_store::StoreError::Invalid(v)) => {
+                Err(errors::invalid(&ValidationErrors(
+                    v.0.into_iter()
+                        .map(|f| FieldViolation {
+                            field: f
+                                .field
+                                .strip_prefix(&prefix)
+                                .unwrap_or(&f.field)
+                                .to_string(),
+                            description: f.description,
+                        })
+                        .collect(),
+                )))
+            }
+            Err(e) => Err(errors::store(e)),
+        }
     }
 }
 
 #[tonic::async_trait]
 impl Publisher for PublisherService {
-    async fn upsert_provider(&self, req: Request<w::Provider>) -> Result<Response<w::PublishReceipt>, Status> {
+    async fn upsert_provider(
+        &self,
+        req: Request<w::Provider>,
+    ) -> Result<Response<w::PublishReceipt>, Status> {
         let scope = auth::scope(&self.store, &req)?;
         let r = Provider::from_wire(req.get_ref()).map(Record::Provider);
         self.single(scope, r).await
     }
 
-    async fn upsert_venue(&self, req: Request<w::Venue>) -> Result<Response<w::PublishReceipt>, Status> {
+    async fn upsert_venue(
+        &self,
+        req: Request<w::Venue>,
+    ) -> Result<Response<w::PublishReceipt>, Status> {
         let scope = auth::scope(&self.store, &req)?;
         let r = Venue::from_wire(req.get_ref()).map(Record::Venue);
         self.single(scope, r).await
     }
 
-    async fn upsert_course(&self, req: Request<w::Course>) -> Result<Response<w::PublishReceipt>, Status> {
+    async fn upsert_course(
+        &self,
+        req: Request<w::Course>,
+    ) -> Result<Response<w::PublishReceipt>, Status> {
         let scope = auth::scope(&self.store, &req)?;
         let r = Course::from_wire(req.get_ref()).map(Record::Course);
         self.single(scope, r).await
     }
 
-    async fn delete(&self, req: Request<w::DeleteRequest>) -> Result<Response<w::PublishReceipt>, Status> {
+    async fn delete(
+        &self,
+        req: Request<w::DeleteRequest>,
+    ) -> Result<Response<w::PublishReceipt>, Status> {
         let scope = auth::scope(&self.store, &req)?;
         let c = delete(req.get_ref(), "").map_err(|e| errors::invalid(&e))?;
         let kind: RecordKind = match &c {
@@ -156,7 +203,10 @@ impl Publisher for PublisherService {
             if first {
                 let k = chunk.idempotency_key.trim();
                 if k.len() > 128 {
-                    return Err(errors::invalid_field("idempotency_key", "must be at most 128 characters"));
+                    return Err(errors::invalid_field(
+                        "idempotency_key",
+                        "must be at most 128 characters",
+                    ));
                 }
                 key = (!k.is_empty()).then(|| k.to_string());
                 first = false;

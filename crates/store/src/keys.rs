@@ -90,7 +90,9 @@ impl NodeKey {
         }
         let hex_seed = words.next().ok_or_else(|| bad("missing secret"))?;
         let bytes = hex::decode(hex_seed).map_err(|_| bad("secret is not hex"))?;
-        let seed: [u8; 32] = bytes.try_into().map_err(|_| bad("secret is not 32 bytes"))?;
+        let seed: [u8; 32] = bytes
+            .try_into()
+            .map_err(|_| bad("secret is not 32 bytes"))?;
         Ok(Self::from_signing(SigningKey::from_bytes(&seed)))
     }
 

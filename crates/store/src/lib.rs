@@ -57,6 +57,8 @@ pub enum StoreError {
 }
 
 /// A change a provider asks for.
+// Deletes are rare and batches are short-lived: boxing every upsert would cost more than it saves.
+#[allow(clippy::large_enum_variant)]
 #[derive(Debug, Clone, PartialEq)]
 pub enum Change {
     Upsert(Record),
@@ -137,7 +139,9 @@ pub struct Store {
 
 impl std::fmt::Debug for Store {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Store").field("origin", &self.origin).finish_non_exhaustive()
+        f.debug_struct("Store")
+            .field("origin", &self.origin)
+            .finish_non_exhaustive()
     }
 }
 
@@ -354,7 +358,10 @@ impl Store {
             })
             .collect();
 
-        let _guard = self.write.lock().map_err(|_| StoreError::Corrupt("writer lock poisoned".into()))?;
+        let _guard = self
+            .write
+            .lock()
+            .map_err(|_| StoreError::Corrupt("writer lock poisoned".into()))?;
         let idem_key = idempotency_key.map(|k| [IDEM_PREFIX, k.as_bytes()].concat());
         let result = (&self.records, &self.log, &self.origins, &self.meta).transaction(
             |(records, log, origins, meta)| {
@@ -539,7 +546,11 @@ fn references(r: &Record) -> Vec<(String, RecordKind, Uuid)> {
         Record::Course(c) => {
             let mut out = vec![("provider_id".into(), RecordKind::Provider, c.provider_id)];
             for (i, run) in c.runs.iter().enumerate() {
-                out.push((format!("runs[{i}].venue_id"), RecordKind::Venue, run.venue_id));
+                out.push((
+                    format!("runs[{i}].venue_id"),
+                    RecordKind::Venue,
+                    run.venue_id,
+                ));
             }
             out
         }
