@@ -12,8 +12,15 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     }
     let out = PathBuf::from(std::env::var("OUT_DIR")?);
     let root = PathBuf::from("../../proto");
-    let files = ["records", "entry", "publisher", "directory", "admin"]
-        .map(|f| root.join(format!("prospectus/v1/{f}.proto")));
+    let files = [
+        "records",
+        "entry",
+        "publisher",
+        "directory",
+        "admin",
+        "federation",
+    ]
+    .map(|f| root.join(format!("prospectus/v1/{f}.proto")));
     tonic_prost_build::configure()
         .file_descriptor_set_path(out.join("prospectus_descriptor.bin"))
         .compile_protos(&files, std::slice::from_ref(&root))?;

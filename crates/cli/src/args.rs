@@ -34,6 +34,10 @@ pub enum Command {
     Search(SearchArgs),
     /// Show a node's origin, key, log head and record counts (needs the admin token).
     Info(Conn),
+    /// Replication status per origin and per peer (needs the admin token).
+    Status(Conn),
+    /// Start a local federation of N nodes on loopback with generated data, until Ctrl-C.
+    Demo(DemoArgs),
     /// Create (if absent) an origin key file and print its public key for the roster.
     Keygen(KeygenArgs),
     /// List the London boroughs and their GSS codes.
@@ -63,6 +67,18 @@ pub struct ServeArgs {
     /// PEM private key for TLS.
     #[arg(long)]
     pub tls_key: Option<PathBuf>,
+    /// CA (PEM) for peers' client certificates: enables mutual TLS on the Federation service.
+    #[arg(long)]
+    pub tls_client_ca: Option<PathBuf>,
+    /// Federation roster (TOML): members, endpoints, public keys.
+    #[arg(long)]
+    pub roster: Option<PathBuf>,
+    /// Peer URL to replicate from (repeatable); default every roster member but us.
+    #[arg(long = "peer")]
+    pub peers: Vec<String>,
+    /// CA (PEM) that signed peers' server certificates.
+    #[arg(long)]
+    pub federation_ca: Option<PathBuf>,
     /// Allow plaintext on a non-loopback address. Local demos only.
     #[arg(long)]
     pub insecure_dev: bool,
@@ -224,4 +240,18 @@ pub struct KeygenArgs {
     /// Key file to create or read.
     #[arg(long, default_value = "./prospectus-data/node.key")]
     pub key: PathBuf,
+}
+
+#[derive(Debug, Args)]
+pub struct DemoArgs {
+    /// Number of boroughs (1..=33), taken in GSS-code order.
+    #[arg(long, default_value_t = 3)]
+    pub boroughs: usize,
+    /// Node i listens on 127.0.0.1:(BASE_PORT + i).
+    #[arg(long, default_value_t = 7400)]
+    pub base_port: u16,
+    #[arg(long, default_value = "./prospectus-demo")]
+    pub data_dir: PathBuf,
+    #[arg(long, default_value_t = 200)]
+    pub courses_per_borough: usize,
 }

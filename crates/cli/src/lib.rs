@@ -3,8 +3,10 @@
 //! message a borough admin or provider can act on; they never panic on bad input.
 
 mod args;
+mod demo;
 mod publish;
 mod search;
+mod status;
 
 use anyhow::{Context, Result};
 use args::{Cli, Command, DatasetCommand, TokenCommand};
@@ -127,6 +129,8 @@ async fn run(cli: Cli) -> Result<ExitCode> {
             );
             Ok(ExitCode::SUCCESS)
         }
+        Command::Status(a) => status::run(a).await,
+        Command::Demo(a) => demo::run(a).await,
         Command::Publish(a) => publish::run(a).await,
         Command::Search(a) => search::run(a).await,
         Command::Keygen(a) => {
@@ -147,7 +151,7 @@ async fn run(cli: Cli) -> Result<ExitCode> {
     }
 }
 
-fn read_token(path: &std::path::Path) -> Result<String> {
+pub(crate) fn read_token(path: &std::path::Path) -> Result<String> {
     let t = std::fs::read_to_string(path)
         .with_context(|| format!("reading token file {}", path.display()))?;
     let t = t.trim().to_string();
@@ -175,9 +179,27 @@ async fn serve(a: args::ServeArgs) -> Result<ExitCode> {
         cfg.key_file = Some(k);
     }
     match (a.tls_cert, a.tls_key) {
-        (Some(cert), Some(key)) => cfg.tls = Some(prospectus_server::TlsPaths { cert, key }),
+        (Some(cert), Some(key)) => {
+            cfg.tls = Some(prospectus_server::TlsPaths {
+                cert,
+                key,
+                client_ca: a.tls_client_ca,
+            })
+        }
+        (None, None) if a.tls_client_ca.is_some() => {
+            anyhow::bail!("--tls-client-ca needs --tls-cert and --tls-key")
+        }
         (None, None) => {}
         _ => anyhow::bail!("--tls-cert and --tls-key go together"),
+    }
+    if let Some(r) = a.roster {
+        cfg.federation.roster = Some(r);
+    }
+    if !a.peers.is_empty() {
+        cfg.federation.peers = Some(a.peers);
+    }
+    if let Some(ca) = a.federation_ca {
+        cfg.federation.ca = Some(ca);
     }
     cfg.insecure_dev |= a.insecure_dev;
     let node = prospectus_server::start(cfg).await?;
@@ -192,7 +214,7 @@ async fn serve(a: args::ServeArgs) -> Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
-async fn wait_for_signal() -> Result<()> {
+pub(crate) async fn wait_for_signal() -> Result<()> {
     let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
     tokio::select! {
         r = tokio::signal::ctrl_c() => r?,

@@ -161,53 +161,18 @@ pub async fn run(a: PublishArgs) -> Result<ExitCode> {
         .idempotency_key
         .clone()
         .unwrap_or_else(|| uuid::Uuid::new_v4().to_string());
-    let chunk = a.chunk.clamp(1, 10_000);
-    let ops: Vec<w::PublishOp> = records.iter().map(op).collect();
     let channel = a.conn.channel().await?;
-    let mut client = PublisherClient::new(channel)
-        .max_encoding_message_size(64 * 1024 * 1024)
-        .max_decoding_message_size(64 * 1024 * 1024);
-
-    let bar = ProgressBar::new(ops.len() as u64);
+    let bar = ProgressBar::new(records.len() as u64);
     bar.set_style(
         ProgressStyle::with_template("{spinner} {msg} [{bar:40}] {pos}/{len} ops ({eta})")
             .unwrap_or_else(|_| ProgressStyle::default_bar())
             .progress_chars("=> "),
     );
     bar.set_message("publishing");
-
-    // Transport failures are retried with the same idempotency key, so a batch that did commit
-    // before the connection dropped is answered from the node's record, never applied twice.
-    let mut attempt = 0;
-    let result = loop {
-        attempt += 1;
-        bar.set_position(0);
-        let chunks: Vec<w::PublishBatchChunk> = ops
-            .chunks(chunk)
-            .enumerate()
-            .map(|(i, c)| w::PublishBatchChunk {
-                idempotency_key: if i == 0 { key.clone() } else { String::new() },
-                ops: c.to_vec(),
-            })
-            .collect();
-        let b = bar.clone();
-        let stream = futures::stream::iter(chunks).inspect(move |c| b.inc(c.ops.len() as u64));
-        let req = client::authorized(stream, &token)?;
-        match client.publish_batch(req).await {
-            Err(s)
-                if attempt < 3
-                    && matches!(s.code(), tonic::Code::Unavailable | tonic::Code::Unknown) =>
-            {
-                bar.set_message(format!("retrying ({})", s.message()));
-                tokio::time::sleep(Duration::from_millis(500 * attempt)).await;
-            }
-            other => break other,
-        }
-    };
+    let result = send_batch(channel, &token, &key, &records, a.chunk, &bar).await;
     bar.finish_and_clear();
     match result {
         Ok(r) => {
-            let r = r.into_inner();
             eprintln!(
                 "published {} records to {} (epoch {}, seq {}..={}){} in {:.2}s",
                 r.applied,
@@ -248,3 +213,52 @@ pub async fn run(a: PublishArgs) -> Result<ExitCode> {
 }
 
 use futures::StreamExt;
+
+/// Streams `records` as one all-or-nothing batch in chunks. Transport failures are retried with
+/// the same idempotency key, so a batch that did commit before the connection dropped is
+/// answered from the node's record, never applied twice.
+pub async fn send_batch(
+    channel: tonic::transport::Channel,
+    token: &str,
+    key: &str,
+    records: &[Record],
+    chunk: usize,
+    bar: &ProgressBar,
+) -> Result<w::PublishReceipt, tonic::Status> {
+    let chunk = chunk.clamp(1, 10_000);
+    let ops: Vec<w::PublishOp> = records.iter().map(op).collect();
+    let mut client = PublisherClient::new(channel)
+        .max_encoding_message_size(64 * 1024 * 1024)
+        .max_decoding_message_size(64 * 1024 * 1024);
+    let mut attempt = 0;
+    loop {
+        attempt += 1;
+        bar.set_position(0);
+        let chunks: Vec<w::PublishBatchChunk> = ops
+            .chunks(chunk)
+            .enumerate()
+            .map(|(i, c)| w::PublishBatchChunk {
+                idempotency_key: if i == 0 {
+                    key.to_string()
+                } else {
+                    String::new()
+                },
+                ops: c.to_vec(),
+            })
+            .collect();
+        let b = bar.clone();
+        let stream = futures::stream::iter(chunks).inspect(move |c| b.inc(c.ops.len() as u64));
+        let req = client::authorized(stream, token)
+            .map_err(|e| tonic::Status::invalid_argument(e.to_string()))?;
+        match client.publish_batch(req).await {
+            Err(s)
+                if attempt < 3
+                    && matches!(s.code(), tonic::Code::Unavailable | tonic::Code::Unknown) =>
+            {
+                bar.set_message(format!("retrying ({})", s.message()));
+                tokio::time::sleep(Duration::from_millis(500 * attempt)).await;
+            }
+            other => return other.map(|r| r.into_inner()),
+        }
+    }
+}

@@ -2,13 +2,15 @@
 
 use crate::{auth, errors};
 use prospectus_model::{RecordKind, Uuid};
-use prospectus_proto::v1::{self as w, admin_server::Admin};
+use prospectus_proto::v1::{self as w, Checkpoint, SignedCheckpoint, admin_server::Admin};
 use prospectus_store::{Scope, Store};
+use prost::Message;
 use std::sync::Arc;
 use tonic::{Request, Response, Status};
 
 pub struct AdminService {
     pub store: Arc<Store>,
+    pub fed: Arc<crate::peers::Fed>,
 }
 
 #[tonic::async_trait]
@@ -71,5 +73,80 @@ impl Admin for AdminService {
             courses: count(RecordKind::Course)?,
             version: env!("CARGO_PKG_VERSION").to_string(),
         }))
+    }
+
+    async fn status(
+        &self,
+        req: Request<w::StatusRequest>,
+    ) -> Result<Response<w::StatusResponse>, Status> {
+        auth::require_admin(&self.store, &req)?;
+        let fed = self.fed.clone();
+        let r = tokio::task::spawn_blocking(
+            move || -> Result<w::StatusResponse, prospectus_store::StoreError> {
+                let store = &fed.store;
+                let best = fed.heads.all();
+                let mut origins = Vec::new();
+                for o in store.origins()? {
+                    let (lag, behind_epoch) = match best.get(&o.origin) {
+                        Some(&(e, s)) if e == o.epoch => (s.saturating_sub(o.seq), false),
+                        Some(&(e, _)) if e > o.epoch => (0, true),
+                        _ => (0, false),
+                    };
+                    let checkpoint_seq = SignedCheckpoint::decode(o.checkpoint.as_slice())
+                        .ok()
+                        .and_then(|s| Checkpoint::decode(s.checkpoint_bytes.as_slice()).ok())
+                        .map_or(0, |c| c.seq);
+                    origins.push(w::OriginStatus {
+                        name: prospectus_geo::borough(&o.origin)
+                            .map(|b| b.name.to_string())
+                            .unwrap_or_default(),
+                        origin: o.origin,
+                        epoch: o.epoch,
+                        seq: o.seq,
+                        live_count: o.live_count,
+                        checkpoint_verified: o.checkpoint_verified,
+                        checkpoint_seq,
+                        diverged: o.diverged,
+                        last_heard_millis: o.last_heard_millis,
+                        lag,
+                        behind_epoch,
+                        forks: o.forks,
+                    });
+                }
+                let peers = fed
+                    .link_statuses()
+                    .into_iter()
+                    .map(|l| w::PeerStatus {
+                        url: l.url,
+                        connected: l.connected,
+                        last_error: l.last_error,
+                        last_connected_millis: l.last_connected_millis,
+                        applied: l.applied,
+                        rejected: l.rejected,
+                    })
+                    .collect();
+                let forks = store
+                    .forks()?
+                    .into_iter()
+                    .map(|f| w::Fork {
+                        origin: f.origin,
+                        epoch: f.epoch,
+                        seq: f.seq,
+                        refused_signed_entry: f.refused,
+                    })
+                    .collect();
+                Ok(w::StatusResponse {
+                    origin: store.origin().to_string(),
+                    recovering: fed.recovering.load(std::sync::atomic::Ordering::SeqCst),
+                    origins,
+                    peers,
+                    forks,
+                })
+            },
+        )
+        .await
+        .map_err(errors::join)?
+        .map_err(errors::store)?;
+        Ok(Response::new(r))
     }
 }

@@ -15,6 +15,23 @@ pub struct TlsPaths {
     pub cert: PathBuf,
     /// PEM private key.
     pub key: PathBuf,
+    /// CA (PEM) for client certificates. When set, peers must present a certificate it signed
+    /// whose DNS name is a roster member's `tls_name` to use the Federation service (mutual
+    /// TLS); other clients may still connect without one for the open Directory.
+    #[serde(default)]
+    pub client_ca: Option<PathBuf>,
+}
+
+/// Membership of the pan-London federation.
+#[derive(Debug, Clone, Deserialize, PartialEq, Default)]
+#[serde(deny_unknown_fields, default)]
+pub struct FederationConfig {
+    /// Roster file: members, endpoints, public keys.
+    pub roster: Option<PathBuf>,
+    /// Peer URLs to replicate from; default every roster member's endpoint except ours.
+    pub peers: Option<Vec<String>>,
+    /// CA (PEM) that signed peers' server certificates (https peers).
+    pub ca: Option<PathBuf>,
 }
 
 #[derive(Debug, Clone, Deserialize, PartialEq)]
@@ -29,6 +46,9 @@ pub struct NodeConfig {
     pub tls: Option<TlsPaths>,
     /// Allow plaintext on a non-loopback address. For local demos only.
     pub insecure_dev: bool,
+    pub federation: FederationConfig,
+    /// Results from an origin not heard from for this long are marked stale.
+    pub stale_after_secs: u64,
 }
 
 impl Default for NodeConfig {
@@ -42,6 +62,8 @@ impl Default for NodeConfig {
             key_file: None,
             tls: None,
             insecure_dev: false,
+            federation: FederationConfig::default(),
+            stale_after_secs: 7 * 24 * 3600,
         }
     }
 }

@@ -11,9 +11,11 @@ pub mod client;
 mod config;
 mod directory;
 mod errors;
+mod federation;
 mod node;
+mod peers;
 mod publisher;
 
-pub use config::{ConfigError, NodeConfig, TlsPaths};
+pub use config::{ConfigError, FederationConfig, NodeConfig, TlsPaths};
 pub use node::{NodeError, RunningNode, start};
 pub use prospectus_store::NodeKey;

@@ -2,16 +2,22 @@
 //! the node answers, so the CLI, the demo and tests share one start-up path.
 
 use crate::config::NodeConfig;
+use crate::federation::{FederationService, Notifier};
+use crate::peers::{Fed, spawn_links};
 use crate::{admin::AdminService, directory::DirectoryService, publisher::PublisherService};
+use prospectus_federation::Roster;
 use prospectus_proto::v1::{
-    admin_server::AdminServer, directory_server::DirectoryServer, publisher_server::PublisherServer,
+    admin_server::AdminServer, directory_server::DirectoryServer,
+    federation_server::FederationServer, publisher_server::PublisherServer,
 };
 use prospectus_search::Index;
 use prospectus_store::{NodeKey, Scope, Store};
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
+use std::sync::atomic::AtomicBool;
 use tokio::sync::oneshot;
+use tonic::transport::{Certificate, ClientTlsConfig};
 use tonic::transport::{Identity, Server, ServerTlsConfig};
 
 /// Largest gRPC message a node accepts (one chunk of a batch import).
@@ -51,6 +57,8 @@ pub enum NodeError {
     Search(#[from] prospectus_search::SearchError),
     #[error("server: {0}")]
     Transport(#[from] tonic::transport::Error),
+    #[error(transparent)]
+    Roster(#[from] prospectus_federation::RosterError),
     #[error("reflection: {0}")]
     Reflection(#[from] tonic_reflection::server::Error),
 }
@@ -111,7 +119,17 @@ pub async fn start(cfg: NodeConfig) -> Result<RunningNode, NodeError> {
 
     let is_loopback = cfg.listen.ip().is_loopback();
     let tls = match &cfg.tls {
-        Some(paths) => Some(load_identity(&paths.cert, &paths.key)?),
+        Some(paths) => {
+            let mut t = ServerTlsConfig::new().identity(load_identity(&paths.cert, &paths.key)?);
+            if let Some(ca) = &paths.client_ca {
+                // Optional at the TLS layer so link workers can read without a certificate;
+                // the Federation service itself requires a roster member's certificate.
+                t = t
+                    .client_ca_root(Certificate::from_pem(read_file(ca)?))
+                    .client_auth_optional(true);
+            }
+            Some(t)
+        }
         None if !is_loopback && !cfg.insecure_dev => {
             return Err(NodeError::TlsRequired(cfg.listen));
         }
@@ -121,6 +139,19 @@ pub async fn start(cfg: NodeConfig) -> Result<RunningNode, NodeError> {
         tracing::warn!(addr = %cfg.listen, "--insecure-dev: serving PLAINTEXT beyond loopback; never do this in production");
     }
 
+    let roster = match &cfg.federation.roster {
+        Some(p) => Roster::load(p)?,
+        None => Roster::default(),
+    };
+    let peers: Vec<String> = match &cfg.federation.peers {
+        Some(p) => p.clone(),
+        None => roster
+            .members()
+            .iter()
+            .filter(|m| m.origin != borough)
+            .map(|m| m.endpoint.clone())
+            .collect(),
+    };
     let (key, created) = NodeKey::load_or_create(&cfg.key_path())?;
     if created {
         tracing::info!(key_id = key.key_id(), path = %cfg.key_path().display(), "created origin key");
@@ -137,9 +168,30 @@ pub async fn start(cfg: NodeConfig) -> Result<RunningNode, NodeError> {
         tracing::info!(%token_id, path = %admin_token_file.display(), "wrote admin token");
     }
 
+    // A new data dir with a key that already existed is a borough whose disk was lost: restore
+    // its own origin from peers before publishing again, in a new epoch.
+    let recovering = store.is_fresh() && !created && !peers.is_empty();
+    if recovering {
+        tracing::warn!(
+            key_id = store.key().key_id(),
+            "empty data dir with an existing origin key: restoring this origin from peers; publishing waits"
+        );
+    }
+    let client_tls = client_tls(&cfg)?;
+    let fed = Arc::new(Fed {
+        store: store.clone(),
+        roster: Arc::new(roster),
+        heads: Default::default(),
+        recovering: AtomicBool::new(recovering),
+        links: Default::default(),
+        tls: client_tls,
+    });
+
     let started = std::time::Instant::now();
     let index = Arc::new(Index::build(&store)?);
     store.add_observer(index.clone());
+    let (notify, _) = tokio::sync::broadcast::channel(16);
+    store.add_observer(Arc::new(Notifier(notify.clone())));
     tracing::info!(
         courses = index.len(),
         ms = started.elapsed().as_millis() as u64,
@@ -154,6 +206,9 @@ pub async fn start(cfg: NodeConfig) -> Result<RunningNode, NodeError> {
         .set_serving::<DirectoryServer<DirectoryService>>()
         .await;
     health.set_serving::<AdminServer<AdminService>>().await;
+    health
+        .set_serving::<FederationServer<FederationService>>()
+        .await;
     let reflection = tonic_reflection::server::Builder::configure()
         .register_encoded_file_descriptor_set(prospectus_proto::v1::FILE_DESCRIPTOR_SET)
         .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
@@ -161,14 +216,23 @@ pub async fn start(cfg: NodeConfig) -> Result<RunningNode, NodeError> {
 
     let publisher = PublisherServer::new(PublisherService {
         store: store.clone(),
+        fed: fed.clone(),
     })
     .max_decoding_message_size(MAX_MESSAGE_BYTES);
+    let federation = FederationServer::new(FederationService {
+        store: store.clone(),
+        roster: fed.roster.clone(),
+        notify,
+        require_peer_cert: cfg.tls.as_ref().is_some_and(|t| t.client_ca.is_some()),
+    })
+    .max_encoding_message_size(MAX_MESSAGE_BYTES);
     let directory = DirectoryServer::new(DirectoryService {
         store: store.clone(),
         index: index.clone(),
     });
     let admin = AdminServer::new(AdminService {
         store: store.clone(),
+        fed: fed.clone(),
     });
 
     let mut builder = Server::builder().trace_fn(|req| {
@@ -178,17 +242,24 @@ pub async fn start(cfg: NodeConfig) -> Result<RunningNode, NodeError> {
             .and_then(|v| v.to_str().ok())
             .map(str::to_string)
             .unwrap_or_else(|| uuid::Uuid::new_v4().simple().to_string()[..12].to_string());
-        tracing::info_span!("rpc", path = %req.uri().path(), request_id = %request_id, token_id = tracing::field::Empty)
+        tracing::info_span!(
+            "rpc",
+            path = %req.uri().path(),
+            request_id = %request_id,
+            token_id = tracing::field::Empty,
+            peer = tracing::field::Empty
+        )
     });
-    if let Some(identity) = tls {
-        builder = builder.tls_config(ServerTlsConfig::new().identity(identity))?;
+    if let Some(t) = tls {
+        builder = builder.tls_config(t)?;
     }
     let router = builder
         .add_service(health_svc)
         .add_service(reflection)
         .add_service(publisher)
         .add_service(directory)
-        .add_service(admin);
+        .add_service(admin)
+        .add_service(federation);
 
     let addr_file = dir.join("node.addr");
     let _ = std::fs::remove_file(&addr_file);
@@ -216,8 +287,9 @@ pub async fn start(cfg: NodeConfig) -> Result<RunningNode, NodeError> {
     std::fs::rename(&tmp, &addr_file).map_err(dir_err)?;
     tracing::info!(
         origin = %borough, borough = info.name, %addr, tls = cfg.tls.is_some(),
-        key_id = store.key().key_id(), "node ready"
+        key_id = store.key().key_id(), peers = peers.len(), "node ready"
     );
+    spawn_links(fed, peers);
     Ok(RunningNode {
         addr,
         origin: borough,
@@ -227,12 +299,28 @@ pub async fn start(cfg: NodeConfig) -> Result<RunningNode, NodeError> {
     })
 }
 
+fn read_file(p: &Path) -> Result<Vec<u8>, NodeError> {
+    std::fs::read(p).map_err(|source| NodeError::TlsFile {
+        path: p.display().to_string(),
+        source,
+    })
+}
+
 fn load_identity(cert: &Path, key: &Path) -> Result<Identity, NodeError> {
-    let read = |p: &Path| {
-        std::fs::read(p).map_err(|source| NodeError::TlsFile {
-            path: p.display().to_string(),
-            source,
-        })
-    };
-    Ok(Identity::from_pem(read(cert)?, read(key)?))
+    Ok(Identity::from_pem(read_file(cert)?, read_file(key)?))
+}
+
+/// TLS for links to https peers: trust the federation CA, present our certificate (mTLS).
+fn client_tls(cfg: &NodeConfig) -> Result<Option<ClientTlsConfig>, NodeError> {
+    let mut t = ClientTlsConfig::new().with_webpki_roots();
+    let mut any = false;
+    if let Some(ca) = &cfg.federation.ca {
+        t = t.ca_certificate(Certificate::from_pem(read_file(ca)?));
+        any = true;
+    }
+    if let Some(paths) = &cfg.tls {
+        t = t.identity(load_identity(&paths.cert, &paths.key)?);
+        any = true;
+    }
+    Ok(any.then_some(t))
 }

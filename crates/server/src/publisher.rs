@@ -18,6 +18,23 @@ pub const MAX_BATCH_OPS: usize = 200_000;
 
 pub struct PublisherService {
     pub store: Arc<Store>,
+    pub fed: Arc<crate::peers::Fed>,
+}
+
+impl PublisherService {
+    /// Writes wait while this node restores its own origin from peers.
+    fn writable(&self) -> Result<(), Status> {
+        if self
+            .fed
+            .recovering
+            .load(std::sync::atomic::Ordering::SeqCst)
+        {
+            return Err(Status::unavailable(
+                "this node is restoring its own origin from peers; try again shortly",
+            ));
+        }
+        Ok(())
+    }
 }
 
 fn receipt(r: Receipt) -> w::PublishReceipt {
@@ -90,6 +107,7 @@ impl PublisherService {
         key: Option<String>,
         changes: Vec<Change>,
     ) -> Result<Response<w::PublishReceipt>, Status> {
+        self.writable()?;
         let store = self.store.clone();
         let n = changes.len();
         let r =
@@ -113,6 +131,7 @@ impl PublisherService {
         let record = record
             .and_then(|r| validate_record(&r).map(|()| r))
             .map_err(|e| errors::invalid(&e))?;
+        self.writable()?;
         let prefix = format!("ops[0].{}.", record.kind());
         let store = self.store.clone();
         let r = tokio::task::spawn_blocking(move || {

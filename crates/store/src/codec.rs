@@ -38,7 +38,8 @@ pub fn log_prefix(origin: &str) -> Vec<u8> {
     k
 }
 
-/// Per-origin replication state (`origins` tree).
+/// Per-origin replication state (`origins` tree): the cursor, the live-set digest, the latest
+/// checkpoint and what is known about its verification.
 #[derive(Clone, PartialEq, prost::Message)]
 pub struct OriginState {
     #[prost(uint64, tag = "1")]
@@ -48,6 +49,28 @@ pub struct OriginState {
     /// Wall-clock millis of the last entry, for display only.
     #[prost(int64, tag = "3")]
     pub last_unix_millis: i64,
+    #[prost(uint64, tag = "4")]
+    pub live_count: u64,
+    #[prost(bytes = "vec", tag = "5")]
+    pub digest: Vec<u8>,
+    #[prost(uint64, tag = "6")]
+    pub floor_epoch: u64,
+    #[prost(uint64, tag = "7")]
+    pub floor_seq: u64,
+    /// Latest `SignedCheckpoint` bytes received or made for this origin.
+    #[prost(bytes = "vec", tag = "8")]
+    pub checkpoint: Vec<u8>,
+    /// The checkpoint's seq equals ours and its digest matched ours.
+    #[prost(bool, tag = "9")]
+    pub checkpoint_verified: bool,
+    /// Local wall clock when this node last received anything for the origin.
+    #[prost(int64, tag = "10")]
+    pub last_heard_millis: i64,
+    /// Our cursor reached the checkpoint's seq and the digests differed: needs a re-sync.
+    #[prost(bool, tag = "11")]
+    pub diverged: bool,
+    #[prost(uint64, tag = "12")]
+    pub forks: u64,
 }
 
 /// A committed batch's answer, kept under its idempotency key.
@@ -84,3 +107,9 @@ pub const META_ORIGIN: &[u8] = b"node/origin";
 pub const META_EPOCH: &[u8] = b"node/epoch";
 pub const META_PUBLIC_KEY: &[u8] = b"node/public_key";
 pub const IDEM_PREFIX: &[u8] = b"idem/";
+pub const META_CHANGES: &[u8] = b"feed/last";
+
+/// `forks` key: origin + epoch + seq, like the log; value is the second (refused) entry.
+pub fn fork_key(origin: &str, epoch: u64, seq: u64) -> Vec<u8> {
+    log_key(origin, epoch, seq)
+}

@@ -1,30 +1,36 @@
 //! The durable store of one node, on sled.
 //!
-//! It holds every record this node knows (its own borough's and, later, replicated ones) in
-//! exactly the form DESIGN §3 replicates: a `SignedEntry` whose bytes the origin signed. A local
-//! publish appends to this origin's gapless log inside one sled transaction over all trees, and
-//! is flushed before it returns, so an acknowledged batch survives `kill -9`.
+//! It holds every record this node knows — its own borough's and replicated ones — in exactly
+//! the form DESIGN §3 replicates: the `SignedEntry` whose bytes the origin signed, never
+//! re-encoded. Each origin has a log ordered by `(epoch, seq)`, compacted on write to the latest
+//! entry per record, a live-set digest kept incrementally, and its latest signed checkpoint.
+//! Every write (a local publish batch, or a chunk of replicated entries) is one sled transaction
+//! over all trees, flushed before it is acknowledged.
 //!
-//! Downstream work (the search index) hangs off [`Observer::updated`], called after a change is
-//! durable; it cannot block or fail the write. The store knows nothing of gRPC, HTTP or search.
+//! Downstream work (the search index, live subscriptions) hangs off [`Observer::updated`],
+//! called after a change is durable; it cannot block or fail the write. The store knows nothing
+//! of gRPC, HTTP, peers or search.
 
 mod auth;
 mod codec;
+mod digest;
 mod keys;
+mod write;
 
 pub use auth::{Scope, TokenInfo};
+pub use digest::SetDigest;
 pub use keys::{KeyError, NodeKey, key_id, verify, write_private};
-
-use codec::{IDEM_PREFIX, IdemRecord, META_EPOCH, META_ORIGIN, META_PUBLIC_KEY, OriginState};
-use prospectus_model::{
-    FieldViolation, Record, RecordKind, Uuid, ValidationErrors, validate_record,
+pub use write::{
+    ApplyMode, ApplyReport, CheckpointStatus, Rejection, Trust, Verified, verify_checkpoint,
+    verify_entry,
 };
+
+use codec::{META_EPOCH, META_ORIGIN, META_PUBLIC_KEY, OriginState};
+use prospectus_model::{Record, RecordKind, Uuid, ValidationErrors};
 use prospectus_proto::v1::{Entry, Op, SignedEntry};
 use prost::Message;
-use sha2::{Digest, Sha256};
-use sled::Transactional;
-use sled::transaction::{ConflictableTransactionError, TransactionError};
 use std::path::Path;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, RwLock};
 
 /// Version of the record payload encoding written into each entry.
@@ -52,6 +58,8 @@ pub enum StoreError {
     WrongOrigin { stored: String, requested: String },
     #[error("data dir was created with key {stored}, but the key file holds {given}")]
     WrongKey { stored: String, given: String },
+    #[error("this node is restoring its own origin from peers and cannot publish yet")]
+    Recovering,
     #[error(transparent)]
     Key(#[from] KeyError),
 }
@@ -111,7 +119,10 @@ pub struct Update {
     pub kind: RecordKind,
     pub id: Uuid,
     pub origin: String,
+    pub epoch: u64,
     pub seq: u64,
+    /// Position in this node's local change feed.
+    pub feed_seq: u64,
     pub old: Option<Record>,
     pub new: Option<Record>,
 }
@@ -122,6 +133,62 @@ pub trait Observer: Send + Sync {
     fn updated(&self, update: &Update);
 }
 
+/// One position of the local change feed: the record's latest state (`None` if undecodable).
+#[derive(Debug, Clone)]
+pub struct FeedItem {
+    pub pos: u64,
+    pub kind: RecordKind,
+    pub id: Uuid,
+    pub stored: Option<Stored>,
+}
+
+/// Two different validly signed entries for one `(origin, epoch, seq)`: the first was kept.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ForkRecord {
+    pub origin: String,
+    pub epoch: u64,
+    pub seq: u64,
+    /// The refused `SignedEntry` bytes.
+    pub refused: Vec<u8>,
+}
+
+/// Replication state of one origin, as status pages and peers see it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OriginInfo {
+    pub origin: String,
+    pub epoch: u64,
+    pub seq: u64,
+    pub live_count: u64,
+    pub digest: Vec<u8>,
+    pub floor: (u64, u64),
+    /// Latest `SignedCheckpoint` bytes, empty if none yet.
+    pub checkpoint: Vec<u8>,
+    pub checkpoint_verified: bool,
+    pub diverged: bool,
+    pub last_heard_millis: i64,
+    pub last_entry_millis: i64,
+    pub forks: u64,
+}
+
+impl OriginInfo {
+    fn from_state(origin: String, s: OriginState) -> Self {
+        OriginInfo {
+            origin,
+            epoch: s.epoch,
+            seq: s.seq,
+            live_count: s.live_count,
+            digest: s.digest,
+            floor: (s.floor_epoch, s.floor_seq),
+            checkpoint: s.checkpoint,
+            checkpoint_verified: s.checkpoint_verified,
+            diverged: s.diverged,
+            last_heard_millis: s.last_heard_millis,
+            last_entry_millis: s.last_unix_millis,
+            forks: s.forks,
+        }
+    }
+}
+
 pub struct Store {
     db: sled::Db,
     records: sled::Tree,
@@ -129,10 +196,14 @@ pub struct Store {
     origins: sled::Tree,
     auth: sled::Tree,
     meta: sled::Tree,
+    changes: sled::Tree,
+    change_of: sled::Tree,
+    forks: sled::Tree,
     origin: String,
-    epoch: u64,
+    epoch: AtomicU64,
     key: NodeKey,
-    /// One writer per origin: keeps seq assignment trivially gapless.
+    fresh: bool,
+    /// One writer at a time: keeps seq assignment gapless and replicated applies ordered.
     write: Mutex<()>,
     observers: RwLock<Vec<Arc<dyn Observer>>>,
 }
@@ -145,19 +216,7 @@ impl std::fmt::Debug for Store {
     }
 }
 
-/// Why an in-transaction step stopped the batch.
-enum Abort {
-    Replay(Receipt),
-    Error(StoreError),
-}
-
-type TxResult<T> = Result<T, ConflictableTransactionError<Abort>>;
-
-fn abort<T>(e: StoreError) -> TxResult<T> {
-    Err(ConflictableTransactionError::Abort(Abort::Error(e)))
-}
-
-fn now_millis() -> i64 {
+pub(crate) fn now_millis() -> i64 {
     chrono::Utc::now().timestamp_millis()
 }
 
@@ -168,6 +227,18 @@ pub fn open_entry(bytes: &[u8]) -> Result<(SignedEntry, Entry), StoreError> {
     let entry = Entry::decode(signed.entry_bytes.as_slice())
         .map_err(|e| StoreError::Corrupt(format!("entry: {e}")))?;
     Ok((signed, entry))
+}
+
+/// Decodes a live entry's payload; `None` for tombstones and for payloads of a kind or schema
+/// this node does not understand (those are still stored and forwarded).
+pub(crate) fn entry_record(entry: &Entry) -> Option<Record> {
+    if entry.op == Op::Delete as i32 {
+        return None;
+    }
+    let kind = u8::try_from(entry.kind)
+        .ok()
+        .and_then(RecordKind::from_u8)?;
+    prospectus_proto::decode_record(kind, &entry.payload).ok()
 }
 
 fn decode_stored(kind: RecordKind, id: Uuid, bytes: &[u8]) -> Result<Stored, StoreError> {
@@ -196,6 +267,7 @@ impl Store {
     pub fn open(dir: &Path, origin: &str, key: NodeKey) -> Result<Store, StoreError> {
         let db = sled::Config::new().path(dir.join("db")).open()?;
         let meta = db.open_tree("meta")?;
+        let fresh = meta.get(META_ORIGIN)?.is_none();
         match meta.get(META_ORIGIN)? {
             Some(v) if v.as_ref() != origin.as_bytes() => {
                 return Err(StoreError::WrongOrigin {
@@ -238,11 +310,15 @@ impl Store {
             log: db.open_tree("log")?,
             origins: db.open_tree("origins")?,
             auth: db.open_tree("auth")?,
+            changes: db.open_tree("changes")?,
+            change_of: db.open_tree("change_of")?,
+            forks: db.open_tree("forks")?,
             meta,
             db,
             origin: origin.to_string(),
-            epoch,
+            epoch: AtomicU64::new(epoch),
             key,
+            fresh,
             write: Mutex::new(()),
             observers: RwLock::new(Vec::new()),
         })
@@ -256,17 +332,44 @@ impl Store {
         &self.key
     }
 
+    /// True when `open` created this store (an empty data dir).
+    pub fn is_fresh(&self) -> bool {
+        self.fresh
+    }
+
+    /// The epoch this node publishes in.
+    pub fn epoch(&self) -> u64 {
+        self.epoch.load(Ordering::SeqCst)
+    }
+
+    /// Starts a new epoch (after restoring this origin from peers): later local entries are
+    /// numbered from seq 1 in it, so they can never collide with the lost disk's entries.
+    pub fn begin_epoch(&self, epoch: u64) -> Result<(), StoreError> {
+        let _guard = self.lock()?;
+        self.meta.insert(META_EPOCH, &epoch.to_be_bytes())?;
+        self.db.flush()?;
+        self.epoch.store(epoch, Ordering::SeqCst);
+        Ok(())
+    }
+
     pub fn add_observer(&self, o: Arc<dyn Observer>) {
         if let Ok(mut v) = self.observers.write() {
             v.push(o);
         }
     }
 
+    fn lock(&self) -> Result<std::sync::MutexGuard<'_, ()>, StoreError> {
+        self.write
+            .lock()
+            .map_err(|_| StoreError::Corrupt("writer lock poisoned".into()))
+    }
+
     /// This origin's `(epoch, seq)` head.
     pub fn head(&self) -> Result<(u64, u64), StoreError> {
         let st = self.origin_state(&self.origin)?;
-        Ok(if st.epoch < self.epoch {
-            (self.epoch, 0)
+        let epoch = self.epoch();
+        Ok(if st.epoch < epoch {
+            (epoch, 0)
         } else {
             (st.epoch, st.seq)
         })
@@ -278,6 +381,26 @@ impl Store {
             Some(v) => OriginState::decode(v.as_ref())
                 .map_err(|e| StoreError::Corrupt(format!("origin state {origin}: {e}"))),
         }
+    }
+
+    /// Replication state of every origin this node holds, in origin order.
+    pub fn origins(&self) -> Result<Vec<OriginInfo>, StoreError> {
+        let mut out = Vec::new();
+        for item in self.origins.iter() {
+            let (k, v) = item?;
+            let origin = String::from_utf8_lossy(&k).into_owned();
+            let st = OriginState::decode(v.as_ref())
+                .map_err(|e| StoreError::Corrupt(format!("origin state {origin}: {e}")))?;
+            out.push(OriginInfo::from_state(origin, st));
+        }
+        Ok(out)
+    }
+
+    pub fn origin_info(&self, origin: &str) -> Result<OriginInfo, StoreError> {
+        Ok(OriginInfo::from_state(
+            origin.to_string(),
+            self.origin_state(origin)?,
+        ))
     }
 
     pub fn get(&self, kind: RecordKind, id: Uuid) -> Result<Option<Stored>, StoreError> {
@@ -292,13 +415,22 @@ impl Store {
         Ok(self.get(kind, id)?.filter(|s| s.record.is_some()))
     }
 
-    /// Every stored record of `kind` (tombstones included), in key order.
+    /// Every stored record of `kind` (tombstones included), in key order. Entries whose
+    /// payload this node cannot decode are skipped (they are still stored and forwarded).
     pub fn scan(&self, kind: RecordKind) -> impl Iterator<Item = Result<Stored, StoreError>> + '_ {
-        self.records.scan_prefix([kind as u8]).map(|item| {
-            let (k, v) = item?;
-            let (kind, id) = codec::parse_record_key(&k)
-                .ok_or_else(|| StoreError::Corrupt("record key".into()))?;
-            decode_stored(kind, id, &v)
+        self.records.scan_prefix([kind as u8]).filter_map(|item| {
+            let (k, v) = match item {
+                Ok(kv) => kv,
+                Err(e) => return Some(Err(e.into())),
+            };
+            let (kind, id) = codec::parse_record_key(&k)?;
+            match decode_stored(kind, id, &v) {
+                Ok(s) => Some(Ok(s)),
+                Err(e) => {
+                    tracing::warn!(%kind, %id, error = %e, "skipping undecodable record");
+                    None
+                }
+            }
         })
     }
 
@@ -318,213 +450,104 @@ impl Store {
         Ok(self.db.size_on_disk()?)
     }
 
-    /// Validates, authorises and commits `changes` as one durable transaction, or nothing.
-    ///
-    /// Every field problem in the batch is reported at once (paths `ops[i].<kind>.<field>`).
-    /// With an idempotency key, a retry of a committed batch returns the first receipt; the
-    /// same key with different content is refused.
-    pub fn publish(
+    /// `origin`'s stored entries after `(epoch, seq)`, in log order, as the exact signed bytes.
+    /// An entry superseded while the scan runs is skipped here: it reappears at its new place.
+    pub fn log_after(
         &self,
-        scope: &Scope,
-        idempotency_key: Option<&str>,
-        changes: &[Change],
-    ) -> Result<Receipt, StoreError> {
-        let mut violations = Vec::new();
-        for (i, c) in changes.iter().enumerate() {
-            if let Change::Upsert(r) = c {
-                if let Err(e) = validate_record(r) {
-                    violations.extend(e.prefixed(&format!("ops[{i}].{}", r.kind())).0);
-                }
-                if let Scope::Provider(p) = scope
-                    && r.provider_id() != *p
-                {
-                    return Err(StoreError::Forbidden {
-                        field: format!("ops[{i}].{}.provider_id", r.kind()),
-                        reason: format!("this token may only write records of provider {p}"),
-                    });
-                }
-            }
-        }
-        if !violations.is_empty() {
-            return Err(StoreError::Invalid(ValidationErrors(violations)));
-        }
-
-        let request_hash = batch_hash(changes);
-        let payloads: Vec<Vec<u8>> = changes
-            .iter()
-            .map(|c| match c {
-                Change::Upsert(r) => prospectus_proto::encode_record(r),
-                Change::Delete { .. } => Vec::new(),
+        origin: &str,
+        epoch: u64,
+        seq: u64,
+    ) -> impl Iterator<Item = Result<(u64, u64, Vec<u8>), StoreError>> + '_ {
+        let start = codec::log_key(origin, epoch, seq.saturating_add(1));
+        let prefix = codec::log_prefix(origin);
+        let plen = prefix.len();
+        self.log
+            .range(start..)
+            .take_while(move |item| match item {
+                Ok((k, _)) => k.starts_with(&prefix),
+                Err(_) => true,
             })
-            .collect();
-
-        let _guard = self
-            .write
-            .lock()
-            .map_err(|_| StoreError::Corrupt("writer lock poisoned".into()))?;
-        let idem_key = idempotency_key.map(|k| [IDEM_PREFIX, k.as_bytes()].concat());
-        let result = (&self.records, &self.log, &self.origins, &self.meta).transaction(
-            |(records, log, origins, meta)| {
-                if let Some(k) = &idem_key
-                    && let Some(v) = meta.get(k)?
-                {
-                    let prev = IdemRecord::decode(v.as_ref()).map_err(|e| {
-                        ConflictableTransactionError::Abort(Abort::Error(StoreError::Corrupt(format!("idempotency record: {e}"))))
-                    })?;
-                    if prev.request_hash != request_hash {
-                        return abort(StoreError::IdempotencyConflict(
-                            idempotency_key.unwrap_or_default().to_string(),
-                        ));
-                    }
-                    return Err(ConflictableTransactionError::Abort(Abort::Replay(Receipt {
-                        origin: self.origin.clone(),
-                        epoch: prev.epoch,
-                        first_seq: prev.first_seq,
-                        last_seq: prev.last_seq,
-                        applied: prev.applied,
-                        replayed: true,
-                    })));
-                }
-
-                let mut state = match origins.get(self.origin.as_bytes())? {
-                    None => OriginState::default(),
-                    Some(v) => OriginState::decode(v.as_ref()).map_err(|e| {
-                        ConflictableTransactionError::Abort(Abort::Error(StoreError::Corrupt(format!("origin state: {e}"))))
-                    })?,
+            .filter_map(move |item| {
+                let (k, rkey) = match item {
+                    Ok(kv) => kv,
+                    Err(e) => return Some(Err(e.into())),
                 };
-                if state.epoch < self.epoch {
-                    state.epoch = self.epoch;
-                    state.seq = 0;
+                if k.len() != plen + 16 {
+                    return Some(Err(StoreError::Corrupt("log key".into())));
                 }
-                let first_seq = state.seq + 1;
-                let millis = now_millis();
-                let mut updates = Vec::with_capacity(changes.len());
-                let mut missing = Vec::new();
-
-                for (i, (change, payload)) in changes.iter().zip(&payloads).enumerate() {
-                    let (kind, id) = (change.kind(), change.id());
-                    let rkey = codec::record_key(kind, id);
-                    let old = match records.get(rkey)? {
-                        None => None,
-                        Some(v) => Some(decode_stored(kind, id, &v).map_err(|e| ConflictableTransactionError::Abort(Abort::Error(e)))?),
-                    };
-                    if let Some(o) = &old
-                        && o.origin != self.origin
-                    {
-                        return abort(StoreError::Forbidden {
-                            field: format!("ops[{i}].{kind}.id"),
-                            reason: format!("{kind} {id} belongs to borough {}", o.origin),
-                        });
-                    }
-                    let old_record = old.as_ref().and_then(|o| o.record.clone());
-                    if let (Scope::Provider(p), Some(r)) = (scope, &old_record)
-                        && r.provider_id() != *p
-                    {
-                        return abort(StoreError::Forbidden {
-                            field: format!("ops[{i}].{kind}.id"),
-                            reason: format!("{kind} {id} belongs to provider {}", r.provider_id()),
-                        });
-                    }
-                    let new_record = match change {
-                        Change::Delete { .. } => {
-                            if old_record.is_none() {
-                                return abort(StoreError::NotFound {
-                                    field: format!("ops[{i}].delete.id"),
-                                    kind,
-                                    id,
-                                });
-                            }
-                            None
-                        }
-                        Change::Upsert(r) => {
-                            for (field, rk, rid) in references(r) {
-                                let live = match records.get(codec::record_key(rk, rid))? {
-                                    None => false,
-                                    Some(v) => open_entry(&v)
-                                        .map(|(_, e)| e.op != Op::Delete as i32)
-                                        .unwrap_or(false),
-                                };
-                                if !live {
-                                    missing.push(FieldViolation {
-                                        field: format!("ops[{i}].{kind}.{field}"),
-                                        description: format!("no {rk} with id {rid} (publish it first or in the same batch)"),
-                                    });
-                                }
-                            }
-                            Some(r.clone())
-                        }
-                    };
-
-                    state.seq += 1;
-                    let entry = Entry {
-                        origin: self.origin.clone(),
-                        epoch: state.epoch,
-                        seq: state.seq,
-                        kind: prospectus_proto::WireEnum::to_i32(kind),
-                        id: id.as_bytes().to_vec(),
-                        op: if new_record.is_some() { Op::Upsert } else { Op::Delete } as i32,
-                        payload: payload.clone(),
-                        unix_millis: millis,
-                        schema: SCHEMA_VERSION,
-                    };
-                    let entry_bytes = entry.encode_to_vec();
-                    let signed = SignedEntry {
-                        signature: self.key.sign(&entry_bytes),
-                        entry_bytes,
-                        key_id: self.key.key_id().to_string(),
-                    };
-                    records.insert(&rkey, signed.encode_to_vec())?;
-                    if let Some(o) = &old {
-                        // Compaction: only the latest entry per record stays in the log.
-                        log.remove(codec::log_key(&o.origin, o.epoch, o.seq))?;
-                    }
-                    log.insert(codec::log_key(&self.origin, state.epoch, state.seq), &rkey)?;
-                    updates.push(Update {
-                        kind,
-                        id,
-                        origin: self.origin.clone(),
-                        seq: state.seq,
-                        old: old_record,
-                        new: new_record,
-                    });
-                }
-                if !missing.is_empty() {
-                    return abort(StoreError::Invalid(ValidationErrors(missing)));
-                }
-                state.last_unix_millis = millis;
-                origins.insert(self.origin.as_bytes(), state.encode_to_vec())?;
-                let receipt = Receipt {
-                    origin: self.origin.clone(),
-                    epoch: state.epoch,
-                    first_seq,
-                    last_seq: state.seq,
-                    applied: changes.len() as u32,
-                    replayed: false,
+                let mut e = [0u8; 8];
+                let mut s = [0u8; 8];
+                e.copy_from_slice(&k[plen..plen + 8]);
+                s.copy_from_slice(&k[plen + 8..]);
+                let (e, s) = (u64::from_be_bytes(e), u64::from_be_bytes(s));
+                let bytes = match self.records.get(&rkey) {
+                    Ok(Some(b)) => b,
+                    Ok(None) => return None,
+                    Err(err) => return Some(Err(err.into())),
                 };
-                if let Some(k) = &idem_key {
-                    let rec = IdemRecord {
-                        request_hash: request_hash.clone(),
-                        epoch: receipt.epoch,
-                        first_seq,
-                        last_seq: receipt.last_seq,
-                        applied: receipt.applied,
-                    };
-                    meta.insert(k.as_slice(), rec.encode_to_vec())?;
+                match open_entry(&bytes) {
+                    Ok((_, entry)) if entry.epoch == e && entry.seq == s => {
+                        Some(Ok((e, s, bytes.to_vec())))
+                    }
+                    Ok(_) => None,
+                    Err(err) => Some(Err(err)),
                 }
-                Ok((receipt, updates))
-            },
-        );
-        let (receipt, updates) = match result {
-            Ok(v) => v,
-            Err(TransactionError::Abort(Abort::Replay(r))) => return Ok(r),
-            Err(TransactionError::Abort(Abort::Error(e))) => return Err(e),
-            Err(TransactionError::Storage(e)) => return Err(e.into()),
-        };
-        // Durable before anyone hears of it: the caller acknowledges only after this returns.
-        self.db.flush()?;
-        drop(_guard);
-        self.notify(&updates);
-        Ok(receipt)
+            })
+    }
+
+    /// This node's local change feed after position `after`: every record's latest change
+    /// (tombstones included), each once, in the order they were applied here.
+    pub fn changes_after(&self, after: u64, limit: usize) -> Result<Vec<FeedItem>, StoreError> {
+        let mut out = Vec::new();
+        for item in self.changes.range((after + 1).to_be_bytes()..) {
+            if out.len() >= limit {
+                break;
+            }
+            let (k, rkey) = item?;
+            let pos = u64::from_be_bytes(
+                k.as_ref()
+                    .try_into()
+                    .map_err(|_| StoreError::Corrupt("feed key".into()))?,
+            );
+            let Some((kind, id)) = codec::parse_record_key(&rkey) else {
+                continue;
+            };
+            let stored = match self.records.get(&rkey)? {
+                Some(b) => decode_stored(kind, id, &b).ok(),
+                None => None,
+            };
+            out.push(FeedItem {
+                pos,
+                kind,
+                id,
+                stored,
+            });
+        }
+        Ok(out)
+    }
+
+    /// Forks seen, with the refused entry (the kept one is in the log).
+    pub fn forks(&self) -> Result<Vec<ForkRecord>, StoreError> {
+        let mut out = Vec::new();
+        for item in self.forks.iter() {
+            let (k, v) = item?;
+            let olen = k.first().copied().unwrap_or(0) as usize;
+            if k.len() != 1 + olen + 16 {
+                continue;
+            }
+            let origin = String::from_utf8_lossy(&k[1..1 + olen]).into_owned();
+            let mut e = [0u8; 8];
+            let mut s = [0u8; 8];
+            e.copy_from_slice(&k[1 + olen..9 + olen]);
+            s.copy_from_slice(&k[9 + olen..]);
+            out.push(ForkRecord {
+                origin,
+                epoch: u64::from_be_bytes(e),
+                seq: u64::from_be_bytes(s),
+                refused: v.to_vec(),
+            });
+        }
+        Ok(out)
     }
 
     fn notify(&self, updates: &[Update]) {
@@ -536,43 +559,4 @@ impl Store {
             }
         }
     }
-}
-
-/// Records a record points at, which must be live: (field path, kind, id).
-fn references(r: &Record) -> Vec<(String, RecordKind, Uuid)> {
-    match r {
-        Record::Provider(_) => vec![],
-        Record::Venue(v) => vec![("provider_id".into(), RecordKind::Provider, v.provider_id)],
-        Record::Course(c) => {
-            let mut out = vec![("provider_id".into(), RecordKind::Provider, c.provider_id)];
-            for (i, run) in c.runs.iter().enumerate() {
-                out.push((
-                    format!("runs[{i}].venue_id"),
-                    RecordKind::Venue,
-                    run.venue_id,
-                ));
-            }
-            out
-        }
-    }
-}
-
-/// Content hash of a batch, so a reused idempotency key with other content is caught.
-fn batch_hash(changes: &[Change]) -> Vec<u8> {
-    let mut h = Sha256::new();
-    for c in changes {
-        match c {
-            Change::Upsert(r) => {
-                h.update([1, r.kind() as u8]);
-                let p = prospectus_proto::encode_record(r);
-                h.update((p.len() as u64).to_be_bytes());
-                h.update(&p);
-            }
-            Change::Delete { kind, id } => {
-                h.update([2, *kind as u8]);
-                h.update(id.as_bytes());
-            }
-        }
-    }
-    h.finalize().to_vec()
 }

@@ -1,0 +1,13 @@
+//! Federation: how borough nodes replicate one signed pan-London directory (DESIGN §3).
+//!
+//! This crate is the protocol's logic, independent of any transport: the roster (who may sign
+//! for which borough), what a node sends a peer for its cursors ([`outbound`]), and how a node
+//! applies what a peer sends ([`Replica`]). The server crate carries it over gRPC.
+
+mod outbound;
+mod replica;
+mod roster;
+
+pub use outbound::{OriginPlan, heads, plan};
+pub use replica::{Replica, ReplicaEvent, SharedHeads};
+pub use roster::{Member, Roster, RosterError, RosterKey};

@@ -1,0 +1,238 @@
+//! Links to peers: for each configured peer, subscribe with our cursors, apply what arrives
+//! (verified against the roster), and reconnect with jittered exponential backoff. Any peer
+//! can relay any borough, so a node catches up from whichever peers are up.
+
+use prospectus_federation::{Replica, ReplicaEvent, Roster, SharedHeads};
+use prospectus_proto::v1::{self as w, federation_client::FederationClient, pull_item::Item};
+use prospectus_store::Store;
+use rand::Rng;
+use std::collections::BTreeMap;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+use tonic::transport::{Channel, ClientTlsConfig, Endpoint};
+
+const BACKOFF_MIN: Duration = Duration::from_millis(100);
+const BACKOFF_MAX: Duration = Duration::from_secs(10);
+
+/// What the status page shows about one peer link.
+#[derive(Debug, Clone, Default)]
+pub struct LinkStatus {
+    pub url: String,
+    pub connected: bool,
+    pub last_error: String,
+    pub last_connected_millis: i64,
+    pub applied: u64,
+    pub rejected: u64,
+}
+
+/// Shared by the links, the Admin service and the Publisher (recovery gate).
+pub struct Fed {
+    pub store: Arc<Store>,
+    pub roster: Arc<Roster>,
+    pub heads: SharedHeads,
+    /// Restoring our own origin from peers after a lost disk: publishes wait.
+    pub recovering: AtomicBool,
+    pub links: Mutex<BTreeMap<String, LinkStatus>>,
+    pub tls: Option<ClientTlsConfig>,
+}
+
+impl Fed {
+    fn set_link(&self, url: &str, f: impl FnOnce(&mut LinkStatus)) {
+        if let Ok(mut m) = self.links.lock() {
+            let s = m.entry(url.to_string()).or_insert_with(|| LinkStatus {
+                url: url.to_string(),
+                ..Default::default()
+            });
+            f(s);
+        }
+    }
+
+    pub fn link_statuses(&self) -> Vec<LinkStatus> {
+        self.links
+            .lock()
+            .map(|m| m.values().cloned().collect())
+            .unwrap_or_default()
+    }
+
+    /// After a peer has streamed all it had: if we were restoring our own origin and now hold
+    /// at least the best head any peer reported for it, continue in the next epoch.
+    fn maybe_finish_recovery(&self) {
+        if !self.recovering.load(Ordering::SeqCst) {
+            return;
+        }
+        let own = self.store.origin().to_string();
+        let held = match self.store.origin_info(&own) {
+            Ok(i) => (i.epoch, i.seq),
+            Err(_) => return,
+        };
+        let best = self.heads.best(&own).unwrap_or((0, 0));
+        if held < best {
+            return;
+        }
+        let next = if held == (0, 0) {
+            self.store.epoch()
+        } else {
+            held.0 + 1
+        };
+        match self.store.begin_epoch(next) {
+            Ok(()) => {
+                self.recovering.store(false, Ordering::SeqCst);
+                tracing::info!(origin = %own, restored_seq = held.1, restored_epoch = held.0, epoch = next, "own origin restored from peers; publishing resumes in a new epoch");
+            }
+            Err(e) => tracing::error!(error = %e, "cannot start the new epoch"),
+        }
+    }
+}
+
+fn jitter(d: Duration) -> Duration {
+    let ms = d.as_millis() as u64;
+    Duration::from_millis(rand::thread_rng().gen_range(ms / 2..=ms.max(1)))
+}
+
+/// Starts one background link per peer URL.
+pub fn spawn_links(fed: Arc<Fed>, peers: Vec<String>) {
+    for url in peers {
+        let fed = fed.clone();
+        tokio::spawn(async move {
+            let mut backoff = BACKOFF_MIN;
+            loop {
+                let span = tracing::info_span!("peer", peer = %url);
+                let r = {
+                    let _e = span.enter();
+                    tracing::debug!("connecting");
+                    drop(_e);
+                    run_link(&fed, &url).await
+                };
+                match r {
+                    Ok(()) => backoff = BACKOFF_MIN,
+                    Err(e) => {
+                        tracing::warn!(peer = %url, error = %e, "peer link down");
+                        fed.set_link(&url, |s| {
+                            s.connected = false;
+                            s.last_error = e.clone();
+                        });
+                    }
+                }
+                tokio::time::sleep(jitter(backoff)).await;
+                backoff = (backoff * 2).min(BACKOFF_MAX);
+            }
+        });
+    }
+}
+
+async fn connect(fed: &Fed, url: &str) -> Result<Channel, String> {
+    let mut ep = Endpoint::from_shared(url.to_string())
+        .map_err(|e| format!("bad peer URL: {e}"))?
+        .connect_timeout(Duration::from_secs(5))
+        .tcp_nodelay(true)
+        .http2_keep_alive_interval(Duration::from_secs(30));
+    if url.starts_with("https://") {
+        let tls = fed
+            .tls
+            .clone()
+            .unwrap_or_else(|| ClientTlsConfig::new().with_webpki_roots());
+        ep = ep.tls_config(tls).map_err(|e| e.to_string())?;
+    }
+    ep.connect().await.map_err(|e| format!("connect: {e}"))
+}
+
+fn cursors(store: &Store) -> Result<Vec<w::Cursor>, String> {
+    Ok(store
+        .origins()
+        .map_err(|e| e.to_string())?
+        .into_iter()
+        .filter(|o| !o.diverged)
+        .map(|o| w::Cursor {
+            origin: o.origin,
+            epoch: o.epoch,
+            seq: o.seq,
+        })
+        .collect())
+}
+
+/// One connection's life: subscribe, apply, re-subscribe for snapshots when asked.
+async fn run_link(fed: &Arc<Fed>, url: &str) -> Result<(), String> {
+    let channel = connect(fed, url).await?;
+    let mut client = FederationClient::new(channel)
+        .max_decoding_message_size(64 << 20)
+        .max_encoding_message_size(64 << 20);
+    let mut replica = Replica::new(
+        fed.store.clone(),
+        fed.roster.clone(),
+        fed.heads.clone(),
+        fed.recovering.load(Ordering::SeqCst),
+    );
+    let mut snapshots: Vec<String> = Vec::new();
+    loop {
+        let req = w::PullRequest {
+            cursors: cursors(&fed.store)?,
+            snapshot_origins: std::mem::take(&mut snapshots),
+        };
+        if !req.snapshot_origins.is_empty() {
+            tracing::info!(peer = %url, origins = ?req.snapshot_origins, "requesting snapshot");
+        }
+        let mut stream = client
+            .subscribe(req)
+            .await
+            .map_err(|s| format!("subscribe: {}", s.message()))?
+            .into_inner();
+        fed.set_link(url, |s| {
+            s.connected = true;
+            s.last_error.clear();
+            s.last_connected_millis = chrono::Utc::now().timestamp_millis();
+        });
+        let mut heads_seen = 0u32;
+        loop {
+            let item = match stream.message().await {
+                Ok(Some(i)) => i,
+                Ok(None) => break,
+                Err(s) => {
+                    let mut ev = Vec::new();
+                    let _ = tokio::task::block_in_place(|| replica.flush(&mut ev));
+                    return Err(format!("stream: {}", s.message()));
+                }
+            };
+            let is_heads = matches!(item.item, Some(Item::Heads(_)));
+            replica.set_recovering(fed.recovering.load(Ordering::SeqCst));
+            let events =
+                tokio::task::block_in_place(|| replica.handle(item)).map_err(|e| e.to_string())?;
+            for ev in events {
+                match ev {
+                    ReplicaEvent::SnapshotRequired { origin }
+                    | ReplicaEvent::Diverged { origin } => {
+                        tracing::warn!(peer = %url, %origin, "origin needs a snapshot from this peer");
+                        if !snapshots.contains(&origin) {
+                            snapshots.push(origin);
+                        }
+                    }
+                    ReplicaEvent::Applied { applied, .. } => {
+                        fed.set_link(url, |s| s.applied += applied as u64)
+                    }
+                    ReplicaEvent::Rejected { count, .. } => {
+                        fed.set_link(url, |s| s.rejected += count as u64)
+                    }
+                    ReplicaEvent::Verified { origin } => {
+                        tracing::debug!(%origin, "checkpoint verified")
+                    }
+                    ReplicaEvent::Fork { .. } => {}
+                }
+            }
+            if is_heads {
+                heads_seen += 1;
+                // The first heads opens the stream; the next means the catch-up is complete.
+                if heads_seen >= 2 {
+                    fed.maybe_finish_recovery();
+                }
+            }
+            if !snapshots.is_empty() {
+                break;
+            }
+        }
+        let mut ev = Vec::new();
+        tokio::task::block_in_place(|| replica.flush(&mut ev)).map_err(|e| e.to_string())?;
+        if snapshots.is_empty() {
+            return Ok(());
+        }
+    }
+}

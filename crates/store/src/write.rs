@@ -1,0 +1,824 @@
+//! The write path: local publishes and replicated applies share one in-transaction step
+//! (`put_entry`) so that the log, compaction, the live-set digest and the change feed are kept
+//! the same way whoever wrote the entry.
+
+use crate::codec::{self, IDEM_PREFIX, IdemRecord, META_CHANGES, OriginState};
+use crate::digest::{SetDigest, record_hash};
+use crate::{
+    Change, Receipt, Scope, Store, StoreError, Update, entry_record, now_millis, open_entry,
+};
+use ed25519_dalek::VerifyingKey;
+use prospectus_model::{
+    FieldViolation, Record, RecordKind, Uuid, ValidationErrors, validate_record,
+};
+use prospectus_proto::v1::{Checkpoint, Entry, Op, SignedCheckpoint, SignedEntry};
+use prost::Message;
+use sha2::{Digest, Sha256};
+use sled::Transactional;
+use sled::transaction::{ConflictableTransactionError, TransactionError, TransactionalTree};
+use std::collections::{BTreeMap, HashSet};
+
+/// Checkpoints are signed over this prefix + bytes, so a checkpoint signature can never be
+/// passed off as an entry signature. Entries are signed over their exact bytes (DESIGN §3).
+const CHECKPOINT_CONTEXT: &[u8] = b"prospectus/checkpoint/v1\n";
+
+/// Which keys may sign for which origin (the federation roster).
+pub trait Trust: Send + Sync {
+    /// The key with `key_id` that may sign for `origin` at (origin-stated) time `unix_millis`.
+    fn key_for(&self, origin: &str, key_id: &str, unix_millis: i64) -> Option<VerifyingKey>;
+}
+
+/// Why a replicated entry or checkpoint was not stored.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum Rejection {
+    Malformed,
+    UnknownKey,
+    BadSignature,
+    /// The record id already belongs to another origin.
+    OriginConflict,
+    /// A peer offered entries for this node's own origin beyond its head.
+    OwnOrigin,
+}
+
+impl Rejection {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Rejection::Malformed => "malformed",
+            Rejection::UnknownKey => "unknown_key",
+            Rejection::BadSignature => "bad_signature",
+            Rejection::OriginConflict => "origin_conflict",
+            Rejection::OwnOrigin => "own_origin",
+        }
+    }
+}
+
+/// An entry whose signature checked out against the roster.
+#[derive(Debug, Clone)]
+pub struct Verified {
+    pub signed_bytes: Vec<u8>,
+    pub entry: Entry,
+    kind_byte: u8,
+    id: Uuid,
+}
+
+impl Verified {
+    /// `(kind byte, record id)`: the record this entry writes.
+    pub fn record_key(&self) -> (u8, Uuid) {
+        (self.kind_byte, self.id)
+    }
+}
+
+/// Decodes and verifies one `SignedEntry` against the roster. CPU-bound; call it outside the
+/// writer lock.
+pub fn verify_entry(trust: &dyn Trust, signed_bytes: Vec<u8>) -> Result<Verified, Rejection> {
+    let signed = SignedEntry::decode(signed_bytes.as_slice()).map_err(|_| Rejection::Malformed)?;
+    let entry = Entry::decode(signed.entry_bytes.as_slice()).map_err(|_| Rejection::Malformed)?;
+    let id = Uuid::from_slice(&entry.id).map_err(|_| Rejection::Malformed)?;
+    let kind_byte = u8::try_from(entry.kind).map_err(|_| Rejection::Malformed)?;
+    if entry.origin.is_empty() || entry.seq == 0 || entry.epoch == 0 || kind_byte == 0 {
+        return Err(Rejection::Malformed);
+    }
+    let key = trust
+        .key_for(&entry.origin, &signed.key_id, entry.unix_millis)
+        .ok_or(Rejection::UnknownKey)?;
+    if !crate::keys::verify(&key, &signed.entry_bytes, &signed.signature) {
+        return Err(Rejection::BadSignature);
+    }
+    Ok(Verified {
+        signed_bytes,
+        entry,
+        kind_byte,
+        id,
+    })
+}
+
+/// Decodes and verifies a `SignedCheckpoint`.
+pub fn verify_checkpoint(trust: &dyn Trust, bytes: &[u8]) -> Result<Checkpoint, Rejection> {
+    let signed = SignedCheckpoint::decode(bytes).map_err(|_| Rejection::Malformed)?;
+    let cp =
+        Checkpoint::decode(signed.checkpoint_bytes.as_slice()).map_err(|_| Rejection::Malformed)?;
+    let key = trust
+        .key_for(&cp.origin, &signed.key_id, cp.unix_millis)
+        .ok_or(Rejection::UnknownKey)?;
+    let msg = [CHECKPOINT_CONTEXT, signed.checkpoint_bytes.as_slice()].concat();
+    if !crate::keys::verify(&key, &msg, &signed.signature) {
+        return Err(Rejection::BadSignature);
+    }
+    Ok(cp)
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ApplyMode {
+    /// Per-origin order: entries at or below the cursor change nothing.
+    Normal,
+    /// Part of a snapshot of one origin: every entry is taken as the truth for its record.
+    Snapshot,
+    /// Restoring this node's own origin after a lost disk.
+    Recovery,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ApplyReport {
+    pub applied: usize,
+    /// Already held, or older than the cursor: no change.
+    pub unchanged: usize,
+    pub rejected: BTreeMap<(String, Rejection), usize>,
+    /// `(origin, epoch, seq)` of conflicting entries that were refused.
+    pub forks: Vec<(String, u64, u64)>,
+    /// Origins whose checkpoint became verified, or diverged, with this apply.
+    pub verified: Vec<String>,
+    pub diverged: Vec<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum CheckpointStatus {
+    Verified,
+    /// Our cursor is behind the checkpoint; it will be checked when we reach it.
+    Pending,
+    /// Older than what we hold; ignored.
+    Stale,
+    /// Our cursor equals the checkpoint's seq and our digest differs: re-sync this origin.
+    Diverged,
+    Rejected(Rejection),
+}
+
+type TxResult<T> = Result<T, ConflictableTransactionError<Abort>>;
+
+pub(crate) enum Abort {
+    Replay(Receipt),
+    Error(StoreError),
+}
+
+fn abort<T>(e: StoreError) -> TxResult<T> {
+    Err(ConflictableTransactionError::Abort(Abort::Error(e)))
+}
+
+fn corrupt<T>(what: String) -> TxResult<T> {
+    abort(StoreError::Corrupt(what))
+}
+
+/// The trees one write touches, inside one transaction.
+struct Tx<'a> {
+    records: &'a TransactionalTree,
+    log: &'a TransactionalTree,
+    origins: &'a TransactionalTree,
+    meta: &'a TransactionalTree,
+    changes: &'a TransactionalTree,
+    change_of: &'a TransactionalTree,
+    forks: &'a TransactionalTree,
+}
+
+/// What a stored record was before a write.
+struct Old {
+    origin: String,
+    epoch: u64,
+    seq: u64,
+    entry_bytes: Vec<u8>,
+    live: bool,
+    record: Option<Record>,
+}
+
+impl Tx<'_> {
+    fn state(&self, origin: &str) -> TxResult<OriginState> {
+        match self.origins.get(origin.as_bytes())? {
+            None => Ok(OriginState::default()),
+            Some(v) => OriginState::decode(v.as_ref())
+                .or_else(|e| corrupt(format!("origin state {origin}: {e}"))),
+        }
+    }
+
+    fn old(&self, rkey: &[u8]) -> TxResult<Option<Old>> {
+        let Some(v) = self.records.get(rkey)? else {
+            return Ok(None);
+        };
+        let (signed, entry) = match open_entry(&v) {
+            Ok(x) => x,
+            Err(e) => return abort(e),
+        };
+        Ok(Some(Old {
+            live: entry.op != Op::Delete as i32,
+            record: entry_record(&entry),
+            origin: entry.origin,
+            epoch: entry.epoch,
+            seq: entry.seq,
+            entry_bytes: signed.entry_bytes,
+        }))
+    }
+
+    fn feed_pos(&self) -> TxResult<u64> {
+        Ok(match self.meta.get(META_CHANGES)? {
+            Some(v) => u64::from_be_bytes(v.as_ref().try_into().unwrap_or([0; 8])),
+            None => 0,
+        })
+    }
+
+    /// Writes one entry for record `(kind_byte, id)`: record, log (compacted), digest, feed.
+    #[allow(clippy::too_many_arguments)]
+    fn put_entry(
+        &self,
+        state: &mut OriginState,
+        feed: &mut u64,
+        entry: &Entry,
+        entry_bytes: &[u8],
+        signed_bytes: &[u8],
+        kind_byte: u8,
+        id: Uuid,
+        old: Option<Old>,
+    ) -> TxResult<Option<Update>> {
+        let mut rkey = [0u8; 17];
+        rkey[0] = kind_byte;
+        rkey[1..].copy_from_slice(id.as_bytes());
+        let mut digest = SetDigest::from_bytes(&state.digest);
+        let live = entry.op != Op::Delete as i32;
+        if let Some(o) = &old {
+            if o.live && o.origin == entry.origin {
+                digest.remove(record_hash(kind_byte, id, &o.entry_bytes));
+                state.live_count = state.live_count.saturating_sub(1);
+            }
+            self.log.remove(codec::log_key(&o.origin, o.epoch, o.seq))?;
+        }
+        if live {
+            digest.add(record_hash(kind_byte, id, entry_bytes));
+            state.live_count += 1;
+        }
+        state.digest = digest.to_bytes();
+        self.records.insert(&rkey[..], signed_bytes)?;
+        self.log.insert(
+            codec::log_key(&entry.origin, entry.epoch, entry.seq),
+            &rkey[..],
+        )?;
+        if let Some(prev) = self.change_of.get(rkey)? {
+            self.changes.remove(prev)?;
+        }
+        *feed += 1;
+        self.changes.insert(&feed.to_be_bytes(), &rkey[..])?;
+        self.change_of.insert(&rkey[..], &feed.to_be_bytes())?;
+        if (entry.epoch, entry.seq) > (state.epoch, state.seq) {
+            state.epoch = entry.epoch;
+            state.seq = entry.seq;
+        }
+        state.last_unix_millis = entry.unix_millis;
+        let Some(kind) = RecordKind::from_u8(kind_byte) else {
+            return Ok(None);
+        };
+        Ok(Some(Update {
+            kind,
+            id,
+            origin: entry.origin.clone(),
+            epoch: entry.epoch,
+            seq: entry.seq,
+            feed_seq: *feed,
+            old: old.and_then(|o| o.record),
+            new: entry_record(entry),
+        }))
+    }
+
+    /// Re-checks the stored checkpoint against the cursor and digest.
+    fn check_checkpoint(state: &mut OriginState) -> Option<bool> {
+        let signed = SignedCheckpoint::decode(state.checkpoint.as_slice()).ok()?;
+        let cp = Checkpoint::decode(signed.checkpoint_bytes.as_slice()).ok()?;
+        if (cp.epoch, cp.seq) != (state.epoch, state.seq) {
+            state.checkpoint_verified = false;
+            return None;
+        }
+        let ok = cp.set_digest == state.digest && cp.live_count == state.live_count;
+        state.checkpoint_verified = ok;
+        state.diverged = !ok;
+        Some(ok)
+    }
+}
+
+fn run_tx<T>(
+    store: &Store,
+    f: impl Fn(&Tx) -> TxResult<T>,
+) -> Result<Result<T, Receipt>, StoreError> {
+    let r = (
+        &store.records,
+        &store.log,
+        &store.origins,
+        &store.meta,
+        &store.changes,
+        &store.change_of,
+        &store.forks,
+    )
+        .transaction(|(records, log, origins, meta, changes, change_of, forks)| {
+            f(&Tx {
+                records,
+                log,
+                origins,
+                meta,
+                changes,
+                change_of,
+                forks,
+            })
+        });
+    match r {
+        Ok(v) => Ok(Ok(v)),
+        Err(TransactionError::Abort(Abort::Replay(r))) => Ok(Err(r)),
+        Err(TransactionError::Abort(Abort::Error(e))) => Err(e),
+        Err(TransactionError::Storage(e)) => Err(e.into()),
+    }
+}
+
+/// Records a record points at, which must be live: (field path, kind, id).
+fn references(r: &Record) -> Vec<(String, RecordKind, Uuid)> {
+    match r {
+        Record::Provider(_) => vec![],
+        Record::Venue(v) => vec![("provider_id".into(), RecordKind::Provider, v.provider_id)],
+        Record::Course(c) => {
+            let mut out = vec![("provider_id".into(), RecordKind::Provider, c.provider_id)];
+            for (i, run) in c.runs.iter().enumerate() {
+                out.push((
+                    format!("runs[{i}].venue_id"),
+                    RecordKind::Venue,
+                    run.venue_id,
+                ));
+            }
+            out
+        }
+    }
+}
+
+/// Content hash of a batch, so a reused idempotency key with other content is caught.
+fn batch_hash(changes: &[Change], payloads: &[Vec<u8>]) -> Vec<u8> {
+    let mut h = Sha256::new();
+    for (c, p) in changes.iter().zip(payloads) {
+        match c {
+            Change::Upsert(r) => h.update([1, r.kind() as u8]),
+            Change::Delete { kind, id } => {
+                h.update([2, *kind as u8]);
+                h.update(id.as_bytes());
+            }
+        }
+        h.update((p.len() as u64).to_be_bytes());
+        h.update(p);
+    }
+    h.finalize().to_vec()
+}
+
+impl Store {
+    /// Validates, authorises and commits `changes` as one durable transaction, or nothing, and
+    /// signs a checkpoint of the resulting live set in the same transaction.
+    ///
+    /// Every field problem in the batch is reported at once (paths `ops[i].<kind>.<field>`).
+    /// With an idempotency key, a retry of a committed batch returns the first receipt; the
+    /// same key with different content is refused.
+    pub fn publish(
+        &self,
+        scope: &Scope,
+        idempotency_key: Option<&str>,
+        changes: &[Change],
+    ) -> Result<Receipt, StoreError> {
+        let mut violations = Vec::new();
+        for (i, c) in changes.iter().enumerate() {
+            if let Change::Upsert(r) = c {
+                if let Err(e) = validate_record(r) {
+                    violations.extend(e.prefixed(&format!("ops[{i}].{}", r.kind())).0);
+                }
+                if let Scope::Provider(p) = scope
+                    && r.provider_id() != *p
+                {
+                    return Err(StoreError::Forbidden {
+                        field: format!("ops[{i}].{}.provider_id", r.kind()),
+                        reason: format!("this token may only write records of provider {p}"),
+                    });
+                }
+            }
+        }
+        if !violations.is_empty() {
+            return Err(StoreError::Invalid(ValidationErrors(violations)));
+        }
+        let payloads: Vec<Vec<u8>> = changes
+            .iter()
+            .map(|c| match c {
+                Change::Upsert(r) => prospectus_proto::encode_record(r),
+                Change::Delete { .. } => Vec::new(),
+            })
+            .collect();
+        let request_hash = batch_hash(changes, &payloads);
+
+        let guard = self.lock()?;
+        let epoch = self.epoch();
+        let idem_key = idempotency_key.map(|k| [IDEM_PREFIX, k.as_bytes()].concat());
+        let result = run_tx(self, |tx| {
+            if let Some(k) = &idem_key
+                && let Some(v) = tx.meta.get(k)?
+            {
+                let prev = match IdemRecord::decode(v.as_ref()) {
+                    Ok(p) => p,
+                    Err(e) => return corrupt(format!("idempotency record: {e}")),
+                };
+                if prev.request_hash != request_hash {
+                    return abort(StoreError::IdempotencyConflict(
+                        idempotency_key.unwrap_or_default().to_string(),
+                    ));
+                }
+                return Err(ConflictableTransactionError::Abort(Abort::Replay(
+                    Receipt {
+                        origin: self.origin.clone(),
+                        epoch: prev.epoch,
+                        first_seq: prev.first_seq,
+                        last_seq: prev.last_seq,
+                        applied: prev.applied,
+                        replayed: true,
+                    },
+                )));
+            }
+
+            let mut state = tx.state(&self.origin)?;
+            if state.epoch < epoch {
+                state.epoch = epoch;
+                state.seq = 0;
+            }
+            let first_seq = state.seq + 1;
+            let millis = now_millis();
+            let mut feed = tx.feed_pos()?;
+            let mut updates = Vec::with_capacity(changes.len());
+            let mut missing = Vec::new();
+
+            for (i, (change, payload)) in changes.iter().zip(&payloads).enumerate() {
+                let (kind, id) = (change.kind(), change.id());
+                let rkey = codec::record_key(kind, id);
+                let old = tx.old(&rkey)?;
+                if let Some(o) = &old
+                    && o.origin != self.origin
+                {
+                    return abort(StoreError::Forbidden {
+                        field: format!("ops[{i}].{kind}.id"),
+                        reason: format!("{kind} {id} belongs to borough {}", o.origin),
+                    });
+                }
+                let old_record = old.as_ref().and_then(|o| o.record.as_ref());
+                if let (Scope::Provider(p), Some(r)) = (scope, old_record)
+                    && r.provider_id() != *p
+                {
+                    return abort(StoreError::Forbidden {
+                        field: format!("ops[{i}].{kind}.id"),
+                        reason: format!("{kind} {id} belongs to provider {}", r.provider_id()),
+                    });
+                }
+                let op = match change {
+                    Change::Delete { .. } => {
+                        if !old.as_ref().is_some_and(|o| o.live) {
+                            return abort(StoreError::NotFound {
+                                field: format!("ops[{i}].delete.id"),
+                                kind,
+                                id,
+                            });
+                        }
+                        Op::Delete
+                    }
+                    Change::Upsert(r) => {
+                        for (field, rk, rid) in references(r) {
+                            let live = match tx.records.get(codec::record_key(rk, rid))? {
+                                None => false,
+                                Some(v) => open_entry(&v)
+                                    .map(|(_, e)| e.op != Op::Delete as i32)
+                                    .unwrap_or(false),
+                            };
+                            if !live {
+                                missing.push(FieldViolation {
+                                    field: format!("ops[{i}].{kind}.{field}"),
+                                    description: format!(
+                                        "no {rk} with id {rid} (publish it first or in the same batch)"
+                                    ),
+                                });
+                            }
+                        }
+                        Op::Upsert
+                    }
+                };
+                let entry = Entry {
+                    origin: self.origin.clone(),
+                    epoch: state.epoch,
+                    seq: state.seq + 1,
+                    kind: prospectus_proto::WireEnum::to_i32(kind),
+                    id: id.as_bytes().to_vec(),
+                    op: op as i32,
+                    payload: payload.clone(),
+                    unix_millis: millis,
+                    schema: crate::SCHEMA_VERSION,
+                };
+                let entry_bytes = entry.encode_to_vec();
+                let signed = SignedEntry {
+                    signature: self.key.sign(&entry_bytes),
+                    entry_bytes,
+                    key_id: self.key.key_id().to_string(),
+                };
+                let signed_bytes = signed.encode_to_vec();
+                if let Some(u) = tx.put_entry(
+                    &mut state,
+                    &mut feed,
+                    &entry,
+                    &signed.entry_bytes,
+                    &signed_bytes,
+                    kind as u8,
+                    id,
+                    old,
+                )? {
+                    updates.push(u);
+                }
+            }
+            if !missing.is_empty() {
+                return abort(StoreError::Invalid(ValidationErrors(missing)));
+            }
+            state.checkpoint = self.sign_checkpoint(&state, millis);
+            state.checkpoint_verified = true;
+            state.diverged = false;
+            state.last_heard_millis = millis;
+            tx.origins
+                .insert(self.origin.as_bytes(), state.encode_to_vec())?;
+            tx.meta.insert(META_CHANGES, &feed.to_be_bytes())?;
+            let receipt = Receipt {
+                origin: self.origin.clone(),
+                epoch: state.epoch,
+                first_seq,
+                last_seq: state.seq,
+                applied: changes.len() as u32,
+                replayed: false,
+            };
+            if let Some(k) = &idem_key {
+                let rec = IdemRecord {
+                    request_hash: request_hash.clone(),
+                    epoch: receipt.epoch,
+                    first_seq,
+                    last_seq: receipt.last_seq,
+                    applied: receipt.applied,
+                };
+                tx.meta.insert(k.as_slice(), rec.encode_to_vec())?;
+            }
+            Ok((receipt, updates))
+        })?;
+        let (receipt, updates) = match result {
+            Ok(v) => v,
+            Err(replayed) => return Ok(replayed),
+        };
+        // Durable before anyone hears of it: the caller acknowledges only after this returns.
+        self.db.flush()?;
+        drop(guard);
+        self.notify(&updates);
+        Ok(receipt)
+    }
+
+    fn sign_checkpoint(&self, state: &OriginState, millis: i64) -> Vec<u8> {
+        let cp = Checkpoint {
+            origin: self.origin.clone(),
+            epoch: state.epoch,
+            seq: state.seq,
+            live_count: state.live_count,
+            set_digest: state.digest.clone(),
+            unix_millis: millis,
+        };
+        let checkpoint_bytes = cp.encode_to_vec();
+        let msg = [CHECKPOINT_CONTEXT, checkpoint_bytes.as_slice()].concat();
+        SignedCheckpoint {
+            signature: self.key.sign(&msg),
+            checkpoint_bytes,
+            key_id: self.key.key_id().to_string(),
+        }
+        .encode_to_vec()
+    }
+
+    /// Applies verified replicated entries in one transaction, in per-origin order.
+    ///
+    /// Duplicates, replays and entries from older epochs change nothing. A different entry for
+    /// an `(origin, epoch, seq)` already held is a fork: the first is kept, the second is
+    /// recorded in `forks` and reported. Entries are expected in log order per origin; gaps are
+    /// normal (compaction) and are proven harmless by the origin's checkpoint digest.
+    pub fn apply_remote(
+        &self,
+        entries: &[Verified],
+        mode: ApplyMode,
+    ) -> Result<ApplyReport, StoreError> {
+        if entries.is_empty() {
+            return Ok(ApplyReport::default());
+        }
+        let guard = self.lock()?;
+        let own = self.origin.clone();
+        let result = run_tx(self, |tx| {
+            let mut report = ApplyReport::default();
+            let mut states: BTreeMap<String, OriginState> = BTreeMap::new();
+            let mut feed = tx.feed_pos()?;
+            let mut updates = Vec::new();
+            let now = now_millis();
+            for v in entries {
+                let e = &v.entry;
+                if !states.contains_key(&e.origin) {
+                    states.insert(e.origin.clone(), tx.state(&e.origin)?);
+                }
+                let Some(state) = states.get_mut(&e.origin) else {
+                    continue;
+                };
+                state.last_heard_millis = now;
+                let mut rkey = [0u8; 17];
+                rkey[0] = v.kind_byte;
+                rkey[1..].copy_from_slice(v.id.as_bytes());
+                let signed = match SignedEntry::decode(v.signed_bytes.as_slice()) {
+                    Ok(s) => s,
+                    Err(_) => {
+                        *report
+                            .rejected
+                            .entry((e.origin.clone(), Rejection::Malformed))
+                            .or_default() += 1;
+                        continue;
+                    }
+                };
+                let old = tx.old(&rkey)?;
+                if let Some(o) = &old
+                    && o.origin != e.origin
+                {
+                    *report
+                        .rejected
+                        .entry((e.origin.clone(), Rejection::OriginConflict))
+                        .or_default() += 1;
+                    continue;
+                }
+                // Same bytes as what we hold for this record: nothing to do in any mode.
+                if old
+                    .as_ref()
+                    .is_some_and(|o| o.entry_bytes == signed.entry_bytes)
+                {
+                    report.unchanged += 1;
+                    continue;
+                }
+                if mode != ApplyMode::Snapshot && (e.epoch, e.seq) <= (state.epoch, state.seq) {
+                    // At or below the cursor: a replay, unless we hold a different entry at
+                    // exactly this position, which is a fork.
+                    if let Some(at) = tx.log.get(codec::log_key(&e.origin, e.epoch, e.seq))?
+                        && let Some(held) = tx.records.get(&at)?
+                        && let Ok((_, held_entry)) = open_entry(&held)
+                        && (held_entry.epoch, held_entry.seq) == (e.epoch, e.seq)
+                    {
+                        let fk = codec::fork_key(&e.origin, e.epoch, e.seq);
+                        if tx.forks.get(&fk)?.is_none() {
+                            tx.forks.insert(fk, v.signed_bytes.as_slice())?;
+                            state.forks += 1;
+                        }
+                        report.forks.push((e.origin.clone(), e.epoch, e.seq));
+                    } else {
+                        report.unchanged += 1;
+                    }
+                    continue;
+                }
+                if e.origin == own && mode != ApplyMode::Recovery {
+                    *report
+                        .rejected
+                        .entry((e.origin.clone(), Rejection::OwnOrigin))
+                        .or_default() += 1;
+                    continue;
+                }
+                if let Some(u) = tx.put_entry(
+                    state,
+                    &mut feed,
+                    e,
+                    &signed.entry_bytes,
+                    &v.signed_bytes,
+                    v.kind_byte,
+                    v.id,
+                    old,
+                )? {
+                    updates.push(u);
+                }
+                report.applied += 1;
+            }
+            for (origin, state) in states.iter_mut() {
+                if mode != ApplyMode::Snapshot {
+                    match Tx::check_checkpoint(state) {
+                        Some(true) => report.verified.push(origin.clone()),
+                        Some(false) => report.diverged.push(origin.clone()),
+                        None => {}
+                    }
+                }
+                tx.origins
+                    .insert(origin.as_bytes(), state.encode_to_vec())?;
+            }
+            tx.meta.insert(META_CHANGES, &feed.to_be_bytes())?;
+            Ok((report, updates))
+        })?;
+        let (report, updates) = match result {
+            Ok(v) => v,
+            Err(_) => return Err(StoreError::Corrupt("unexpected replay".into())),
+        };
+        self.db.flush()?;
+        drop(guard);
+        self.notify(&updates);
+        Ok(report)
+    }
+
+    /// Stores a verified checkpoint for its origin and checks it if our cursor is there.
+    pub fn offer_checkpoint(
+        &self,
+        trust: &dyn Trust,
+        bytes: &[u8],
+    ) -> Result<CheckpointStatus, StoreError> {
+        let cp = match verify_checkpoint(trust, bytes) {
+            Ok(cp) => cp,
+            Err(r) => return Ok(CheckpointStatus::Rejected(r)),
+        };
+        let guard = self.lock()?;
+        let mut state = self.origin_state(&cp.origin)?;
+        if !state.checkpoint.is_empty()
+            && let Ok(s) = SignedCheckpoint::decode(state.checkpoint.as_slice())
+            && let Ok(held) = Checkpoint::decode(s.checkpoint_bytes.as_slice())
+            && (held.epoch, held.seq) >= (cp.epoch, cp.seq)
+        {
+            return Ok(CheckpointStatus::Stale);
+        }
+        state.checkpoint = bytes.to_vec();
+        state.last_heard_millis = now_millis();
+        let status = match Tx::check_checkpoint(&mut state) {
+            Some(true) => CheckpointStatus::Verified,
+            Some(false) => CheckpointStatus::Diverged,
+            None if (cp.epoch, cp.seq) > (state.epoch, state.seq) => CheckpointStatus::Pending,
+            None => CheckpointStatus::Stale,
+        };
+        self.origins
+            .insert(cp.origin.as_bytes(), state.encode_to_vec())?;
+        drop(guard);
+        Ok(status)
+    }
+
+    /// Records that `origin` was heard from (a heads heartbeat), for staleness and lag.
+    pub fn heard_from(&self, origin: &str) -> Result<(), StoreError> {
+        let guard = self.lock()?;
+        let mut state = self.origin_state(origin)?;
+        state.last_heard_millis = now_millis();
+        self.origins
+            .insert(origin.as_bytes(), state.encode_to_vec())?;
+        drop(guard);
+        Ok(())
+    }
+
+    /// Ends a snapshot of `origin`: records of that origin not in `seen` are removed, the cursor
+    /// is set to the snapshot's end and the digest recomputed from what is held, then the
+    /// checkpoint is re-checked.
+    pub fn finish_snapshot(
+        &self,
+        origin: &str,
+        seen: &HashSet<(u8, Uuid)>,
+        end: (u64, u64),
+    ) -> Result<CheckpointStatus, StoreError> {
+        let guard = self.lock()?;
+        let mut removed = Vec::new();
+        let mut digest = SetDigest::default();
+        let mut live = 0u64;
+        for item in self.records.iter() {
+            let (k, v) = item?;
+            let Ok((signed, entry)) = open_entry(&v) else {
+                continue;
+            };
+            if entry.origin != origin || k.len() != 17 {
+                continue;
+            }
+            let id =
+                Uuid::from_slice(&k[1..]).map_err(|_| StoreError::Corrupt("record key".into()))?;
+            if seen.contains(&(k[0], id)) {
+                if entry.op != Op::Delete as i32 {
+                    digest.add(record_hash(k[0], id, &signed.entry_bytes));
+                    live += 1;
+                }
+            } else {
+                removed.push((k.to_vec(), entry));
+            }
+        }
+        let mut updates = Vec::new();
+        for (k, entry) in &removed {
+            self.records.remove(k)?;
+            self.log
+                .remove(codec::log_key(origin, entry.epoch, entry.seq))?;
+            if let Some(pos) = self.change_of.remove(k)? {
+                self.changes.remove(pos)?;
+            }
+            if let (Some(kind), Ok(id)) = (RecordKind::from_u8(k[0]), Uuid::from_slice(&k[1..])) {
+                updates.push(Update {
+                    kind,
+                    id,
+                    origin: origin.to_string(),
+                    epoch: entry.epoch,
+                    seq: entry.seq,
+                    feed_seq: 0,
+                    old: entry_record(entry),
+                    new: None,
+                });
+            }
+        }
+        let mut state = self.origin_state(origin)?;
+        state.epoch = end.0;
+        state.seq = end.1;
+        state.digest = digest.to_bytes();
+        state.live_count = live;
+        state.diverged = false;
+        let status = match Tx::check_checkpoint(&mut state) {
+            Some(true) => CheckpointStatus::Verified,
+            Some(false) => CheckpointStatus::Diverged,
+            None => CheckpointStatus::Pending,
+        };
+        self.origins
+            .insert(origin.as_bytes(), state.encode_to_vec())?;
+        self.db.flush()?;
+        drop(guard);
+        tracing::info!(%origin, removed = removed.len(), live, "snapshot applied");
+        self.notify(&updates);
+        Ok(status)
+    }
+}
