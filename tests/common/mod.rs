@@ -33,7 +33,10 @@ pub fn wait_for<T>(what: &str, mut f: impl FnMut() -> Option<T>) -> T {
 pub struct Node {
     pub dir: PathBuf,
     pub borough: String,
+    pub listen: String,
     pub extra: Vec<String>,
+    /// CA to trust when the node serves TLS (clients then use https://localhost:PORT).
+    pub ca: Option<PathBuf>,
     child: Option<Child>,
     pub addr: String,
 }
@@ -44,10 +47,21 @@ impl Node {
     }
 
     pub fn start_with(dir: &Path, borough: &str, extra: &[&str]) -> Node {
+        Self::start_on(dir, borough, "127.0.0.1:0", extra)
+    }
+
+    /// Starts on a fixed address (federation tests need endpoints known in the roster).
+    pub fn start_on(dir: &Path, borough: &str, listen: &str, extra: &[&str]) -> Node {
         let mut n = Node {
             dir: dir.to_path_buf(),
             borough: borough.to_string(),
+            listen: listen.to_string(),
             extra: extra.iter().map(|s| s.to_string()).collect(),
+            ca: extra
+                .iter()
+                .position(|a| *a == "--federation-ca")
+                .and_then(|i| extra.get(i + 1))
+                .map(PathBuf::from),
             child: None,
             addr: String::new(),
         };
@@ -76,7 +90,7 @@ impl Node {
             .arg("--data-dir")
             .arg(&self.dir)
             .arg("--listen")
-            .arg("127.0.0.1:0")
+            .arg(&self.listen)
             .arg("--borough")
             .arg(&self.borough)
             .args(&self.extra)
@@ -98,7 +112,13 @@ impl Node {
     }
 
     pub fn url(&self) -> String {
-        format!("http://{}", self.addr)
+        match &self.ca {
+            Some(_) => format!(
+                "https://localhost:{}",
+                self.addr.rsplit(':').next().unwrap_or("0")
+            ),
+            None => format!("http://{}", self.addr),
+        }
     }
 
     pub fn admin_token(&self) -> String {
@@ -121,10 +141,22 @@ impl Node {
         self.spawn();
     }
 
+    /// Starts again after `kill9` (same data dir, flags and address).
+    pub fn start_again(&mut self) {
+        self.spawn();
+    }
+
+    pub async fn status(&self) -> w::StatusResponse {
+        self.admin()
+            .await
+            .status(bearer(w::StatusRequest {}, &self.admin_token()))
+            .await
+            .expect("status")
+            .into_inner()
+    }
+
     pub async fn channel(&self) -> Channel {
-        Channel::from_shared(self.url())
-            .expect("url")
-            .connect()
+        prospectus_server::client::connect(&self.url(), self.ca.as_deref())
             .await
             .expect("connect")
     }
@@ -220,4 +252,113 @@ pub fn violations(s: &tonic::Status) -> Vec<(String, String)> {
                 .collect()
         })
         .unwrap_or_default()
+}
+
+/// A port that was free a moment ago (bind to 0, read it, release it).
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .expect("free port")
+}
+
+/// Boroughs used by federation tests, in roster order.
+pub const BOROUGHS: [&str; 5] = [
+    "E09000028",
+    "E09000025",
+    "E09000012",
+    "E09000022",
+    "E09000030",
+];
+
+/// Keys, ports and a roster for `n` boroughs; nodes are started by the test.
+pub struct Fleet {
+    pub root: PathBuf,
+    pub roster: PathBuf,
+    pub ports: Vec<u16>,
+}
+
+impl Fleet {
+    pub fn new(root: &Path, n: usize) -> Fleet {
+        let mut roster = String::new();
+        let mut ports = Vec::new();
+        for (i, b) in BOROUGHS.iter().take(n).enumerate() {
+            let port = free_port();
+            let (key, _) =
+                prospectus_server::NodeKey::load_or_create(&root.join(format!("key-{i}")))
+                    .expect("key");
+            roster.push_str(&format!(
+                "[[member]]\norigin = \"{b}\"\nname = \"Borough {i}\"\nendpoint = \"http://127.0.0.1:{port}\"\n[[member.keys]]\npublic_key = \"{}\"\n\n",
+                key.public_hex()
+            ));
+            ports.push(port);
+        }
+        let path = root.join("roster.toml");
+        std::fs::write(&path, roster).expect("roster");
+        Fleet {
+            root: root.to_path_buf(),
+            roster: path,
+            ports,
+        }
+    }
+
+    pub fn dir(&self, i: usize) -> PathBuf {
+        self.root.join(format!("node-{i}"))
+    }
+
+    /// Starts member `i` with the roster (peers: every other member) plus `extra` flags.
+    pub fn start(&self, i: usize, extra: &[&str]) -> Node {
+        let key = self.root.join(format!("key-{i}"));
+        let mut args = vec![
+            "--roster",
+            self.roster.to_str().expect("path"),
+            "--key",
+            key.to_str().expect("path"),
+        ];
+        args.extend_from_slice(extra);
+        Node::start_on(
+            &self.dir(i),
+            BOROUGHS[i],
+            &format!("127.0.0.1:{}", self.ports[i]),
+            &args,
+        )
+    }
+}
+
+/// Polls a node's status until `f` holds, or panics after the deadline with the last status.
+pub async fn wait_status(
+    node: &Node,
+    what: &str,
+    f: impl Fn(&w::StatusResponse) -> bool,
+) -> w::StatusResponse {
+    let start = Instant::now();
+    loop {
+        let s = node.status().await;
+        if f(&s) {
+            return s;
+        }
+        assert!(
+            start.elapsed() < DEADLINE,
+            "timed out waiting for {what}; last status: {s:#?}"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+/// True when `s` holds `origin` at exactly `head` with its checkpoint verified.
+pub fn converged(s: &w::StatusResponse, origin: &str, head: (u64, u64)) -> bool {
+    s.origins.iter().any(|o| {
+        o.origin == origin && (o.epoch, o.seq) == head && o.checkpoint_verified && !o.diverged
+    })
+}
+
+pub async fn head_of(node: &Node) -> (u64, u64) {
+    let i = node
+        .admin()
+        .await
+        .node_info(bearer(w::NodeInfoRequest {}, &node.admin_token()))
+        .await
+        .expect("info")
+        .into_inner();
+    (i.epoch, i.seq)
 }

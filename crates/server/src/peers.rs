@@ -55,6 +55,30 @@ impl Fed {
             .unwrap_or_default()
     }
 
+    /// Accounts for what a link's replica reported; origins needing a snapshot are queued.
+    fn take_events(&self, url: &str, events: Vec<ReplicaEvent>, snapshots: &mut Vec<String>) {
+        for ev in events {
+            match ev {
+                ReplicaEvent::SnapshotRequired { origin } | ReplicaEvent::Diverged { origin } => {
+                    tracing::warn!(peer = %url, %origin, "origin needs a snapshot from this peer");
+                    if !snapshots.contains(&origin) {
+                        snapshots.push(origin);
+                    }
+                }
+                ReplicaEvent::Applied { applied, .. } => {
+                    self.set_link(url, |s| s.applied += applied as u64)
+                }
+                ReplicaEvent::Rejected { count, .. } => {
+                    self.set_link(url, |s| s.rejected += count as u64)
+                }
+                ReplicaEvent::Verified { origin } => {
+                    tracing::debug!(%origin, "checkpoint verified")
+                }
+                ReplicaEvent::Fork { .. } => {}
+            }
+        }
+    }
+
     /// After a peer has streamed all it had: if we were restoring our own origin and now hold
     /// at least the best head any peer reported for it, continue in the next epoch.
     fn maybe_finish_recovery(&self) {
@@ -190,6 +214,7 @@ async fn run_link(fed: &Arc<Fed>, url: &str) -> Result<(), String> {
                 Err(s) => {
                     let mut ev = Vec::new();
                     let _ = tokio::task::block_in_place(|| replica.flush(&mut ev));
+                    fed.take_events(url, ev, &mut snapshots);
                     return Err(format!("stream: {}", s.message()));
                 }
             };
@@ -197,27 +222,7 @@ async fn run_link(fed: &Arc<Fed>, url: &str) -> Result<(), String> {
             replica.set_recovering(fed.recovering.load(Ordering::SeqCst));
             let events =
                 tokio::task::block_in_place(|| replica.handle(item)).map_err(|e| e.to_string())?;
-            for ev in events {
-                match ev {
-                    ReplicaEvent::SnapshotRequired { origin }
-                    | ReplicaEvent::Diverged { origin } => {
-                        tracing::warn!(peer = %url, %origin, "origin needs a snapshot from this peer");
-                        if !snapshots.contains(&origin) {
-                            snapshots.push(origin);
-                        }
-                    }
-                    ReplicaEvent::Applied { applied, .. } => {
-                        fed.set_link(url, |s| s.applied += applied as u64)
-                    }
-                    ReplicaEvent::Rejected { count, .. } => {
-                        fed.set_link(url, |s| s.rejected += count as u64)
-                    }
-                    ReplicaEvent::Verified { origin } => {
-                        tracing::debug!(%origin, "checkpoint verified")
-                    }
-                    ReplicaEvent::Fork { .. } => {}
-                }
-            }
+            fed.take_events(url, events, &mut snapshots);
             if is_heads {
                 heads_seen += 1;
                 // The first heads opens the stream; the next means the catch-up is complete.
@@ -231,6 +236,7 @@ async fn run_link(fed: &Arc<Fed>, url: &str) -> Result<(), String> {
         }
         let mut ev = Vec::new();
         tokio::task::block_in_place(|| replica.flush(&mut ev)).map_err(|e| e.to_string())?;
+        fed.take_events(url, ev, &mut snapshots);
         if snapshots.is_empty() {
             return Ok(());
         }
