@@ -646,3 +646,69 @@ async fn nodes_replicate_over_mutual_tls_and_refuse_peers_without_a_roster_certi
         .unwrap_err();
     assert_eq!(e.code(), Code::PermissionDenied, "{e:?}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_peer_away_longer_than_the_tombstone_grace_resyncs_from_a_snapshot() {
+    let tmp = tempfile::tempdir().unwrap();
+    let fleet = Fleet::new(tmp.path(), 3);
+    let a = fleet.start(0, &["--tombstone-grace-secs", "1"]);
+    let a_url = a.url();
+    let mut b = fleet.start(1, &["--peer", &a_url]);
+    let _c = fleet.start(2, &[]);
+    let data = bundle(19, 100, BOROUGHS[0]);
+    let r = publish(&a, "x", &data.clone().into_records()).await;
+    wait_status(&b, "B has A", |s| {
+        converged(s, BOROUGHS[0], (r.epoch, r.last_seq))
+    })
+    .await;
+
+    b.kill9();
+    let gone: Vec<_> = data.courses.iter().take(30).map(|c| c.id).collect();
+    let dels = gone
+        .iter()
+        .map(|id| w::PublishOp {
+            op: Some(w::publish_op::Op::Delete(w::DeleteRequest {
+                kind: w::RecordKind::Course as i32,
+                id: id.to_string(),
+            })),
+        })
+        .collect();
+    let r2 = publish_batch(&mut a.publisher().await, &a.admin_token(), "del", dels)
+        .await
+        .expect("delete");
+    // A purges the tombstones after the grace and raises its floor past B's cursor.
+    let fed = prospectus_proto::v1::federation_client::FederationClient::new(a.channel().await);
+    wait_for_async(|| {
+        let mut fed = fed.clone();
+        async move {
+            let h = fed
+                .get_heads(w::GetHeadsRequest {})
+                .await
+                .ok()?
+                .into_inner();
+            h.heads
+                .iter()
+                .find(|h| h.origin == BOROUGHS[0] && h.floor_seq >= r2.last_seq)
+                .map(|_| ())
+        }
+    })
+    .await;
+
+    // B, whose only peer is A, is told SnapshotRequired and re-syncs A whole.
+    b.start_again();
+    wait_status(&b, "B to converge via a snapshot", |s| {
+        converged(s, BOROUGHS[0], (r2.epoch, r2.last_seq))
+    })
+    .await;
+    for id in &gone {
+        assert_eq!(
+            course_at(&b, *id).await,
+            Err(Code::NotFound),
+            "deleted course {id} came back"
+        );
+    }
+    assert!(
+        b.log().contains("requesting snapshot"),
+        "B should have asked for a snapshot"
+    );
+}

@@ -362,3 +362,19 @@ pub async fn head_of(node: &Node) -> (u64, u64) {
         .into_inner();
     (i.epoch, i.seq)
 }
+
+/// Async `wait_for`: polls `f` until it yields `Some`, or panics after the deadline.
+pub async fn wait_for_async<T, F, Fut>(mut f: F) -> T
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Option<T>>,
+{
+    let start = Instant::now();
+    loop {
+        if let Some(v) = f().await {
+            return v;
+        }
+        assert!(start.elapsed() < DEADLINE, "timed out");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}

@@ -79,6 +79,9 @@ pub struct ServeArgs {
     /// CA (PEM) that signed peers' server certificates.
     #[arg(long)]
     pub federation_ca: Option<PathBuf>,
+    /// How long deletions are remembered before purging [default: 30 days].
+    #[arg(long)]
+    pub tombstone_grace_secs: Option<u64>,
     /// Allow plaintext on a non-loopback address. Local demos only.
     #[arg(long)]
     pub insecure_dev: bool,

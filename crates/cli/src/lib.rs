@@ -202,6 +202,9 @@ async fn serve(a: args::ServeArgs) -> Result<ExitCode> {
         cfg.federation.ca = Some(ca);
     }
     cfg.insecure_dev |= a.insecure_dev;
+    if let Some(g) = a.tombstone_grace_secs {
+        cfg.tombstone_grace_secs = g;
+    }
     let node = prospectus_server::start(cfg).await?;
     let addr = node.addr;
     tokio::select! {

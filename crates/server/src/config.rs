@@ -49,6 +49,9 @@ pub struct NodeConfig {
     pub federation: FederationConfig,
     /// Results from an origin not heard from for this long are marked stale.
     pub stale_after_secs: u64,
+    /// Deletions are remembered (as tombstones) this long, then purged; a peer away longer
+    /// than this re-syncs the origin from a snapshot.
+    pub tombstone_grace_secs: u64,
 }
 
 impl Default for NodeConfig {
@@ -64,6 +67,7 @@ impl Default for NodeConfig {
             insecure_dev: false,
             federation: FederationConfig::default(),
             stale_after_secs: 7 * 24 * 3600,
+            tombstone_grace_secs: 30 * 24 * 3600,
         }
     }
 }

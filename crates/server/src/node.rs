@@ -290,6 +290,7 @@ pub async fn start(cfg: NodeConfig) -> Result<RunningNode, NodeError> {
         key_id = store.key().key_id(), peers = peers.len(), "node ready"
     );
     spawn_links(fed, peers);
+    spawn_tombstone_purge(store.clone(), cfg.tombstone_grace_secs);
     Ok(RunningNode {
         addr,
         origin: borough,
@@ -323,4 +324,23 @@ fn client_tls(cfg: &NodeConfig) -> Result<Option<ClientTlsConfig>, NodeError> {
         any = true;
     }
     Ok(any.then_some(t))
+}
+
+/// Purges expired tombstones periodically (every tenth of the grace, between 1 s and 1 h).
+fn spawn_tombstone_purge(store: Arc<Store>, grace_secs: u64) {
+    let every = std::time::Duration::from_secs((grace_secs / 10).clamp(1, 3600));
+    tokio::spawn(async move {
+        loop {
+            tokio::time::sleep(every).await;
+            let cutoff =
+                chrono::Utc::now().timestamp_millis() - (grace_secs as i64).saturating_mul(1000);
+            let s = store.clone();
+            match tokio::task::spawn_blocking(move || s.purge_tombstones(cutoff)).await {
+                Ok(Ok(0)) => {}
+                Ok(Ok(n)) => tracing::info!(purged = n, grace_secs, "expired tombstones purged"),
+                Ok(Err(e)) => tracing::error!(error = %e, "tombstone purge failed"),
+                Err(e) => tracing::error!(error = %e, "tombstone purge task failed"),
+            }
+        }
+    });
 }

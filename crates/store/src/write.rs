@@ -822,3 +822,59 @@ impl Store {
         Ok(status)
     }
 }
+
+impl Store {
+    /// Removes tombstones whose entry is older than `cutoff_millis` and raises each affected
+    /// origin's floor to the newest purged position, so a peer whose cursor is below it is told
+    /// to take a snapshot instead of silently missing the delete. Floors are raised (and
+    /// flushed) before anything is removed: a crash in between only forces extra snapshots.
+    pub fn purge_tombstones(&self, cutoff_millis: i64) -> Result<usize, StoreError> {
+        let mut doomed = Vec::new();
+        let mut floors: BTreeMap<String, (u64, u64)> = BTreeMap::new();
+        for item in self.records.iter() {
+            let (k, v) = item?;
+            let Ok((_, e)) = open_entry(&v) else { continue };
+            if e.op == Op::Delete as i32 && e.unix_millis < cutoff_millis {
+                let f = floors.entry(e.origin.clone()).or_default();
+                *f = (*f).max((e.epoch, e.seq));
+                doomed.push((k.to_vec(), e.origin, e.epoch, e.seq));
+            }
+        }
+        if doomed.is_empty() {
+            return Ok(0);
+        }
+        let guard = self.lock()?;
+        for (origin, floor) in &floors {
+            let mut st = self.origin_state(origin)?;
+            if *floor > (st.floor_epoch, st.floor_seq) {
+                st.floor_epoch = floor.0;
+                st.floor_seq = floor.1;
+                self.origins.insert(origin.as_bytes(), st.encode_to_vec())?;
+            }
+        }
+        self.db.flush()?;
+        let mut purged = 0;
+        for (k, origin, epoch, seq) in &doomed {
+            // Skip a record that was written again since the scan.
+            let still = self
+                .records
+                .get(k)?
+                .and_then(|v| open_entry(&v).ok())
+                .is_some_and(|(_, e)| {
+                    e.op == Op::Delete as i32 && (e.epoch, e.seq) == (*epoch, *seq)
+                });
+            if !still {
+                continue;
+            }
+            self.records.remove(k)?;
+            self.log.remove(codec::log_key(origin, *epoch, *seq))?;
+            if let Some(pos) = self.change_of.remove(k)? {
+                self.changes.remove(pos)?;
+            }
+            purged += 1;
+        }
+        self.db.flush()?;
+        drop(guard);
+        Ok(purged)
+    }
+}
