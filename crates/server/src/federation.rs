@@ -167,20 +167,27 @@ impl FederationService {
         tokio::spawn(async move {
             let mut sent = Sent::default();
             let mut snapshots = snapshots;
+            // Heads open the stream and then ride on the heartbeat, not on every new entry.
+            let mut send_heads = true;
+            let mut beat = tokio::time::interval(HEARTBEAT);
+            beat.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+            beat.tick().await;
             loop {
                 let store2 = store.clone();
                 let tx2 = tx.clone();
                 let cur = std::mem::take(&mut cursors);
                 let snaps = std::mem::take(&mut snapshots);
                 let mut s = std::mem::take(&mut sent);
+                let with_heads = std::mem::take(&mut send_heads);
                 let r = tokio::task::spawn_blocking(move || {
-                    let heads_ok = match heads(&store2) {
-                        Ok(h) => tx2.blocking_send(item(Item::Heads(h))).is_ok(),
-                        Err(e) => {
-                            let _ = tx2.blocking_send(Err(errors::store(e)));
-                            false
-                        }
-                    };
+                    let heads_ok = !with_heads
+                        || match heads(&store2) {
+                            Ok(h) => tx2.blocking_send(item(Item::Heads(h))).is_ok(),
+                            Err(e) => {
+                                let _ = tx2.blocking_send(Err(errors::store(e)));
+                                false
+                            }
+                        };
                     if !heads_ok {
                         return (false, s);
                     }
@@ -218,7 +225,7 @@ impl FederationService {
                         // Coalesce a burst of applies into one pass.
                         while wake.try_recv().is_ok() {}
                     }
-                    _ = tokio::time::sleep(HEARTBEAT) => {}
+                    _ = beat.tick() => send_heads = true,
                     _ = tx.closed() => return,
                 }
             }
