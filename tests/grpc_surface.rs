@@ -190,3 +190,20 @@ async fn tls_serves_grpc_and_refuses_plaintext() {
         assert!(r.is_err(), "plaintext must not be answered on a TLS port");
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sigterm_stops_a_node_cleanly_even_with_a_live_subscription_open() {
+    let tmp = tempfile::tempdir().unwrap();
+    let mut node = Node::start(&tmp.path().join("node"), SOUTHWARK);
+    let mut fed =
+        prospectus_proto::v1::federation_client::FederationClient::new(node.channel().await);
+    let mut stream = fed
+        .subscribe(prospectus_proto::v1::PullRequest::default())
+        .await
+        .expect("subscribe")
+        .into_inner();
+    assert!(stream.message().await.expect("first item").is_some());
+    let status = node.terminate();
+    assert!(status.success(), "exit status {status}: {}", node.log());
+    assert!(node.log().contains("shutting down"));
+}

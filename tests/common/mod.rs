@@ -141,6 +141,16 @@ impl Node {
         self.spawn();
     }
 
+    /// SIGTERM, then waits (polling, with the deadline) for a clean exit.
+    pub fn terminate(&mut self) -> std::process::ExitStatus {
+        let mut c = self.child.take().expect("running");
+        let _ = Command::new("kill")
+            .arg("-TERM")
+            .arg(c.id().to_string())
+            .status();
+        wait_for("node to exit after SIGTERM", || c.try_wait().ok().flatten())
+    }
+
     /// Starts again after `kill9` (same data dir, flags and address).
     pub fn start_again(&mut self) {
         self.spawn();

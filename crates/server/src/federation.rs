@@ -36,6 +36,8 @@ pub struct FederationService {
     pub store: Arc<Store>,
     pub roster: Arc<Roster>,
     pub notify: broadcast::Sender<()>,
+    /// Ends open streams when the node shuts down.
+    pub stopping: tokio::sync::watch::Receiver<bool>,
     /// Require a client certificate mapped to a roster member (mutual TLS is configured).
     pub require_peer_cert: bool,
 }
@@ -162,6 +164,7 @@ impl FederationService {
         let (tx, rx) = mpsc::channel(256);
         let store = self.store.clone();
         let mut wake = self.notify.subscribe();
+        let mut stopping = self.stopping.clone();
         let mut cursors = req.cursors;
         let snapshots = req.snapshot_origins;
         tokio::spawn(async move {
@@ -227,6 +230,7 @@ impl FederationService {
                     }
                     _ = beat.tick() => send_heads = true,
                     _ = tx.closed() => return,
+                    _ = stopping.changed() => return,
                 }
             }
         });

@@ -16,7 +16,7 @@ use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::sync::atomic::AtomicBool;
-use tokio::sync::oneshot;
+use tokio::sync::{oneshot, watch};
 use tonic::transport::{Certificate, ClientTlsConfig};
 use tonic::transport::{Identity, Server, ServerTlsConfig};
 
@@ -69,8 +69,13 @@ pub struct RunningNode {
     pub origin: String,
     pub admin_token_file: PathBuf,
     stop: Option<oneshot::Sender<()>>,
+    /// Tells long-lived work (peer links, open Subscribe streams, timers) to end.
+    stopping: watch::Sender<bool>,
     task: tokio::task::JoinHandle<Result<(), tonic::transport::Error>>,
 }
+
+/// How long shutdown waits for in-flight calls before dropping them.
+const DRAIN: std::time::Duration = std::time::Duration::from_secs(10);
 
 impl RunningNode {
     /// Waits until the server stops (after `shutdown` or a fatal error).
@@ -84,12 +89,22 @@ impl RunningNode {
         }
     }
 
-    /// Stops accepting, lets in-flight calls finish, and returns when the server is down.
+    /// Ends peer links and open streams, stops accepting, lets in-flight calls finish (up to
+    /// 10 s), and returns when the server is down.
     pub async fn shutdown(mut self) -> Result<(), NodeError> {
+        let _ = self.stopping.send(true);
         if let Some(s) = self.stop.take() {
             let _ = s.send(());
         }
-        self.wait().await
+        let abort = self.task.abort_handle();
+        match tokio::time::timeout(DRAIN, self.wait()).await {
+            Ok(r) => r,
+            Err(_) => {
+                tracing::warn!("in-flight calls did not finish within 10 s; dropping them");
+                abort.abort();
+                Ok(())
+            }
+        }
     }
 }
 
@@ -191,6 +206,7 @@ pub async fn start(cfg: NodeConfig) -> Result<RunningNode, NodeError> {
     let index = Arc::new(Index::build(&store)?);
     store.add_observer(index.clone());
     let (notify, _) = tokio::sync::broadcast::channel(16);
+    let (stopping, _) = watch::channel(false);
     store.add_observer(Arc::new(Notifier(notify.clone())));
     tracing::info!(
         courses = index.len(),
@@ -223,6 +239,7 @@ pub async fn start(cfg: NodeConfig) -> Result<RunningNode, NodeError> {
         store: store.clone(),
         roster: fed.roster.clone(),
         notify,
+        stopping: stopping.subscribe(),
         require_peer_cert: cfg.tls.as_ref().is_some_and(|t| t.client_ca.is_some()),
     })
     .max_encoding_message_size(MAX_MESSAGE_BYTES);
@@ -289,13 +306,18 @@ pub async fn start(cfg: NodeConfig) -> Result<RunningNode, NodeError> {
         origin = %borough, borough = info.name, %addr, tls = cfg.tls.is_some(),
         key_id = store.key().key_id(), peers = peers.len(), "node ready"
     );
-    spawn_links(fed, peers);
-    spawn_tombstone_purge(store.clone(), cfg.tombstone_grace_secs);
+    spawn_links(fed, peers, stopping.subscribe());
+    spawn_tombstone_purge(
+        store.clone(),
+        cfg.tombstone_grace_secs,
+        stopping.subscribe(),
+    );
     Ok(RunningNode {
         addr,
         origin: borough,
         admin_token_file,
         stop: Some(stop_tx),
+        stopping,
         task,
     })
 }
@@ -327,11 +349,14 @@ fn client_tls(cfg: &NodeConfig) -> Result<Option<ClientTlsConfig>, NodeError> {
 }
 
 /// Purges expired tombstones periodically (every tenth of the grace, between 1 s and 1 h).
-fn spawn_tombstone_purge(store: Arc<Store>, grace_secs: u64) {
+fn spawn_tombstone_purge(store: Arc<Store>, grace_secs: u64, mut stopping: watch::Receiver<bool>) {
     let every = std::time::Duration::from_secs((grace_secs / 10).clamp(1, 3600));
     tokio::spawn(async move {
         loop {
-            tokio::time::sleep(every).await;
+            tokio::select! {
+                _ = tokio::time::sleep(every) => {}
+                _ = stopping.changed() => return,
+            }
             let cutoff =
                 chrono::Utc::now().timestamp_millis() - (grace_secs as i64).saturating_mul(1000);
             let s = store.clone();

@@ -115,18 +115,29 @@ fn jitter(d: Duration) -> Duration {
 }
 
 /// Starts one background link per peer URL.
-pub fn spawn_links(fed: Arc<Fed>, peers: Vec<String>) {
+pub fn spawn_links(
+    fed: Arc<Fed>,
+    peers: Vec<String>,
+    stopping: tokio::sync::watch::Receiver<bool>,
+) {
     for url in peers {
         let fed = fed.clone();
+        let mut stopping = stopping.clone();
         tokio::spawn(async move {
             let mut backoff = BACKOFF_MIN;
             loop {
+                if *stopping.borrow() {
+                    return;
+                }
                 let span = tracing::info_span!("peer", peer = %url);
                 let r = {
                     let _e = span.enter();
                     tracing::debug!("connecting");
                     drop(_e);
-                    run_link(&fed, &url).await
+                    tokio::select! {
+                        r = run_link(&fed, &url) => r,
+                        _ = stopping.changed() => return,
+                    }
                 };
                 match r {
                     Ok(()) => backoff = BACKOFF_MIN,
@@ -138,7 +149,10 @@ pub fn spawn_links(fed: Arc<Fed>, peers: Vec<String>) {
                         });
                     }
                 }
-                tokio::time::sleep(jitter(backoff)).await;
+                tokio::select! {
+                    _ = tokio::time::sleep(jitter(backoff)) => {}
+                    _ = stopping.changed() => return,
+                }
                 backoff = (backoff * 2).min(BACKOFF_MAX);
             }
         });

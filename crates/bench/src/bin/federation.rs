@@ -1,0 +1,539 @@
+//! Federation benchmark (run by hand; figures go in the issue note):
+//!
+//! 1. publish→visible latency, p50/p99, at every node of an N-node loopback federation
+//!    (default 33, full mesh as the roster implies), measured by a Subscribe watcher per node;
+//! 2. bootstrap of a new node from a peer holding K courses (default 100k): time, bytes on the
+//!    wire (through a counting TCP proxy), entries verified+applied per second, beside a raw
+//!    Ed25519 verify rate and a raw sled write rate measured in the same run;
+//! 3. live replication: bytes on the wire per change divided by the signed entry size.
+//!
+//! `cargo run --release -p prospectus-bench --bin federation-bench -- --help`
+
+use anyhow::{Context, Result, bail};
+use clap::Parser;
+use hdrhistogram::Histogram;
+use prospectus_model::Record;
+use prospectus_proto::ToWire;
+use prospectus_proto::v1::{
+    self as w, Entry, SignedEntry, federation_client::FederationClient,
+    publisher_client::PublisherClient, pull_item::Item,
+};
+use prospectus_server::{FederationConfig, NodeConfig, NodeKey, RunningNode};
+use prost::Message;
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, Instant};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::sync::mpsc;
+use tonic::transport::Channel;
+
+#[derive(Parser, Debug)]
+struct Args {
+    /// Nodes in the latency federation.
+    #[arg(long, default_value_t = 33)]
+    nodes: usize,
+    /// Changes published (one at a time, round-robin over origins) for the latency figures.
+    #[arg(long, default_value_t = 200)]
+    changes: usize,
+    /// Courses the bootstrap source holds.
+    #[arg(long, default_value_t = 100_000)]
+    bootstrap_courses: usize,
+    /// Live changes for the wire-overhead figure.
+    #[arg(long, default_value_t = 500)]
+    wire_changes: usize,
+    #[arg(long)]
+    skip_mesh: bool,
+    #[arg(long)]
+    skip_bootstrap: bool,
+}
+
+fn free_port() -> Result<u16> {
+    Ok(std::net::TcpListener::bind("127.0.0.1:0")?
+        .local_addr()?
+        .port())
+}
+
+fn roster_line(origin: &str, name: &str, port: u16, key: &NodeKey) -> String {
+    format!(
+        "[[member]]\norigin = \"{origin}\"\nname = \"{name}\"\nendpoint = \"http://127.0.0.1:{port}\"\n[[member.keys]]\npublic_key = \"{}\"\n\n",
+        key.public_hex()
+    )
+}
+
+async fn start(
+    dir: &Path,
+    borough: &str,
+    port: u16,
+    roster: &Path,
+    peers: Option<Vec<String>>,
+) -> Result<RunningNode> {
+    let cfg = NodeConfig {
+        data_dir: dir.to_path_buf(),
+        listen: ([127, 0, 0, 1], port).into(),
+        borough: Some(borough.to_string()),
+        federation: FederationConfig {
+            roster: Some(roster.to_path_buf()),
+            peers,
+            ca: None,
+        },
+        ..Default::default()
+    };
+    Ok(prospectus_server::start(cfg).await?)
+}
+
+async fn channel(addr: std::net::SocketAddr) -> Result<Channel> {
+    Ok(prospectus_server::client::connect(&format!("http://{addr}"), None).await?)
+}
+
+fn token(n: &RunningNode) -> Result<String> {
+    Ok(std::fs::read_to_string(&n.admin_token_file)?
+        .trim()
+        .to_string())
+}
+
+/// Publishes `records` as one batch, waiting out a new node's wait-for-a-peer.
+async fn publish(ch: &Channel, token: &str, records: &[Record]) -> Result<w::PublishReceipt> {
+    let ops: Vec<w::PublishOp> = records
+        .iter()
+        .map(|r| w::PublishOp {
+            op: Some(match r {
+                Record::Provider(p) => w::publish_op::Op::Provider(p.to_wire()),
+                Record::Venue(v) => w::publish_op::Op::Venue(v.to_wire()),
+                Record::Course(c) => w::publish_op::Op::Course(c.to_wire()),
+            }),
+        })
+        .collect();
+    let mut client = PublisherClient::new(ch.clone())
+        .max_encoding_message_size(64 << 20)
+        .max_decoding_message_size(64 << 20);
+    let started = Instant::now();
+    loop {
+        let chunks: Vec<w::PublishBatchChunk> = ops
+            .chunks(2000)
+            .map(|c| w::PublishBatchChunk {
+                idempotency_key: String::new(),
+                ops: c.to_vec(),
+            })
+            .collect();
+        let mut req = tonic::Request::new(futures::stream::iter(chunks));
+        req.metadata_mut()
+            .insert("authorization", format!("Bearer {token}").parse()?);
+        match client.publish_batch(req).await {
+            Ok(r) => return Ok(r.into_inner()),
+            Err(s)
+                if s.code() == tonic::Code::Unavailable
+                    && started.elapsed() < Duration::from_secs(60) =>
+            {
+                tokio::time::sleep(Duration::from_millis(50)).await
+            }
+            Err(s) => bail!("publish: {s:?}"),
+        }
+    }
+}
+
+fn pct(h: &Histogram<u64>, q: f64) -> f64 {
+    h.value_at_quantile(q) as f64 / 1000.0
+}
+
+async fn mesh(args: &Args, root: &Path) -> Result<()> {
+    let boroughs = prospectus_geo::boroughs();
+    let n = args.nodes.min(boroughs.len());
+    println!("== publish→visible latency, {n}-node loopback federation (full mesh)");
+    let mut roster = String::new();
+    let mut ports = Vec::new();
+    for (i, b) in boroughs.iter().take(n).enumerate() {
+        let port = free_port()?;
+        let (key, _) = NodeKey::load_or_create(&root.join(format!("mesh-{i}/node.key")))?;
+        roster.push_str(&roster_line(b.gss_code, b.name, port, &key));
+        ports.push(port);
+    }
+    let roster_path = root.join("mesh-roster.toml");
+    std::fs::write(&roster_path, roster)?;
+    let mut nodes = Vec::new();
+    for (i, b) in boroughs.iter().take(n).enumerate() {
+        nodes.push(
+            start(
+                &root.join(format!("mesh-{i}")),
+                b.gss_code,
+                ports[i],
+                &roster_path,
+                None,
+            )
+            .await?,
+        );
+    }
+    let mut chans = Vec::new();
+    for node in &nodes {
+        chans.push(channel(node.addr).await?);
+    }
+    // One small offer per borough: the changes below update its course.
+    let mut courses = Vec::new();
+    for (i, b) in boroughs.iter().take(n).enumerate() {
+        let bundle = prospectus_dataset::generate(i as u64 + 100, 1, Some(b.gss_code))
+            .map_err(|e| anyhow::anyhow!("{e}"))?;
+        courses.push(bundle.courses[0].clone());
+        publish(&chans[i], &token(&nodes[i])?, &bundle.into_records()).await?;
+    }
+    // Watchers: one Subscribe per node, from its current heads, timing every entry it applies.
+    let (tx, mut rx) = mpsc::unbounded_channel::<(usize, String, u64, Instant)>();
+    for (j, ch) in chans.iter().enumerate() {
+        let mut c = FederationClient::new(ch.clone());
+        let heads = c.get_heads(w::GetHeadsRequest {}).await?.into_inner();
+        let cursors = heads
+            .heads
+            .iter()
+            .map(|h| w::Cursor {
+                origin: h.origin.clone(),
+                epoch: h.epoch,
+                seq: h.seq,
+            })
+            .collect();
+        let mut stream = c
+            .subscribe(w::PullRequest {
+                cursors,
+                snapshot_origins: vec![],
+            })
+            .await?
+            .into_inner();
+        let tx = tx.clone();
+        tokio::spawn(async move {
+            while let Ok(Some(item)) = stream.message().await {
+                if let Some(Item::Entry(e)) = item.item
+                    && let Ok(entry) = Entry::decode(e.entry_bytes.as_slice())
+                {
+                    let _ = tx.send((j, entry.origin, entry.seq, Instant::now()));
+                }
+            }
+        });
+    }
+    let mut hist = Histogram::<u64>::new_with_bounds(1, 120_000_000, 3)?;
+    let mut slowest_node = Histogram::<u64>::new_with_bounds(1, 120_000_000, 3)?;
+    let mut pending: HashMap<(String, u64), (Instant, usize)> = HashMap::new();
+    let mut early: HashMap<(String, u64), Vec<(usize, Instant)>> = HashMap::new();
+    for k in 0..args.changes {
+        let i = k % n;
+        let mut c = courses[i].clone();
+        c.title = format!("{} #{k}", c.title.split(" #").next().unwrap_or(""));
+        let t0 = Instant::now();
+        let r = publish(&chans[i], &token(&nodes[i])?, &[Record::Course(c)]).await?;
+        let key = (r.origin.clone(), r.last_seq);
+        let mut seen_by = 0usize;
+        let mut last = t0;
+        for (j, t) in early.remove(&key).unwrap_or_default() {
+            if j != i {
+                hist.record(t.saturating_duration_since(t0).as_micros().max(1) as u64)?;
+                seen_by += 1;
+                last = last.max(t);
+            }
+        }
+        pending.insert(key.clone(), (t0, seen_by));
+        let deadline = Instant::now() + Duration::from_secs(60);
+        while seen_by < n - 1 {
+            let Ok(Some((j, origin, seq, t))) =
+                tokio::time::timeout_at(deadline.into(), rx.recv()).await
+            else {
+                bail!("change {k} reached only {seen_by}/{} nodes in 60 s", n - 1);
+            };
+            if (origin.clone(), seq) == key {
+                if j != i {
+                    hist.record(t.saturating_duration_since(t0).as_micros().max(1) as u64)?;
+                    seen_by += 1;
+                    last = last.max(t);
+                }
+            } else {
+                early.entry((origin, seq)).or_default().push((j, t));
+            }
+        }
+        slowest_node.record(last.saturating_duration_since(t0).as_micros().max(1) as u64)?;
+        pending.remove(&key);
+    }
+    println!(
+        "  {} changes × {} receiving nodes: p50 {:.2} ms, p99 {:.2} ms, max {:.2} ms",
+        args.changes,
+        n - 1,
+        pct(&hist, 0.5),
+        pct(&hist, 0.99),
+        hist.max() as f64 / 1000.0
+    );
+    println!(
+        "  time until the last node had it: p50 {:.2} ms, p99 {:.2} ms",
+        pct(&slowest_node, 0.5),
+        pct(&slowest_node, 0.99)
+    );
+    for node in nodes {
+        node.shutdown().await?;
+    }
+    Ok(())
+}
+
+/// A TCP forwarder that counts bytes in each direction.
+struct Proxy {
+    port: u16,
+    down: Arc<AtomicU64>,
+    up: Arc<AtomicU64>,
+}
+
+async fn proxy(target: std::net::SocketAddr) -> Result<Proxy> {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+    let port = listener.local_addr()?.port();
+    let (down, up) = (Arc::new(AtomicU64::new(0)), Arc::new(AtomicU64::new(0)));
+    let (d, u) = (down.clone(), up.clone());
+    tokio::spawn(async move {
+        while let Ok((client, _)) = listener.accept().await {
+            let Ok(server) = tokio::net::TcpStream::connect(target).await else {
+                continue;
+            };
+            let _ = client.set_nodelay(true);
+            let _ = server.set_nodelay(true);
+            let (mut cr, mut cw) = client.into_split();
+            let (mut sr, mut sw) = server.into_split();
+            let (d, u) = (d.clone(), u.clone());
+            tokio::spawn(async move {
+                let mut buf = vec![0u8; 64 << 10];
+                while let Ok(n) = sr.read(&mut buf).await {
+                    if n == 0 || cw.write_all(&buf[..n]).await.is_err() {
+                        break;
+                    }
+                    d.fetch_add(n as u64, Ordering::Relaxed);
+                }
+            });
+            tokio::spawn(async move {
+                let mut buf = vec![0u8; 64 << 10];
+                while let Ok(n) = cr.read(&mut buf).await {
+                    if n == 0 || sw.write_all(&buf[..n]).await.is_err() {
+                        break;
+                    }
+                    u.fetch_add(n as u64, Ordering::Relaxed);
+                }
+            });
+        }
+    });
+    Ok(Proxy { port, down, up })
+}
+
+async fn status(node: &RunningNode) -> Result<w::StatusResponse> {
+    let mut c = prospectus_proto::v1::admin_client::AdminClient::new(channel(node.addr).await?);
+    let mut req = tonic::Request::new(w::StatusRequest {});
+    req.metadata_mut()
+        .insert("authorization", format!("Bearer {}", token(node)?).parse()?);
+    Ok(c.status(req).await?.into_inner())
+}
+
+async fn wait_converged(
+    node: &RunningNode,
+    origin: &str,
+    head: (u64, u64),
+    limit: Duration,
+) -> Result<()> {
+    let start = Instant::now();
+    loop {
+        let s = status(node).await?;
+        if s.origins
+            .iter()
+            .any(|o| o.origin == origin && (o.epoch, o.seq) == head && o.checkpoint_verified)
+        {
+            return Ok(());
+        }
+        if start.elapsed() > limit {
+            bail!("not converged after {limit:?}");
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+}
+
+fn dir_size(p: &Path) -> u64 {
+    let mut total = 0;
+    if let Ok(rd) = std::fs::read_dir(p) {
+        for e in rd.flatten() {
+            let path = e.path();
+            total += if path.is_dir() {
+                dir_size(&path)
+            } else {
+                e.metadata().map(|m| m.len()).unwrap_or(0)
+            };
+        }
+    }
+    total
+}
+
+async fn bootstrap(args: &Args, root: &Path) -> Result<()> {
+    let k = args.bootstrap_courses;
+    println!("== bootstrap of a new node from a peer holding {k} courses");
+    let (src_b, new_b) = ("E09000028", "E09000025");
+    let (src_port, new_port) = (free_port()?, free_port()?);
+    let (src_dir, new_dir) = (root.join("src"), root.join("new"));
+    let (src_key, _) = NodeKey::load_or_create(&root.join("src.key"))?;
+    let (new_key, _) = NodeKey::load_or_create(&new_dir.join("node.key"))?;
+    // The source's roster lists only itself (so it publishes at once); the new node's lists both.
+    let src_roster = root.join("src-roster.toml");
+    std::fs::write(
+        &src_roster,
+        roster_line(src_b, "Southwark", src_port, &src_key),
+    )?;
+    let new_roster = root.join("new-roster.toml");
+    std::fs::write(
+        &new_roster,
+        roster_line(src_b, "Southwark", src_port, &src_key)
+            + &roster_line(new_b, "Newham", new_port, &new_key),
+    )?;
+    std::fs::create_dir_all(&src_dir)?;
+    std::fs::copy(root.join("src.key"), src_dir.join("node.key"))?;
+    let src = start(&src_dir, src_b, src_port, &src_roster, Some(vec![])).await?;
+    let bundle =
+        prospectus_dataset::generate(42, k, Some(src_b)).map_err(|e| anyhow::anyhow!("{e}"))?;
+    let records = bundle.into_records();
+    let t = Instant::now();
+    let r = publish(&channel(src.addr).await?, &token(&src)?, &records).await?;
+    let import = t.elapsed();
+    println!(
+        "  source import: {} records ({k} courses) signed + durable in {:.2} s ({:.0} records/s); source data dir {:.1} MiB",
+        records.len(),
+        import.as_secs_f64(),
+        records.len() as f64 / import.as_secs_f64(),
+        dir_size(&src_dir) as f64 / (1 << 20) as f64
+    );
+    let head = (r.epoch, r.last_seq);
+
+    // The signed entries as stored, for the raw comparison rates.
+    let mut signed: Vec<Vec<u8>> = Vec::with_capacity(records.len());
+    let mut pull =
+        FederationClient::new(channel(src.addr).await?).max_decoding_message_size(64 << 20);
+    let mut s = pull.pull(w::PullRequest::default()).await?.into_inner();
+    while let Some(item) = s.message().await? {
+        if let Some(Item::Entry(e)) = item.item {
+            signed.push(e.encode_to_vec());
+        }
+    }
+    let avg_entry = signed.iter().map(Vec::len).sum::<usize>() as f64 / signed.len().max(1) as f64;
+
+    let px = proxy(src.addr).await?;
+    let t = Instant::now();
+    let new = start(
+        &new_dir,
+        new_b,
+        new_port,
+        &new_roster,
+        Some(vec![format!("http://127.0.0.1:{}", px.port)]),
+    )
+    .await?;
+    wait_converged(&new, src_b, head, Duration::from_secs(1800)).await?;
+    let took = t.elapsed();
+    let down = px.down.load(Ordering::Relaxed);
+    println!(
+        "  new node converged (checkpoint digest verified) in {:.2} s: {} entries, {:.0} entries/s verified+applied",
+        took.as_secs_f64(),
+        head.1,
+        head.1 as f64 / took.as_secs_f64()
+    );
+    println!(
+        "  bytes received {:.1} MiB ({:.0} B/entry; signed entry avg {:.0} B; sent {:.1} KiB)",
+        down as f64 / (1 << 20) as f64,
+        down as f64 / head.1 as f64,
+        avg_entry,
+        px.up.load(Ordering::Relaxed) as f64 / 1024.0
+    );
+
+    // Raw rates in the same run, same entries.
+    let t = Instant::now();
+    let mut ok = 0usize;
+    let vk = src_key.public();
+    for b in &signed {
+        let e = SignedEntry::decode(b.as_slice())?;
+        if prospectus_store::verify(&vk, &e.entry_bytes, &e.signature) {
+            ok += 1;
+        }
+    }
+    let vt = t.elapsed();
+    if ok != signed.len() {
+        bail!("raw verify failed on {} entries", signed.len() - ok);
+    }
+    let db = sled::open(root.join("raw-sled")).context("raw sled")?;
+    let tree = db.open_tree("records")?;
+    let t = Instant::now();
+    for (n, chunk) in signed.chunks(512).enumerate() {
+        let mut batch = sled::Batch::default();
+        for (i, b) in chunk.iter().enumerate() {
+            batch.insert(&((n * 512 + i) as u64).to_be_bytes(), b.as_slice());
+        }
+        tree.apply_batch(batch)?;
+        db.flush()?;
+    }
+    let st = t.elapsed();
+    println!(
+        "  raw, same run, one core: Ed25519 verify {:.0}/s; sled write of the same entries in flushed batches of 512 {:.0}/s",
+        signed.len() as f64 / vt.as_secs_f64(),
+        signed.len() as f64 / st.as_secs_f64()
+    );
+
+    // Live replication overhead: single-change batches while the new node is subscribed.
+    let wire = args.wire_changes;
+    println!("== live replication: {wire} single-course changes");
+    let base_down = px.down.load(Ordering::Relaxed);
+    let ch = channel(src.addr).await?;
+    let tok = token(&src)?;
+    let mut course = records
+        .iter()
+        .find_map(|r| {
+            if let Record::Course(c) = r {
+                Some(c.clone())
+            } else {
+                None
+            }
+        })
+        .context("a course")?;
+    let mut changed_bytes = 0usize;
+    let t = Instant::now();
+    let mut last = head;
+    for k in 0..wire {
+        course.title = format!("Changed {k}");
+        let r = publish(&ch, &tok, &[Record::Course(course.clone())]).await?;
+        last = (r.epoch, r.last_seq);
+        changed_bytes += prospectus_proto::encode_record(&Record::Course(course.clone())).len();
+    }
+    wait_converged(&new, src_b, last, Duration::from_secs(120)).await?;
+    let secs = t.elapsed().as_secs_f64();
+    let bytes = px.down.load(Ordering::Relaxed) - base_down;
+    let signed_size = avg_entry.max(1.0);
+    println!(
+        "  {:.0} wire bytes per change (incl. its checkpoint and heartbeats over {:.1} s) vs {:.0} B signed entry: ratio {:.2}; payload alone {:.0} B",
+        bytes as f64 / wire as f64,
+        secs,
+        signed_size,
+        bytes as f64 / wire as f64 / signed_size,
+        changed_bytes as f64 / wire as f64
+    );
+    new.shutdown().await?;
+    src.shutdown().await?;
+    Ok(())
+}
+
+#[tokio::main]
+async fn main() -> Result<()> {
+    let args = Args::parse();
+    let tmp = tempfile::tempdir()?;
+    let root: PathBuf = tmp.path().to_path_buf();
+    println!(
+        "federation-bench: {} cores, {}",
+        std::thread::available_parallelism()
+            .map(|n| n.get())
+            .unwrap_or(1),
+        chrono_now()
+    );
+    if !args.skip_mesh {
+        mesh(&args, &root).await?;
+    }
+    if !args.skip_bootstrap {
+        bootstrap(&args, &root).await?;
+    }
+    Ok(())
+}
+
+fn chrono_now() -> String {
+    std::process::Command::new("date")
+        .arg("-u")
+        .output()
+        .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_string())
+        .unwrap_or_default()
+}
