@@ -214,7 +214,7 @@ async fn a_replica_killed_mid_catch_up_resumes_from_its_cursor() {
     let fleet = Fleet::new(tmp.path(), 3);
     let a = fleet.start(0, &[]);
     let _c = fleet.start(2, &[]);
-    let data = bundle(15, 3000, BOROUGHS[0]);
+    let data = bundle(15, 5000, BOROUGHS[0]);
     let r = publish(&a, "big", &data.clone().into_records()).await;
     let head = (r.epoch, r.last_seq);
 
@@ -233,6 +233,11 @@ async fn a_replica_killed_mid_catch_up_resumes_from_its_cursor() {
     }
     b.kill9();
     let seen = partial.expect("B started applying A's log");
+    assert!(
+        seen < head.1,
+        "B was killed after, not during, its catch-up ({seen} of {})",
+        head.1
+    );
 
     b.start_again();
     let s = wait_status(&b, "B to converge after restart", |s| {

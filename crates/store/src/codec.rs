@@ -5,8 +5,13 @@ use prospectus_model::{RecordKind, Uuid};
 
 /// `records` key: kind byte + 16-byte UUID.
 pub fn record_key(kind: RecordKind, id: Uuid) -> [u8; 17] {
+    raw_record_key(kind as u8, id)
+}
+
+/// `records` key for a kind byte this node may not know (newer schema).
+pub fn raw_record_key(kind: u8, id: Uuid) -> [u8; 17] {
     let mut k = [0u8; 17];
-    k[0] = kind as u8;
+    k[0] = kind;
     k[1..].copy_from_slice(id.as_bytes());
     k
 }
