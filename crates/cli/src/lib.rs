@@ -128,7 +128,7 @@ async fn run(cli: Cli) -> Result<ExitCode> {
             Ok(ExitCode::SUCCESS)
         }
         Command::Publish(a) => publish::run(a).await,
-        Command::Search(a) => search::run(a).await,
+        Command::Search(a) => search::run(*a).await,
         Command::Keygen(a) => {
             let (key, created) = prospectus_server::NodeKey::load_or_create(&a.key)?;
             if created {

@@ -29,7 +29,13 @@ pub struct NodeConfig {
     pub tls: Option<TlsPaths>,
     /// Allow plaintext on a non-loopback address. For local demos only.
     pub insecure_dev: bool,
+    /// Search results from an origin not heard from for longer than this are marked stale
+    /// (not hidden).
+    pub stale_after_secs: u64,
 }
+
+/// Default stale threshold: a week without news from an origin.
+pub const DEFAULT_STALE_AFTER_SECS: u64 = 7 * 24 * 3600;
 
 impl Default for NodeConfig {
     fn default() -> Self {
@@ -42,6 +48,7 @@ impl Default for NodeConfig {
             key_file: None,
             tls: None,
             insecure_dev: false,
+            stale_after_secs: DEFAULT_STALE_AFTER_SECS,
         }
     }
 }

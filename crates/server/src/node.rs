@@ -137,14 +137,8 @@ pub async fn start(cfg: NodeConfig) -> Result<RunningNode, NodeError> {
         tracing::info!(%token_id, path = %admin_token_file.display(), "wrote admin token");
     }
 
-    let started = std::time::Instant::now();
-    let index = Arc::new(Index::build(&store)?);
-    store.add_observer(index.clone());
-    tracing::info!(
-        courses = index.len(),
-        ms = started.elapsed().as_millis() as u64,
-        "search index built"
-    );
+    // Subscribes to the store, then rebuilds from it (logging progress).
+    let index = Index::open(&store)?;
 
     let (health, health_svc) = tonic_health::server::health_reporter();
     health
@@ -161,11 +155,13 @@ pub async fn start(cfg: NodeConfig) -> Result<RunningNode, NodeError> {
 
     let publisher = PublisherServer::new(PublisherService {
         store: store.clone(),
+        index: index.clone(),
     })
     .max_decoding_message_size(MAX_MESSAGE_BYTES);
     let directory = DirectoryServer::new(DirectoryService {
         store: store.clone(),
         index: index.clone(),
+        stale_after: std::time::Duration::from_secs(cfg.stale_after_secs),
     });
     let admin = AdminServer::new(AdminService {
         store: store.clone(),
