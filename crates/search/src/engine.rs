@@ -596,7 +596,11 @@ impl Engine {
                     Occur::Should,
                     Box::new(TermQuery::new(tb, IndexRecordOption::WithFreqs)),
                 ));
-                if fuzzy_all && chars >= 4 {
+                // The stem is known but the word as typed is not: likely a typo whose stem
+                // happens to exist ("mindfullness" → "mindful"); let the fuzzy form match too.
+                let typed_unknown =
+                    chars >= 5 && searcher.doc_freq(&Term::from_field_text(f.raw, w))? == 0;
+                if (fuzzy_all || typed_unknown) && chars >= 4 {
                     alts.push((Occur::Should, fuzzy()));
                 }
             } else if chars >= 4 {
