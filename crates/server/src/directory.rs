@@ -116,7 +116,8 @@ fn sort(v: i32) -> Result<Sort, Status> {
 }
 
 /// The wire request as an index query. Every field problem names the field.
-fn query(r: w::SearchRequest) -> Result<Query, Status> {
+#[allow(clippy::result_large_err)]
+pub fn query(r: w::SearchRequest) -> Result<Query, Status> {
     let learner = learner(r.learner.as_ref())?;
     let near = match (r.postcode.trim().is_empty(), r.near) {
         (false, Some(_)) => {
