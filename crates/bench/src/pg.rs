@@ -66,8 +66,7 @@ CREATE INDEX course_min_fee ON course (min_fee);
 CREATE INDEX course_next_start ON course (next_start NULLS FIRST, id);
 CREATE INDEX run_course ON run (course_id);
 CREATE INDEX run_latlon ON run (lat, lon);
-CREATE INDEX run_start ON run (start);
-VACUUM ANALYZE course; VACUUM ANALYZE run;";
+CREATE INDEX run_start ON run (start);";
 
 fn csv(s: &str) -> String {
     format!("\"{}\"", s.replace('"', "\"\""))
@@ -240,6 +239,9 @@ pub fn load(conn: &str, b: &Bundle, origin: &str) -> Result<Duration> {
         w.finish()?;
     }
     client.batch_execute(INDEXES).context("building indexes")?;
+    // VACUUM cannot share a (implicit) transaction with other statements.
+    client.batch_execute("VACUUM ANALYZE course")?;
+    client.batch_execute("VACUUM ANALYZE run")?;
     Ok(started.elapsed())
 }
 

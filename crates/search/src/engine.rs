@@ -741,11 +741,11 @@ impl Engine {
             || q.flexible_start_only
             || q.min_places_left.is_some()
             || q.step_free_only
-            || q.exclude_online
-            || q.sort == Sort::StartDate;
+            || q.exclude_online;
 
         let mut cat_counts = [0u64; 32];
-        let mut borough_counts: HashMap<&'static str, u64> = HashMap::new();
+        let all_boroughs = prospectus_geo::boroughs();
+        let mut borough_counts = vec![0u64; all_boroughs.len()];
         let mut total = 0usize;
         let mut after: Vec<Candidate> = Vec::new();
         for (slot, score) in found {
@@ -766,7 +766,7 @@ impl Engine {
             } else {
                 RunMatch {
                     distance_km: None,
-                    start: None,
+                    start: e.first_start,
                 }
             };
             let full = course.fees.full_fee_pence;
@@ -788,13 +788,15 @@ impl Engine {
                 continue;
             }
             total += 1;
-            for (i, count) in cat_counts.iter_mut().enumerate().take(Category::ALL.len()) {
-                if e.category_mask & (1 << i) != 0 {
-                    *count += 1;
-                }
+            let mut m = e.category_mask;
+            while m != 0 {
+                cat_counts[m.trailing_zeros() as usize] += 1;
+                m &= m - 1;
             }
-            for b in &e.boroughs {
-                *borough_counts.entry(b).or_default() += 1;
+            for &b in &e.borough_idx {
+                if let Some(n) = borough_counts.get_mut(usize::from(b)) {
+                    *n += 1;
+                }
             }
             let key = match q.sort {
                 Sort::Relevance => {
@@ -868,11 +870,12 @@ impl Engine {
                 (n > 0).then_some((*cat, n))
             })
             .collect();
-        let mut boroughs: Vec<(String, u64)> = borough_counts
-            .into_iter()
-            .map(|(b, n)| (b.to_string(), n))
+        let boroughs: Vec<(String, u64)> = all_boroughs
+            .iter()
+            .zip(borough_counts)
+            .filter(|(_, n)| *n > 0)
+            .map(|(b, n)| (b.gss_code.to_string(), n))
             .collect();
-        boroughs.sort();
         Ok(Page {
             hits,
             total,

@@ -34,6 +34,10 @@ pub struct Entry {
     pub(crate) category_mask: u32,
     /// The lowest fee any learner could pay (full fee or a concession).
     pub(crate) min_fee_pence: u32,
+    /// Positions of `boroughs` in `prospectus_geo::boroughs()`, for facet counting.
+    pub(crate) borough_idx: Vec<u8>,
+    /// The earliest run's start key (see [`start_key`]).
+    pub(crate) first_start: Option<Start>,
 }
 
 pub(crate) fn category_bit(c: Category) -> u32 {
@@ -119,7 +123,16 @@ impl Entry {
             .iter()
             .map(|c| c.fee_pence)
             .fold(course.fees.full_fee_pence, u32::min);
+        let all = prospectus_geo::boroughs();
+        let borough_idx = boroughs
+            .iter()
+            .filter_map(|b| all.iter().position(|x| x.gss_code == *b))
+            .filter_map(|i| u8::try_from(i).ok())
+            .collect();
+        let first_start = course.runs.iter().map(|r| r.start).min_by_key(start_key);
         Entry {
+            borough_idx,
+            first_start,
             course,
             origin: origin.to_string(),
             seq,
