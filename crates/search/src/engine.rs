@@ -3,13 +3,13 @@
 //! (channel, writer thread, generations) reads on its own.
 
 use crate::SearchError;
-use crate::entry::{Entry, category_bit, start_key};
+use crate::entry::{CELL_DEG, Entry, Hot, ONLINE_CELL, category_bit, start_key};
 use crate::query::{Checked, Cursor, Sort};
 use prospectus_model::{
     Category, Course, Evaluation, Provider, Record, RecordKind, Start, Uuid, Venue, evaluate,
 };
 use prospectus_store::Update;
-use std::collections::{BTreeSet, HashMap};
+use std::collections::{BTreeSet, BinaryHeap, HashMap};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, RwLock};
 use tantivy::collector::{Collector, SegmentCollector};
@@ -46,6 +46,7 @@ struct Fields {
     mental_health: Field,
     step_free: Field,
     language: Field,
+    cell: Field,
     slot: Field,
 }
 
@@ -77,9 +78,17 @@ fn schema() -> (Schema, Fields) {
         mental_health: b.add_text_field("mental_health", STRING),
         step_free: b.add_text_field("step_free", STRING),
         language: b.add_text_field("language", STRING),
+        cell: b.add_text_field("cell", STRING),
         slot: b.add_u64_field(SLOT, NumericOptions::default().set_fast()),
     };
     (b.build(), fields)
+}
+
+/// Slot → course, and the packed copy of what the candidate loop reads.
+#[derive(Default)]
+struct Slots {
+    entries: Vec<Option<Arc<Entry>>>,
+    hot: Vec<Hot>,
 }
 
 /// What queries share with the writer: the reader and the slot table.
@@ -89,7 +98,7 @@ pub(crate) struct Engine {
     stemmer: TextAnalyzer,
     /// Slot (a fast field on each tantivy doc) → the resolved course. A slot is never reused;
     /// an old version's slot is cleared only after the commit that deletes its doc is visible.
-    slots: RwLock<Vec<Option<Arc<Entry>>>>,
+    slots: RwLock<Slots>,
     live: AtomicUsize,
 }
 
@@ -131,7 +140,7 @@ impl Engine {
             fields,
             reader,
             stemmer,
-            slots: RwLock::new(Vec::new()),
+            slots: RwLock::new(Slots::default()),
             live: AtomicUsize::new(0),
         };
         let state = State {
@@ -310,6 +319,9 @@ impl State {
             doc.add_text(f.step_free, "1");
         }
         doc.add_text(f.language, c.language.to_ascii_lowercase());
+        for cell in entry.cells() {
+            doc.add_text(f.cell, cell);
+        }
 
         self.writer
             .delete_term(Term::from_field_text(f.id, &id.to_string()));
@@ -338,13 +350,16 @@ impl State {
         // New entries first (their docs are invisible until the reload), then the commit, then
         // the old versions' slots (their docs are invisible after the reload).
         if let Ok(mut slots) = engine.slots.write() {
-            slots.extend(self.pending.drain(..).map(Some));
+            for e in self.pending.drain(..) {
+                slots.hot.push(e.hot());
+                slots.entries.push(Some(e));
+            }
         }
         self.writer.commit()?;
         engine.reader.reload()?;
         if let Ok(mut slots) = engine.slots.write() {
             for s in self.to_clear.drain(..) {
-                if let Some(x) = slots.get_mut(s as usize) {
+                if let Some(x) = slots.entries.get_mut(s as usize) {
                     *x = None;
                 }
             }
@@ -531,15 +546,80 @@ fn match_runs(c: &Checked, e: &Entry) -> Option<RunMatch> {
     best
 }
 
-struct Candidate {
+/// The learner's answer per distinct rule, for one query. The evaluator reads only a course's
+/// eligibility and fees, so whether a set of eligibility conditions, or one concession's
+/// conditions, is met depends on the conditions and the learner alone: each distinct set is
+/// evaluated once (by `evaluate` itself, on a course carrying just that rule) and the fee is the
+/// evaluator's: the cheapest met concession, never above the full fee. Page hits still get the
+/// full `evaluate`.
+#[derive(Default)]
+struct RuleMemo {
+    eligibility: HashMap<u64, bool>,
+    concession: HashMap<u64, bool>,
+}
+
+impl RuleMemo {
+    fn eligible(&mut self, e: &Entry, l: &prospectus_model::LearnerProfile) -> bool {
+        *self
+            .eligibility
+            .entry(e.eligibility_hash)
+            .or_insert_with(|| {
+                let mut c = (*e.course).clone();
+                c.fees.concessions.clear();
+                evaluate(&c, l).eligible
+            })
+    }
+
+    fn fee(&mut self, e: &Entry, l: &prospectus_model::LearnerProfile) -> u32 {
+        let full = e.course.fees.full_fee_pence;
+        let mut fee = full;
+        for (i, (hash, f)) in e.concessions.iter().enumerate() {
+            if *f >= fee {
+                continue;
+            }
+            let met = *self.concession.entry(*hash).or_insert_with(|| {
+                let mut c = (*e.course).clone();
+                c.eligibility.clear();
+                c.fees.full_fee_pence = 1;
+                c.fees.concessions = e.course.fees.concessions[i..=i].to_vec();
+                if let Some(x) = c.fees.concessions.first_mut() {
+                    x.fee_pence = 0;
+                }
+                evaluate(&c, l).concession.is_some()
+            });
+            if met {
+                fee = *f;
+            }
+        }
+        fee
+    }
+}
+
+/// A match kept for the page: ordered by (key, id), the page order.
+struct Cand {
     key: u64,
     id: Uuid,
     slot: usize,
     score: f32,
     distance_km: Option<f64>,
     start: Option<Start>,
-    fee: u32,
-    evaluation: Option<Evaluation>,
+}
+
+impl PartialEq for Cand {
+    fn eq(&self, o: &Self) -> bool {
+        (self.key, self.id) == (o.key, o.id)
+    }
+}
+impl Eq for Cand {}
+impl PartialOrd for Cand {
+    fn partial_cmp(&self, o: &Self) -> Option<std::cmp::Ordering> {
+        Some(self.cmp(o))
+    }
+}
+impl Ord for Cand {
+    fn cmp(&self, o: &Self) -> std::cmp::Ordering {
+        (self.key, self.id).cmp(&(o.key, o.id))
+    }
 }
 
 impl Engine {
@@ -682,6 +762,27 @@ impl Engine {
         if q.step_free_only {
             any_of(f.step_free, vec!["1".into()]);
         }
+        if let (Some(o), Some(r)) = (c.origin, q.radius_km) {
+            // Grid cells covering the radius's bounding box (exact distance is checked later).
+            let dlat = r / 111.0;
+            let dlon = r / (111.0 * o.lat.to_radians().cos().max(0.01));
+            let cell = |v: f64| (v / CELL_DEG).floor() as i64;
+            let (la0, la1) = (cell(o.lat - dlat), cell(o.lat + dlat));
+            let (lo0, lo1) = (cell(o.lon - dlon), cell(o.lon + dlon));
+            let n = (la1 - la0 + 1).saturating_mul(lo1 - lo0 + 1);
+            if n <= 400 {
+                let mut cells = Vec::with_capacity(n as usize + 1);
+                for i in la0..=la1 {
+                    for j in lo0..=lo1 {
+                        cells.push(format!("{i}:{j}"));
+                    }
+                }
+                if !q.exclude_online {
+                    cells.push(ONLINE_CELL.to_string());
+                }
+                any_of(f.cell, cells);
+            }
+        }
         (!parts.is_empty()).then(|| {
             Box::new(ConstScoreQuery::new(
                 Box::new(BooleanQuery::new(parts)),
@@ -744,17 +845,20 @@ impl Engine {
             || q.exclude_online;
 
         let mut cat_counts = [0u64; 32];
-        let all_boroughs = prospectus_geo::boroughs();
-        let mut borough_counts = vec![0u64; all_boroughs.len()];
+        let mut borough_counts = [0u64; 64];
+        let mut rules = RuleMemo::default();
         let mut total = 0usize;
-        let mut after: Vec<Candidate> = Vec::new();
+        // The `limit + 1` smallest (key, id) after the cursor; the extra one says "more".
+        let mut top: BinaryHeap<Cand> = BinaryHeap::with_capacity(q.limit + 2);
         for (slot, score) in found {
-            let Some(Some(e)) = slots.get(slot as usize) else {
+            let (Some(h), Some(Some(e))) = (
+                slots.hot.get(slot as usize),
+                slots.entries.get(slot as usize),
+            ) else {
                 continue;
             };
-            let course = &e.course;
             if let Some(m) = q.max_fee_pence
-                && e.min_fee_pence > m
+                && h.min_fee_pence > m
             {
                 continue;
             }
@@ -766,38 +870,41 @@ impl Engine {
             } else {
                 RunMatch {
                     distance_km: None,
-                    start: e.first_start,
+                    start: None,
                 }
             };
-            let full = course.fees.full_fee_pence;
-            let mut evaluation = None;
-            let mut fee = full;
+            let mut fee = h.full_fee_pence;
             if let Some(l) = learner
-                && (q.eligible_only
-                    || q.sort == Sort::Fee
-                    || q.max_fee_pence.is_some_and(|m| full > m))
+                && ((q.eligible_only && h.has_eligibility)
+                    || (q.sort == Sort::Fee && h.min_fee_pence < h.full_fee_pence)
+                    || q.max_fee_pence.is_some_and(|m| h.full_fee_pence > m))
             {
-                let ev = evaluate(course, l);
-                if q.eligible_only && !ev.eligible {
+                if q.eligible_only && h.has_eligibility && !rules.eligible(e, l) {
                     continue;
                 }
-                fee = ev.fee_pence;
-                evaluation = Some(ev);
+                if h.min_fee_pence < h.full_fee_pence {
+                    fee = rules.fee(e, l);
+                }
             }
             if q.max_fee_pence.is_some_and(|m| fee > m) {
                 continue;
             }
             total += 1;
-            let mut m = e.category_mask;
+            let mut m = h.category_mask;
             while m != 0 {
                 cat_counts[m.trailing_zeros() as usize] += 1;
                 m &= m - 1;
             }
-            for &b in &e.borough_idx {
-                if let Some(n) = borough_counts.get_mut(usize::from(b)) {
-                    *n += 1;
-                }
+            let mut m = h.borough_mask;
+            while m != 0 {
+                borough_counts[m.trailing_zeros() as usize] += 1;
+                m &= m - 1;
             }
+            let start = if need_runs {
+                rm.start.as_ref().map_or(u64::MAX, start_key)
+            } else {
+                h.first_start
+            };
             let key = match q.sort {
                 Sort::Relevance => {
                     if score > 0.0 {
@@ -807,32 +914,33 @@ impl Engine {
                     }
                 }
                 Sort::Distance => rm.distance_km.map_or(u64::MAX, f64::to_bits),
-                Sort::StartDate => rm.start.as_ref().map_or(u64::MAX, start_key),
+                Sort::StartDate => start,
                 Sort::Fee => u64::from(fee),
             };
-            let id = course.id;
+            let id = h.id;
             if let Some(cur) = q.after
                 && (key, id) <= (cur.key, cur.id)
             {
                 continue;
             }
-            after.push(Candidate {
+            if top.len() > q.limit && top.peek().is_some_and(|t| (key, id) >= (t.key, t.id)) {
+                continue;
+            }
+            top.push(Cand {
                 key,
                 id,
                 slot: slot as usize,
                 score,
                 distance_km: rm.distance_km,
                 start: rm.start,
-                fee,
-                evaluation,
             });
+            if top.len() > q.limit + 1 {
+                top.pop();
+            }
         }
+        let mut after = top.into_sorted_vec();
         let more = after.len() > q.limit;
-        if more {
-            after.select_nth_unstable_by_key(q.limit, |c| (c.key, c.id));
-            after.truncate(q.limit);
-        }
-        after.sort_unstable_by_key(|c| (c.key, c.id));
+        after.truncate(q.limit);
         let next = if more {
             after.last().map(|c| Cursor {
                 key: c.key,
@@ -843,22 +951,18 @@ impl Engine {
         };
         let mut hits = Vec::with_capacity(after.len());
         for cand in after {
-            let Some(Some(e)) = slots.get(cand.slot) else {
+            let Some(Some(e)) = slots.entries.get(cand.slot) else {
                 continue;
             };
-            let evaluation = match (cand.evaluation, learner) {
-                (Some(ev), _) => Some(ev),
-                (None, Some(l)) => Some(evaluate(&e.course, l)),
-                (None, None) => None,
-            };
+            let evaluation = learner.map(|l| evaluate(&e.course, l));
             hits.push(Hit {
                 entry: e.clone(),
                 score: cand.score,
                 distance_km: cand.distance_km,
-                next_start: cand
-                    .start
-                    .or_else(|| e.course.runs.iter().map(|r| r.start).min_by_key(start_key)),
-                fee_pence: evaluation.as_ref().map_or(cand.fee, |ev| ev.fee_pence),
+                next_start: cand.start.or(e.first_start),
+                fee_pence: evaluation
+                    .as_ref()
+                    .map_or(e.course.fees.full_fee_pence, |ev| ev.fee_pence),
                 evaluation,
             });
         }
@@ -870,7 +974,7 @@ impl Engine {
                 (n > 0).then_some((*cat, n))
             })
             .collect();
-        let boroughs: Vec<(String, u64)> = all_boroughs
+        let boroughs: Vec<(String, u64)> = prospectus_geo::boroughs()
             .iter()
             .zip(borough_counts)
             .filter(|(_, n)| *n > 0)

@@ -16,6 +16,33 @@ pub(crate) struct RunFacts {
     pub step_free: bool,
 }
 
+/// Grid cell size for the distance pre-filter, in degrees (~2.2 km north-south in London).
+pub(crate) const CELL_DEG: f64 = 0.02;
+
+pub(crate) fn cell(lat: f64, lon: f64) -> String {
+    format!(
+        "{}:{}",
+        (lat / CELL_DEG).floor() as i64,
+        (lon / CELL_DEG).floor() as i64
+    )
+}
+
+/// The term for "has an online run" in the cell field.
+pub(crate) const ONLINE_CELL: &str = "online";
+
+/// What the per-candidate loop needs, packed so a broad query streams through memory instead
+/// of chasing one pointer per course.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Hot {
+    pub id: Uuid,
+    pub first_start: u64,
+    pub category_mask: u32,
+    pub borough_mask: u64,
+    pub min_fee_pence: u32,
+    pub full_fee_pence: u32,
+    pub has_eligibility: bool,
+}
+
 /// One live course, resolved.
 #[derive(Debug)]
 pub struct Entry {
@@ -38,6 +65,17 @@ pub struct Entry {
     pub(crate) borough_idx: Vec<u8>,
     /// The earliest run's start key (see [`start_key`]).
     pub(crate) first_start: Option<Start>,
+    /// Hash of the eligibility rules alone.
+    pub(crate) eligibility_hash: u64,
+    /// Per concession: hash of its conditions, and its fee.
+    pub(crate) concessions: Vec<(u64, u32)>,
+}
+
+pub(crate) fn hash_of(v: &impl std::fmt::Debug) -> u64 {
+    use std::hash::{Hash, Hasher};
+    let mut h = std::collections::hash_map::DefaultHasher::new();
+    format!("{v:?}").hash(&mut h);
+    h.finish()
 }
 
 pub(crate) fn category_bit(c: Category) -> u32 {
@@ -130,7 +168,16 @@ impl Entry {
             .filter_map(|i| u8::try_from(i).ok())
             .collect();
         let first_start = course.runs.iter().map(|r| r.start).min_by_key(start_key);
+        let eligibility_hash = hash_of(&course.eligibility);
+        let concessions = course
+            .fees
+            .concessions
+            .iter()
+            .map(|c| (hash_of(&c.conditions), c.fee_pence))
+            .collect();
         Entry {
+            eligibility_hash,
+            concessions,
             borough_idx,
             first_start,
             course,
@@ -143,6 +190,40 @@ impl Entry {
             category_mask,
             min_fee_pence,
         }
+    }
+
+    pub(crate) fn hot(&self) -> Hot {
+        Hot {
+            id: self.course.id,
+            first_start: self.first_start.as_ref().map_or(u64::MAX, start_key),
+            category_mask: self.category_mask,
+            borough_mask: self
+                .borough_idx
+                .iter()
+                .filter(|i| **i < 64)
+                .fold(0u64, |m, i| m | (1u64 << i)),
+            min_fee_pence: self.min_fee_pence,
+            full_fee_pence: self.course.fees.full_fee_pence,
+            has_eligibility: !self.course.eligibility.is_empty(),
+        }
+    }
+
+    /// Grid cells of the runs' venues, and `ONLINE_CELL` for online runs.
+    pub(crate) fn cells(&self) -> Vec<String> {
+        let mut out: Vec<String> = Vec::new();
+        for r in &self.runs {
+            let c = if r.online {
+                ONLINE_CELL.to_string()
+            } else if let Some(l) = r.location {
+                cell(l.lat, l.lon)
+            } else {
+                continue;
+            };
+            if !out.contains(&c) {
+                out.push(c);
+            }
+        }
+        out
     }
 
     /// Distinct days any run meets.

@@ -68,7 +68,12 @@ fn changes_become_searchable_and_dependants_follow_their_venue() {
     let seq = feed(&index, vec![Record::Venue(moved)], last + 1);
     assert!(index.wait_for(ORIGIN, seq, WAIT));
     let after = index.search(&near(0.5)).expect("search");
-    assert!(after.total < before.total, "{} !< {}", after.total, before.total);
+    assert!(
+        after.total < before.total,
+        "{} !< {}",
+        after.total,
+        before.total
+    );
 
     // A delete removes the course; its old slot never answers again.
     let gone = b.courses[0].id;
@@ -111,8 +116,20 @@ fn bad_queries_name_the_field() {
     let index = Index::empty().expect("index");
     let cases = [
         ("page_size", Query { limit: 0, ..q() }),
-        ("page_size", Query { limit: 1_000_000, ..q() }),
-        ("text", Query { text: "x".repeat(10_000), ..q() }),
+        (
+            "page_size",
+            Query {
+                limit: 1_000_000,
+                ..q()
+            },
+        ),
+        (
+            "text",
+            Query {
+                text: "x".repeat(10_000),
+                ..q()
+            },
+        ),
         (
             "radius_km",
             Query {
@@ -128,14 +145,98 @@ fn bad_queries_name_the_field() {
                 ..q()
             },
         ),
-        ("sort", Query { sort: Sort::Distance, ..q() }),
-        ("eligible_only", Query { eligible_only: true, ..q() }),
-        ("boroughs[1]", Query { boroughs: vec![ORIGIN.into(), "nowhere".into()], ..q() }),
+        (
+            "sort",
+            Query {
+                sort: Sort::Distance,
+                ..q()
+            },
+        ),
+        (
+            "eligible_only",
+            Query {
+                eligible_only: true,
+                ..q()
+            },
+        ),
+        (
+            "boroughs[1]",
+            Query {
+                boroughs: vec![ORIGIN.into(), "nowhere".into()],
+                ..q()
+            },
+        ),
     ];
     for (field, query) in cases {
         match index.search(&query) {
             Err(prospectus_search::SearchError::BadQuery { field: f, .. }) => assert_eq!(f, field),
             other => panic!("{field}: {other:?}"),
         }
+    }
+}
+
+#[test]
+fn learner_filters_agree_with_the_evaluator_on_every_course() {
+    use prospectus_model::{Employment, LearnerProfile, Level, evaluate};
+    let b = prospectus_dataset::generate(11, 1500, None).expect("generate");
+    let index = Index::empty().expect("index");
+    let last = feed(&index, b.clone().into_records(), 1);
+    assert!(index.wait_for(ORIGIN, last, WAIT));
+    let learners = [
+        LearnerProfile {
+            age: Some(30),
+            borough: Some(ORIGIN.into()),
+            employment: Some(Employment::Unemployed),
+            ..Default::default()
+        },
+        LearnerProfile {
+            age: Some(52),
+            borough: Some("E09000025".into()),
+            employment: Some(Employment::NotLooking),
+            means_tested_benefits: Some(true),
+            ..Default::default()
+        },
+        LearnerProfile {
+            age: Some(20),
+            borough: Some("E07000001".into()),
+            highest_qualification: Some(Level::NonAccredited),
+            employment: Some(Employment::Employed),
+            annual_gross_earnings_pence: Some(1_500_000),
+            ..Default::default()
+        },
+        LearnerProfile::default(),
+    ];
+    for l in learners {
+        let evals: Vec<_> = b.courses.iter().map(|c| evaluate(c, &l)).collect();
+        for max in [0u32, 5_000, 20_000] {
+            let want = evals
+                .iter()
+                .filter(|e| e.eligible && e.fee_pence <= max)
+                .count();
+            let got = index
+                .search(&Query {
+                    learner: Some(l.clone()),
+                    eligible_only: true,
+                    max_fee_pence: Some(max),
+                    ..q()
+                })
+                .expect("search");
+            assert_eq!(got.total, want, "max fee {max}");
+            for h in &got.hits {
+                let ev = h.evaluation.as_ref().expect("evaluation");
+                assert!(ev.eligible && ev.fee_pence <= max && h.fee_pence == ev.fee_pence);
+            }
+        }
+        let cheapest = index
+            .search(&Query {
+                learner: Some(l.clone()),
+                sort: Sort::Fee,
+                ..q()
+            })
+            .expect("search");
+        let mut fees: Vec<u32> = evals.iter().map(|e| e.fee_pence).collect();
+        fees.sort();
+        let got: Vec<u32> = cheapest.hits.iter().map(|h| h.fee_pence).collect();
+        assert_eq!(got, fees[..got.len()].to_vec());
     }
 }
