@@ -31,7 +31,7 @@ pub enum Command {
     /// Publish an offer file (JSON bundle or CSV template), all or nothing.
     Publish(PublishArgs),
     /// Search the directory.
-    Search(SearchArgs),
+    Search(Box<SearchArgs>),
     /// Show a node's origin, key, log head and record counts (needs the admin token).
     Info(Conn),
     /// Replication status per origin and per peer (needs the admin token).
@@ -193,9 +193,63 @@ pub struct SearchArgs {
     /// Category (repeatable): wellbeing, esol, maths, digital, …
     #[arg(long = "category")]
     pub categories: Vec<String>,
-    /// Publishing borough GSS code (repeatable).
+    /// Borough GSS code where a run meets (repeatable).
     #[arg(long = "borough")]
     pub boroughs: Vec<String>,
+    /// Qualification level (repeatable): non-accredited, entry, level-1 … level-7
+    #[arg(long = "level")]
+    pub levels: Vec<String>,
+    /// Delivery mode (repeatable): classroom, online, blended
+    #[arg(long = "delivery")]
+    pub delivery: Vec<String>,
+    /// Attendance pattern (repeatable): daytime, evening, weekend
+    #[arg(long = "attendance")]
+    pub attendance: Vec<String>,
+    /// Day of week a run meets (repeatable): mon … sun
+    #[arg(long = "day")]
+    pub days: Vec<String>,
+    /// A run starts at or after this time (HH:MM), e.g. 12:00 for "not mornings".
+    #[arg(long, default_value = "")]
+    pub time_from: String,
+    /// A run ends at or before this time (HH:MM).
+    #[arg(long, default_value = "")]
+    pub time_to: String,
+    /// A run starts on or after this date (YYYY-MM-DD).
+    #[arg(long, default_value = "")]
+    pub starts_after: String,
+    /// A run starts on or before this date (YYYY-MM-DD).
+    #[arg(long, default_value = "")]
+    pub starts_before: String,
+    /// Only flexible (rolling) starts.
+    #[arg(long)]
+    pub flexible_start: bool,
+    /// A run has at least this many places left.
+    #[arg(long)]
+    pub min_places: Option<u32>,
+    /// Most the learner should pay, in pounds (0 = free).
+    #[arg(long)]
+    pub max_fee: Option<u32>,
+    /// Only courses designed for people with mental-health needs.
+    #[arg(long)]
+    pub mental_health: bool,
+    /// Only runs at step-free venues (or online).
+    #[arg(long)]
+    pub step_free: bool,
+    /// Language of delivery, ISO 639-1 (repeatable).
+    #[arg(long = "language")]
+    pub languages: Vec<String>,
+    /// Distance from a postcode or outward code (SE15).
+    #[arg(long, default_value = "")]
+    pub postcode: String,
+    /// Within this many km of --postcode (online courses still match).
+    #[arg(long)]
+    pub radius_km: Option<f64>,
+    /// Leave online courses out.
+    #[arg(long)]
+    pub exclude_online: bool,
+    /// relevance, distance, start-date or fee
+    #[arg(long, default_value = "relevance")]
+    pub sort: String,
     #[arg(long, default_value_t = 20)]
     pub page_size: u32,
     #[arg(long, default_value = "")]

@@ -132,7 +132,7 @@ async fn run(cli: Cli) -> Result<ExitCode> {
         Command::Status(a) => status::run(a).await,
         Command::Demo(a) => demo::run(a).await,
         Command::Publish(a) => publish::run(a).await,
-        Command::Search(a) => search::run(a).await,
+        Command::Search(a) => search::run(*a).await,
         Command::Keygen(a) => {
             let (key, created) = prospectus_server::NodeKey::load_or_create(&a.key)?;
             if created {

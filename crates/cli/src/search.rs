@@ -2,9 +2,11 @@
 
 use crate::args::{LearnerArgs, SearchArgs};
 use anyhow::{Context, Result, anyhow};
-use prospectus_model::{Category, Employment, LearnerProfile, Level, Residency};
-use prospectus_proto::ToWire;
+use prospectus_model::{
+    Attendance, Category, DeliveryMode, Employment, LearnerProfile, Level, Residency, Weekday,
+};
 use prospectus_proto::v1 as w;
+use prospectus_proto::{ToWire, WireEnum};
 use prospectus_server::client::{self, DirectoryClient};
 use std::process::ExitCode;
 
@@ -46,25 +48,69 @@ fn pounds(p: u32) -> String {
     }
 }
 
-pub async fn run(a: SearchArgs) -> Result<ExitCode> {
-    let categories = a
-        .categories
+/// Parses repeatable enum flags into wire numbers, naming the flag on error.
+fn enums<T>(flag: &str, values: &[String]) -> Result<Vec<i32>>
+where
+    T: std::str::FromStr<Err = String> + WireEnum,
+{
+    values
         .iter()
-        .map(|c| {
-            c.parse::<Category>()
-                .map(prospectus_proto::WireEnum::to_i32)
-                .map_err(|e| anyhow!("--category: {e}"))
+        .map(|v| {
+            v.parse::<T>()
+                .map(WireEnum::to_i32)
+                .map_err(|e| anyhow!("--{flag}: {e}"))
         })
-        .collect::<Result<Vec<_>>>()?;
-    let req = w::SearchRequest {
+        .collect()
+}
+
+fn sort_order(s: &str) -> Result<i32> {
+    Ok(match s.trim().to_ascii_lowercase().as_str() {
+        "relevance" => w::SortOrder::Relevance,
+        "distance" => w::SortOrder::Distance,
+        "start-date" | "start" | "date" => w::SortOrder::StartDate,
+        "fee" => w::SortOrder::Fee,
+        other => {
+            return Err(anyhow!(
+                "--sort: unknown order {other:?}; expected relevance, distance, start-date or fee"
+            ));
+        }
+    } as i32)
+}
+
+/// The request the flags describe (the same filters the gRPC `SearchRequest` has).
+pub fn request(a: &SearchArgs) -> Result<w::SearchRequest> {
+    Ok(w::SearchRequest {
         text: a.text.clone(),
-        categories,
+        categories: enums::<Category>("category", &a.categories)?,
         boroughs: a.boroughs.clone(),
         learner: learner(&a.learner)?.map(|l| l.to_wire()),
         eligible_only: a.eligible_only,
         page_size: a.page_size,
         page_token: a.page_token.clone(),
-    };
+        levels: enums::<Level>("level", &a.levels)?,
+        delivery: enums::<DeliveryMode>("delivery", &a.delivery)?,
+        attendance: enums::<Attendance>("attendance", &a.attendance)?,
+        days: enums::<Weekday>("day", &a.days)?,
+        time_from: a.time_from.clone(),
+        time_to: a.time_to.clone(),
+        starts_after: a.starts_after.clone(),
+        starts_before: a.starts_before.clone(),
+        flexible_start_only: a.flexible_start,
+        min_places_left: a.min_places,
+        max_fee_pence: a.max_fee.map(|p| p.saturating_mul(100)),
+        mental_health_only: a.mental_health,
+        step_free_only: a.step_free,
+        languages: a.languages.clone(),
+        postcode: a.postcode.clone(),
+        near: None,
+        radius_km: a.radius_km,
+        exclude_online: a.exclude_online,
+        sort: sort_order(&a.sort)?,
+    })
+}
+
+pub async fn run(a: SearchArgs) -> Result<ExitCode> {
+    let req = request(&a)?;
     let ch = client::connect(&a.node, a.ca.as_deref()).await?;
     let r = DirectoryClient::new(ch)
         .search(req)
@@ -79,6 +125,14 @@ pub async fn run(a: SearchArgs) -> Result<ExitCode> {
         return Ok(ExitCode::SUCCESS);
     }
     println!("{} courses match", r.total_hits);
+    if !r.category_facets.is_empty() {
+        let f: Vec<String> = r
+            .category_facets
+            .iter()
+            .map(|f| format!("{} {}", f.value, f.count))
+            .collect();
+        println!("by category: {}", f.join(", "));
+    }
     for h in &r.hits {
         let Some(v) = &h.course else { continue };
         let Some(c) = &v.course else { continue };
@@ -103,10 +157,18 @@ pub async fn run(a: SearchArgs) -> Result<ExitCode> {
             }
             None => pounds(c.fees.as_ref().map_or(0, |f| f.full_fee_pence)),
         };
-        let start = c.runs.first().map_or("", |r| r.start.as_str());
+        let distance = h
+            .distance_km
+            .map(|d| format!("  {d:.1} km"))
+            .unwrap_or_default();
+        let stale = if h.freshness.as_ref().is_some_and(|f| f.stale) {
+            "  [STALE: origin not heard from recently]"
+        } else {
+            ""
+        };
         println!(
-            "- {}  [{}]  {}  {}  starts {}  id {}",
-            c.title, v.origin, provider, fee, start, c.id
+            "- {}  [{}]  {}  {}  starts {}{}  id {}{}",
+            c.title, v.origin, provider, fee, h.next_start, distance, c.id, stale
         );
         if let Some(e) = &v.evaluation
             && !e.document_descriptions.is_empty()
@@ -134,6 +196,11 @@ fn response_json(r: &w::SearchResponse) -> serde_json::Value {
                 "origin": v.origin,
                 "provider": v.provider.as_ref().map(|p| p.name.clone()),
                 "score": h.score,
+                "distance_km": h.distance_km,
+                "next_start": h.next_start,
+                "fee_pence": h.fee_pence,
+                "stale": h.freshness.as_ref().map(|f| f.stale),
+                "provider_last_verified": h.freshness.as_ref().map(|f| f.provider_last_verified.clone()),
                 "full_fee_pence": c.fees.as_ref().map(|f| f.full_fee_pence),
                 "evaluation": v.evaluation.as_ref().map(|e| serde_json::json!({
                     "eligible": e.eligible,
@@ -145,5 +212,16 @@ fn response_json(r: &w::SearchResponse) -> serde_json::Value {
             }))
         })
         .collect();
-    serde_json::json!({ "total_hits": r.total_hits, "next_page_token": r.next_page_token, "hits": hits })
+    let facets = |v: &[w::FacetCount]| {
+        v.iter()
+            .map(|f| (f.value.clone(), serde_json::json!(f.count)))
+            .collect::<serde_json::Map<_, _>>()
+    };
+    serde_json::json!({
+        "total_hits": r.total_hits,
+        "next_page_token": r.next_page_token,
+        "category_facets": facets(&r.category_facets),
+        "borough_facets": facets(&r.borough_facets),
+        "hits": hits,
+    })
 }

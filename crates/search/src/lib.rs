@@ -1,248 +1,263 @@
-//! The query index over every origin's live courses.
+//! The query index over every origin's live courses (DESIGN §5).
 //!
-//! It is derived state: rebuilt from the store at start and kept current through the store's
-//! [`Observer`] hook, so a query never touches sled. This first version is an in-memory scan
-//! with word matching, enough for one borough's offer; the tantivy index (stemming, typo
-//! tolerance, distance, stable cursors) replaces its internals behind the same `search` call.
+//! It is derived state, so a query never touches sled: it is rebuilt from the store at start
+//! and kept current through the store's [`Observer`] hook. `updated(old, new)` only pushes the
+//! change onto a channel (it can neither block nor fail the write); one background thread applies
+//! changes in batches to a tantivy index held in RAM, commits, and then publishes the new
+//! generation. [`Index::wait_for`] lets callers (tests) wait until a store seq is visible.
+//!
+//! Text goes to tantivy (English stemming; edit-distance typo tolerance on an unstemmed copy),
+//! as do the course-level filters (category, borough, level, delivery, attendance, day, mental
+//! health, step-free, language) as term filters. Run-level filters (day with time window, start
+//! dates, places, distance) and the learner's fee and eligibility are checked on the candidates
+//! in memory, against a resolved [`Entry`] per course keyed by a `slot` fast field.
+//!
+//! Scores use frozen BM25 statistics, so a course's score depends only on the course and the
+//! query, never on the rest of the directory: every sort key is stable, which is what makes
+//! cursor pagination exact while the directory changes.
 
-use prospectus_model::{
-    Category, Course, Evaluation, LearnerProfile, Record, RecordKind, Uuid, evaluate,
-};
+mod engine;
+mod entry;
+mod query;
+
+pub use engine::{Facets, Hit, Page};
+pub use entry::Entry;
+pub use query::{Cursor, MAX_PAGE, MAX_RADIUS_KM, MAX_TEXT_BYTES, Near, Query, Sort};
+
+use prospectus_model::{Record, RecordKind};
 use prospectus_store::{Observer, Store, StoreError, Update};
-use std::collections::{BTreeMap, HashMap};
-use std::sync::{Arc, RwLock};
+use std::collections::BTreeMap;
+use std::sync::mpsc::{Receiver, Sender, channel};
+use std::sync::{Arc, Condvar, Mutex};
+use std::time::{Duration, Instant};
 
 #[derive(Debug, thiserror::Error)]
 pub enum SearchError {
+    /// A request field is unusable; `field` names it as the wire request does.
     #[error("{field}: {reason}")]
-    BadQuery { field: &'static str, reason: String },
+    BadQuery { field: String, reason: String },
     #[error(transparent)]
     Store(#[from] StoreError),
+    #[error("search engine: {0}")]
+    Engine(String),
 }
 
-/// A query as the index understands it. The learner profile is used to evaluate candidates
-/// and then dropped with the query.
-#[derive(Debug, Default, Clone)]
-pub struct Query {
-    pub text: String,
-    pub categories: Vec<Category>,
-    /// GSS codes of publishing boroughs.
-    pub boroughs: Vec<String>,
-    pub learner: Option<LearnerProfile>,
-    pub eligible_only: bool,
-    pub offset: usize,
-    pub limit: usize,
+impl From<tantivy::TantivyError> for SearchError {
+    fn from(e: tantivy::TantivyError) -> Self {
+        SearchError::Engine(e.to_string())
+    }
 }
 
-pub const MAX_TEXT_BYTES: usize = 1000;
-pub const MAX_PAGE: usize = 100;
-
-#[derive(Debug, Clone)]
-pub struct Hit {
-    pub course: Arc<Course>,
-    pub origin: String,
-    pub score: f32,
-    pub evaluation: Option<Evaluation>,
+/// One change for the background writer.
+enum Msg {
+    Update(Box<Update>),
 }
 
-#[derive(Debug, Clone)]
-pub struct Page {
-    pub hits: Vec<Hit>,
-    pub total: usize,
-    /// Offset of the next page, if there is one.
-    pub next_offset: Option<usize>,
-}
-
-struct Indexed {
-    course: Arc<Course>,
-    origin: String,
-    title: String,
-    body: String,
-}
-
+/// Which store seq per origin the searchable generation reflects.
 #[derive(Default)]
-struct Inner {
-    courses: BTreeMap<Uuid, Indexed>,
-    provider_names: HashMap<Uuid, String>,
+struct Progress {
+    heads: Mutex<BTreeMap<String, u64>>,
+    changed: Condvar,
 }
 
-#[derive(Default)]
 pub struct Index {
-    inner: RwLock<Inner>,
+    engine: Arc<engine::Engine>,
+    progress: Arc<Progress>,
+    tx: Mutex<Option<Sender<Msg>>>,
 }
 
-fn words(s: &str) -> Vec<String> {
-    s.split(|c: char| !c.is_alphanumeric())
-        .filter(|w| !w.is_empty())
-        .map(str::to_lowercase)
-        .collect()
+impl std::fmt::Debug for Index {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Index")
+            .field("courses", &self.len())
+            .finish_non_exhaustive()
+    }
 }
 
 impl Index {
-    /// Builds the index from everything live in `store`.
-    pub fn build(store: &Store) -> Result<Self, SearchError> {
-        let index = Index::default();
-        for kind in [RecordKind::Provider, RecordKind::Course] {
-            for s in store.scan(kind) {
-                let s = s?;
-                if let Some(r) = s.record {
-                    index.put(r, &s.origin);
-                }
-            }
-        }
+    /// An empty index with its writer running; feed it through [`Observer::updated`].
+    pub fn empty() -> Result<Arc<Index>, SearchError> {
+        let (index, rx, state) = Self::parts()?;
+        index.spawn_writer(rx, state)?;
         Ok(index)
     }
 
+    fn parts() -> Result<(Arc<Index>, Receiver<Msg>, engine::State), SearchError> {
+        let (engine, state) = engine::Engine::new()?;
+        let (tx, rx) = channel();
+        let index = Arc::new(Index {
+            engine: Arc::new(engine),
+            progress: Arc::new(Progress::default()),
+            tx: Mutex::new(Some(tx)),
+        });
+        Ok((index, rx, state))
+    }
+
+    /// Builds the index from everything live in `store` and subscribes it to the store's
+    /// changes. The subscription comes first, so a change committed during the scan is applied
+    /// after it (re-applying a record is harmless); nothing is lost in between.
+    pub fn open(store: &Store) -> Result<Arc<Index>, SearchError> {
+        let (index, rx, mut state) = Self::parts()?;
+        store.add_observer(index.clone());
+        let started = Instant::now();
+        let mut heads: BTreeMap<String, u64> = BTreeMap::new();
+        let mut note = |origin: &str, seq: u64| {
+            let h = heads.entry(origin.to_string()).or_default();
+            *h = (*h).max(seq);
+        };
+        for kind in [RecordKind::Provider, RecordKind::Venue] {
+            for s in store.scan(kind) {
+                let s = s?;
+                note(&s.origin, s.seq);
+                if let Some(r) = s.record {
+                    state.put_reference(r);
+                }
+            }
+        }
+        let mut n = 0usize;
+        for s in store.scan(RecordKind::Course) {
+            let s = s?;
+            note(&s.origin, s.seq);
+            if let Some(Record::Course(c)) = s.record {
+                state.put_course(&index.engine, c, &s.origin, s.seq)?;
+                n += 1;
+                if n.is_multiple_of(10_000) {
+                    tracing::info!(
+                        courses = n,
+                        ms = started.elapsed().as_millis() as u64,
+                        "search index: rebuilding"
+                    );
+                }
+            }
+        }
+        state.commit(&index.engine)?;
+        if let Ok(mut h) = index.progress.heads.lock() {
+            *h = heads;
+        }
+        tracing::info!(
+            courses = n,
+            ms = started.elapsed().as_millis() as u64,
+            "search index: rebuilt from store"
+        );
+        index.spawn_writer(rx, state)?;
+        Ok(index)
+    }
+
+    fn spawn_writer(&self, rx: Receiver<Msg>, state: engine::State) -> Result<(), SearchError> {
+        let engine = self.engine.clone();
+        let progress = self.progress.clone();
+        std::thread::Builder::new()
+            .name("search-writer".into())
+            .spawn(move || writer_loop(rx, state, engine, progress))
+            .map_err(|e| SearchError::Engine(format!("cannot start the index writer: {e}")))?;
+        Ok(())
+    }
+
+    /// Live courses in the searchable generation.
     pub fn len(&self) -> usize {
-        self.inner.read().map(|i| i.courses.len()).unwrap_or(0)
+        self.engine.live()
     }
 
     pub fn is_empty(&self) -> bool {
         self.len() == 0
     }
 
-    fn put(&self, r: Record, origin: &str) {
-        let Ok(mut inner) = self.inner.write() else {
-            return;
+    /// The highest store seq per origin that searches see.
+    pub fn heads(&self) -> BTreeMap<String, u64> {
+        self.progress
+            .heads
+            .lock()
+            .map(|h| h.clone())
+            .unwrap_or_default()
+    }
+
+    /// Waits until searches reflect `origin`'s log up to `seq`, or `timeout` passes.
+    pub fn wait_for(&self, origin: &str, seq: u64, timeout: Duration) -> bool {
+        let deadline = Instant::now() + timeout;
+        let Ok(mut heads) = self.progress.heads.lock() else {
+            return false;
         };
-        match r {
-            Record::Provider(p) => {
-                inner.provider_names.insert(p.id, p.name);
+        loop {
+            if heads.get(origin).is_some_and(|s| *s >= seq) {
+                return true;
             }
-            Record::Course(c) => {
-                let title = c.title.to_lowercase();
-                let mut body = c.description.to_lowercase();
-                for cat in &c.categories {
-                    body.push(' ');
-                    body.push_str(&cat.label().to_lowercase());
-                    body.push(' ');
-                    body.push_str(cat.as_str());
-                }
-                inner.courses.insert(
-                    c.id,
-                    Indexed {
-                        course: Arc::new(c),
-                        origin: origin.to_string(),
-                        title,
-                        body,
-                    },
-                );
+            let now = Instant::now();
+            if now >= deadline {
+                return false;
             }
-            Record::Venue(_) => {}
+            match self.progress.changed.wait_timeout(heads, deadline - now) {
+                Ok((h, _)) => heads = h,
+                Err(_) => return false,
+            }
         }
     }
 
-    fn remove(&self, kind: RecordKind, id: Uuid) {
-        let Ok(mut inner) = self.inner.write() else {
-            return;
-        };
-        match kind {
-            RecordKind::Course => {
-                inner.courses.remove(&id);
-            }
-            RecordKind::Provider => {
-                inner.provider_names.remove(&id);
-            }
-            RecordKind::Venue => {}
-        }
-    }
-
+    /// Answers `q` from the current generation.
     pub fn search(&self, q: &Query) -> Result<Page, SearchError> {
-        if q.text.len() > MAX_TEXT_BYTES {
-            return Err(SearchError::BadQuery {
-                field: "text",
-                reason: format!("must be at most {MAX_TEXT_BYTES} bytes"),
-            });
+        let checked = q.check()?;
+        self.engine.search(&checked)
+    }
+}
+
+impl Drop for Index {
+    fn drop(&mut self) {
+        if let Ok(mut tx) = self.tx.lock() {
+            tx.take();
         }
-        if q.limit == 0 || q.limit > MAX_PAGE {
-            return Err(SearchError::BadQuery {
-                field: "page_size",
-                reason: format!("must be between 1 and {MAX_PAGE}"),
-            });
+    }
+}
+
+/// Applies queued changes in batches: one tantivy commit and one new generation per batch.
+fn writer_loop(
+    rx: Receiver<Msg>,
+    mut state: engine::State,
+    engine: Arc<engine::Engine>,
+    progress: Arc<Progress>,
+) {
+    const MAX_BATCH: usize = 10_000;
+    while let Ok(first) = rx.recv() {
+        let mut batch = vec![first];
+        while batch.len() < MAX_BATCH {
+            match rx.try_recv() {
+                Ok(m) => batch.push(m),
+                Err(_) => break,
+            }
         }
-        let terms = words(&q.text);
-        let inner = self.inner.read().map_err(|_| SearchError::BadQuery {
-            field: "index",
-            reason: "index lock poisoned".into(),
-        })?;
-        let mut matches: Vec<Hit> = Vec::new();
-        for ix in inner.courses.values() {
-            let c = &ix.course;
-            if !q.categories.is_empty() && !c.categories.iter().any(|x| q.categories.contains(x)) {
-                continue;
+        let mut heads: BTreeMap<String, u64> = BTreeMap::new();
+        let mut failed = false;
+        for Msg::Update(u) in batch {
+            let h = heads.entry(u.origin.clone()).or_default();
+            *h = (*h).max(u.seq);
+            if let Err(e) = state.apply(&engine, *u) {
+                tracing::error!(error = %e, "search index: cannot apply a change");
+                failed = true;
             }
-            if !q.boroughs.is_empty()
-                && !q
-                    .boroughs
-                    .iter()
-                    .any(|b| b.eq_ignore_ascii_case(&ix.origin))
-            {
-                continue;
-            }
-            let provider = inner
-                .provider_names
-                .get(&c.provider_id)
-                .map(|n| n.to_lowercase())
-                .unwrap_or_default();
-            let mut score = 0.0f32;
-            let mut all = true;
-            for t in &terms {
-                let s = if ix.title.contains(t.as_str()) {
-                    3.0
-                } else if ix.body.contains(t.as_str()) {
-                    1.0
-                } else if provider.contains(t.as_str()) {
-                    0.5
-                } else {
-                    0.0
-                };
-                if s == 0.0 {
-                    all = false;
-                    break;
-                }
-                score += s;
-            }
-            if !all {
-                continue;
-            }
-            let evaluation = q.learner.as_ref().map(|l| evaluate(c, l));
-            if q.eligible_only && !evaluation.as_ref().is_some_and(|e| e.eligible) {
-                continue;
-            }
-            matches.push(Hit {
-                course: c.clone(),
-                origin: ix.origin.clone(),
-                score,
-                evaluation,
-            });
         }
-        // Stable order: score, then title, then id.
-        matches.sort_by(|a, b| {
-            b.score
-                .total_cmp(&a.score)
-                .then_with(|| a.course.title.cmp(&b.course.title))
-                .then_with(|| a.course.id.cmp(&b.course.id))
-        });
-        let total = matches.len();
-        let end = (q.offset + q.limit).min(total);
-        let hits = if q.offset < total {
-            matches.drain(q.offset..end).collect()
-        } else {
-            Vec::new()
-        };
-        Ok(Page {
-            hits,
-            total,
-            next_offset: (end < total).then_some(end),
-        })
+        if let Err(e) = state.commit(&engine) {
+            tracing::error!(error = %e, "search index: commit failed");
+            failed = true;
+        }
+        if failed {
+            continue;
+        }
+        if let Ok(mut h) = progress.heads.lock() {
+            for (o, s) in heads {
+                let e = h.entry(o).or_default();
+                *e = (*e).max(s);
+            }
+        }
+        progress.changed.notify_all();
     }
 }
 
 impl Observer for Index {
+    /// Queues the change; never blocks on the index and never fails the write.
     fn updated(&self, u: &Update) {
-        match &u.new {
-            Some(r) => self.put(r.clone(), &u.origin),
-            None => self.remove(u.kind, u.id),
+        if let Ok(tx) = self.tx.lock()
+            && let Some(tx) = tx.as_ref()
+            && tx.send(Msg::Update(Box::new(u.clone()))).is_err()
+        {
+            tracing::error!("search index: writer has stopped; results will be stale");
         }
     }
 }

@@ -47,12 +47,16 @@ pub struct NodeConfig {
     /// Allow plaintext on a non-loopback address. For local demos only.
     pub insecure_dev: bool,
     pub federation: FederationConfig,
-    /// Results from an origin not heard from for this long are marked stale.
+    /// Search results from an origin not heard from for longer than this are marked stale
+    /// (not hidden).
     pub stale_after_secs: u64,
     /// Deletions are remembered (as tombstones) this long, then purged; a peer away longer
     /// than this re-syncs the origin from a snapshot.
     pub tombstone_grace_secs: u64,
 }
+
+/// Default stale threshold: a week without news from an origin.
+pub const DEFAULT_STALE_AFTER_SECS: u64 = 7 * 24 * 3600;
 
 impl Default for NodeConfig {
     fn default() -> Self {
@@ -66,7 +70,7 @@ impl Default for NodeConfig {
             tls: None,
             insecure_dev: false,
             federation: FederationConfig::default(),
-            stale_after_secs: 7 * 24 * 3600,
+            stale_after_secs: DEFAULT_STALE_AFTER_SECS,
             tombstone_grace_secs: 30 * 24 * 3600,
         }
     }

@@ -4,10 +4,11 @@
 
 use crate::errors;
 use base64::Engine;
-use prospectus_model::{LearnerProfile, Record, RecordKind, Uuid, evaluate};
+use chrono::{NaiveDate, NaiveTime};
+use prospectus_model::{LearnerProfile, Record, RecordKind, Start, Uuid, evaluate};
 use prospectus_proto::v1::{self as w, directory_server::Directory};
-use prospectus_proto::{FromWire, ToWire};
-use prospectus_search::{Index, Query};
+use prospectus_proto::{FromWire, ToWire, WireEnum};
+use prospectus_search::{Cursor, Index, Near, Query, Sort};
 use prospectus_store::Store;
 use std::sync::Arc;
 use tonic::{Request, Response, Status};
@@ -15,6 +16,8 @@ use tonic::{Request, Response, Status};
 pub struct DirectoryService {
     pub store: Arc<Store>,
     pub index: Arc<Index>,
+    /// Results from an origin quiet for longer than this are marked stale.
+    pub stale_after: std::time::Duration,
 }
 
 fn parse_id(s: &str) -> Result<Uuid, Status> {
@@ -27,23 +30,149 @@ fn learner(p: Option<&w::LearnerProfile>) -> Result<Option<LearnerProfile>, Stat
         .transpose()
 }
 
-/// Page tokens are opaque to clients; today they carry an offset.
-fn encode_token(offset: usize) -> String {
-    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(format!("o:{offset}"))
+/// Page tokens are opaque to clients; they carry the sort and the last hit's sort key, so the
+/// next page starts strictly after it whatever changed in between.
+fn encode_token(sort: Sort, c: &Cursor) -> String {
+    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(format!(
+        "c1:{}:{}:{}",
+        sort.code(),
+        c.key,
+        c.id.simple()
+    ))
 }
 
-fn decode_token(t: &str) -> Result<usize, Status> {
+fn decode_token(t: &str, sort: Sort) -> Result<Option<Cursor>, Status> {
     if t.is_empty() {
-        return Ok(0);
+        return Ok(None);
     }
     let bad = || errors::invalid_field("page_token", "not a token this node issued");
+    if t.len() > 200 {
+        return Err(bad());
+    }
     let raw = base64::engine::general_purpose::URL_SAFE_NO_PAD
         .decode(t)
         .map_err(|_| bad())?;
     let s = String::from_utf8(raw).map_err(|_| bad())?;
-    s.strip_prefix("o:")
-        .and_then(|n| n.parse().ok())
-        .ok_or_else(bad)
+    let mut parts = s.split(':');
+    let (Some("c1"), Some(code), Some(key), Some(id), None) = (
+        parts.next(),
+        parts.next(),
+        parts.next(),
+        parts.next(),
+        parts.next(),
+    ) else {
+        return Err(bad());
+    };
+    if code.parse::<u8>().ok() != Some(sort.code()) {
+        return Err(errors::invalid_field(
+            "page_token",
+            "was issued for a different sort order",
+        ));
+    }
+    Ok(Some(Cursor {
+        key: key.parse().map_err(|_| bad())?,
+        id: Uuid::parse_str(id).map_err(|_| bad())?,
+    }))
+}
+
+fn enums<T: WireEnum>(field: &str, values: &[i32]) -> Result<Vec<T>, Status> {
+    values
+        .iter()
+        .enumerate()
+        .map(|(i, v)| {
+            T::from_i32(*v).ok_or_else(|| {
+                errors::invalid_field(&format!("{field}[{i}]"), format!("unknown value {v}"))
+            })
+        })
+        .collect()
+}
+
+fn time(field: &str, s: &str) -> Result<Option<NaiveTime>, Status> {
+    if s.trim().is_empty() {
+        return Ok(None);
+    }
+    NaiveTime::parse_from_str(s.trim(), "%H:%M")
+        .map(Some)
+        .map_err(|_| errors::invalid_field(field, format!("{s:?} is not a time HH:MM")))
+}
+
+fn date(field: &str, s: &str) -> Result<Option<NaiveDate>, Status> {
+    if s.trim().is_empty() {
+        return Ok(None);
+    }
+    NaiveDate::parse_from_str(s.trim(), "%Y-%m-%d")
+        .map(Some)
+        .map_err(|_| errors::invalid_field(field, format!("{s:?} is not a date YYYY-MM-DD")))
+}
+
+fn sort(v: i32) -> Result<Sort, Status> {
+    match w::SortOrder::try_from(v) {
+        Ok(w::SortOrder::Unspecified | w::SortOrder::Relevance) => Ok(Sort::Relevance),
+        Ok(w::SortOrder::Distance) => Ok(Sort::Distance),
+        Ok(w::SortOrder::StartDate) => Ok(Sort::StartDate),
+        Ok(w::SortOrder::Fee) => Ok(Sort::Fee),
+        Err(_) => Err(errors::invalid_field("sort", format!("unknown value {v}"))),
+    }
+}
+
+/// The wire request as an index query. Every field problem names the field.
+#[allow(clippy::result_large_err)]
+pub fn query(r: w::SearchRequest) -> Result<Query, Status> {
+    let learner = learner(r.learner.as_ref())?;
+    let near = match (r.postcode.trim().is_empty(), r.near) {
+        (false, Some(_)) => {
+            return Err(errors::invalid_field(
+                "near",
+                "give a postcode or a point, not both",
+            ));
+        }
+        (false, None) => Some(Near::Postcode(r.postcode.clone())),
+        (true, Some(p)) => Some(Near::Point(prospectus_model::LatLon {
+            lat: p.lat,
+            lon: p.lon,
+        })),
+        (true, None) => None,
+    };
+    let sort = sort(r.sort)?;
+    let limit = if r.page_size == 0 {
+        20
+    } else {
+        usize::try_from(r.page_size).unwrap_or(usize::MAX)
+    };
+    Ok(Query {
+        categories: enums("categories", &r.categories)?,
+        boroughs: r.boroughs,
+        levels: enums("levels", &r.levels)?,
+        delivery: enums("delivery", &r.delivery)?,
+        attendance: enums("attendance", &r.attendance)?,
+        days: enums("days", &r.days)?,
+        time_from: time("time_from", &r.time_from)?,
+        time_to: time("time_to", &r.time_to)?,
+        starts_after: date("starts_after", &r.starts_after)?,
+        starts_before: date("starts_before", &r.starts_before)?,
+        flexible_start_only: r.flexible_start_only,
+        min_places_left: r.min_places_left,
+        max_fee_pence: r.max_fee_pence,
+        mental_health_only: r.mental_health_only,
+        step_free_only: r.step_free_only,
+        languages: r.languages,
+        near,
+        radius_km: r.radius_km,
+        exclude_online: r.exclude_online,
+        learner,
+        eligible_only: r.eligible_only,
+        sort,
+        after: decode_token(&r.page_token, sort)?,
+        limit,
+        text: r.text,
+    })
+}
+
+fn start_text(s: &Start) -> String {
+    match s {
+        Start::Rolling => "rolling".into(),
+        Start::On(d) => d.format("%Y-%m-%d").to_string(),
+    }
 }
 
 impl DirectoryService {
@@ -143,66 +272,72 @@ impl Directory for DirectoryService {
         &self,
         req: Request<w::SearchRequest>,
     ) -> Result<Response<w::SearchResponse>, Status> {
-        let r = req.into_inner();
-        let mut categories = Vec::new();
-        for (i, c) in r.categories.iter().enumerate() {
-            categories.push(
-                <prospectus_model::Category as prospectus_proto::WireEnum>::from_i32(*c)
-                    .ok_or_else(|| {
-                        errors::invalid_field(
-                            &format!("categories[{i}]"),
-                            format!("unknown category {c}"),
-                        )
-                    })?,
-            );
-        }
-        for (i, b) in r.boroughs.iter().enumerate() {
-            if prospectus_geo::borough(b).is_none() {
-                return Err(errors::invalid_field(
-                    &format!("boroughs[{i}]"),
-                    format!("{b:?} is not a London borough GSS code"),
-                ));
-            }
-        }
-        let learner = learner(r.learner.as_ref())?;
-        if r.eligible_only && learner.is_none() {
-            return Err(errors::invalid_field(
-                "eligible_only",
-                "needs a learner profile",
-            ));
-        }
-        let limit = if r.page_size == 0 {
-            20
-        } else {
-            r.page_size as usize
-        };
-        let q = Query {
-            text: r.text,
-            categories,
-            boroughs: r.boroughs,
-            learner,
-            eligible_only: r.eligible_only,
-            offset: decode_token(&r.page_token)?,
-            limit,
-        };
+        let q = query(req.into_inner())?;
+        let sort_order = q.sort;
         let index = self.index.clone();
-        let page = tokio::task::spawn_blocking(move || index.search(&q))
-            .await
-            .map_err(errors::join)?
-            .map_err(errors::search)?;
+        let (page, heads) = tokio::task::spawn_blocking(move || {
+            let heads = index.heads();
+            index.search(&q).map(|p| (p, heads))
+        })
+        .await
+        .map_err(errors::join)?
+        .map_err(errors::search)?;
+        let last_seen: std::collections::HashMap<String, i64> = self
+            .store
+            .origin_heads()
+            .map_err(errors::store)?
+            .into_iter()
+            .map(|h| (h.origin, h.last_unix_millis))
+            .collect();
+        let now = chrono::Utc::now().timestamp_millis();
+        let stale_ms = i64::try_from(self.stale_after.as_millis()).unwrap_or(i64::MAX);
         let mut hits = Vec::with_capacity(page.hits.len());
         for h in page.hits {
-            let mut view = self.view(&h.course, h.origin, None)?;
-            view.evaluation = h.evaluation.map(|e| e.to_wire());
+            let e = &h.entry;
+            let seen = last_seen.get(&e.origin).copied().unwrap_or(0);
             hits.push(w::SearchHit {
-                course: Some(view),
+                course: Some(w::CourseView {
+                    course: Some(e.course.to_wire()),
+                    origin: e.origin.clone(),
+                    provider: e.provider.as_ref().map(|p| p.to_wire()),
+                    venues: e.venues.iter().map(|v| v.to_wire()).collect(),
+                    evaluation: h.evaluation.map(|ev| ev.to_wire()),
+                }),
                 score: h.score,
+                distance_km: h.distance_km,
+                next_start: h.next_start.as_ref().map(start_text).unwrap_or_default(),
+                fee_pence: h.fee_pence,
+                freshness: Some(w::Freshness {
+                    course_last_verified: e.course.last_verified.format("%Y-%m-%d").to_string(),
+                    provider_last_verified: e
+                        .provider
+                        .as_ref()
+                        .map(|p| p.last_verified.format("%Y-%m-%d").to_string())
+                        .unwrap_or_default(),
+                    origin_last_seen_unix_millis: seen,
+                    stale: now.saturating_sub(seen) > stale_ms,
+                }),
             });
         }
+        let facet = |(value, count): (String, u64)| w::FacetCount { value, count };
         Ok(Response::new(w::SearchResponse {
             hits,
             total_hits: page.total as u64,
-            next_page_token: page.next_offset.map(encode_token).unwrap_or_default(),
+            next_page_token: page
+                .next
+                .map(|c| encode_token(sort_order, &c))
+                .unwrap_or_default(),
+            category_facets: page
+                .facets
+                .categories
+                .into_iter()
+                .map(|(c, n)| facet((c.as_str().to_string(), n)))
+                .collect(),
+            borough_facets: page.facets.boroughs.into_iter().map(facet).collect(),
+            index_heads: heads
+                .into_iter()
+                .map(|(origin, seq)| w::IndexHead { origin, seq })
+                .collect(),
         }))
     }
 }

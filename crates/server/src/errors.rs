@@ -48,8 +48,12 @@ pub fn store(e: StoreError) -> Status {
 
 pub fn search(e: SearchError) -> Status {
     match e {
-        SearchError::BadQuery { field, reason } => invalid_field(field, reason),
+        SearchError::BadQuery { field, reason } => invalid_field(&field, reason),
         SearchError::Store(e) => store(e),
+        e @ SearchError::Engine(_) => {
+            tracing::error!(error = %e, "search failure");
+            Status::internal("search failure; see the node's log")
+        }
     }
 }
 

@@ -17,5 +17,8 @@ mod peers;
 mod publisher;
 
 pub use config::{ConfigError, FederationConfig, NodeConfig, TlsPaths};
+/// The wire `SearchRequest` as an index query, with the `Directory.Search` checks (the
+/// benchmark runs the same requests in-process through it).
+pub use directory::query as search_query;
 pub use node::{NodeError, RunningNode, start};
 pub use prospectus_store::NodeKey;

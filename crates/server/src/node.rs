@@ -202,17 +202,11 @@ pub async fn start(cfg: NodeConfig) -> Result<RunningNode, NodeError> {
         tls: client_tls,
     });
 
-    let started = std::time::Instant::now();
-    let index = Arc::new(Index::build(&store)?);
-    store.add_observer(index.clone());
+    // Subscribes to the store, then rebuilds from it (logging progress).
+    let index = Index::open(&store)?;
     let (notify, _) = tokio::sync::broadcast::channel(16);
     let (stopping, _) = watch::channel(false);
     store.add_observer(Arc::new(Notifier(notify.clone())));
-    tracing::info!(
-        courses = index.len(),
-        ms = started.elapsed().as_millis() as u64,
-        "search index built"
-    );
 
     let (health, health_svc) = tonic_health::server::health_reporter();
     health
@@ -233,6 +227,7 @@ pub async fn start(cfg: NodeConfig) -> Result<RunningNode, NodeError> {
     let publisher = PublisherServer::new(PublisherService {
         store: store.clone(),
         fed: fed.clone(),
+        index: index.clone(),
     })
     .max_decoding_message_size(MAX_MESSAGE_BYTES);
     let federation = FederationServer::new(FederationService {
@@ -246,6 +241,7 @@ pub async fn start(cfg: NodeConfig) -> Result<RunningNode, NodeError> {
     let directory = DirectoryServer::new(DirectoryService {
         store: store.clone(),
         index: index.clone(),
+        stale_after: std::time::Duration::from_secs(cfg.stale_after_secs),
     });
     let admin = AdminServer::new(AdminService {
         store: store.clone(),

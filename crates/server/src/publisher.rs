@@ -19,7 +19,13 @@ pub const MAX_BATCH_OPS: usize = 200_000;
 pub struct PublisherService {
     pub store: Arc<Store>,
     pub fed: Arc<crate::peers::Fed>,
+    /// Waited on (bounded) after a commit so a publisher reads its own writes in search.
+    pub index: Arc<prospectus_search::Index>,
 }
+
+/// How long an acknowledgement waits for the search index; past it the publish is still
+/// acknowledged (it is durable) and shows up in search moments later.
+const INDEX_WAIT: std::time::Duration = std::time::Duration::from_secs(10);
 
 impl PublisherService {
     /// Writes wait while this node restores its own origin from peers.
@@ -34,6 +40,20 @@ impl PublisherService {
             ));
         }
         Ok(())
+    }
+
+    async fn visible(&self, origin: &str, seq: u64) {
+        let index = self.index.clone();
+        let origin = origin.to_string();
+        let ok = tokio::task::spawn_blocking(move || index.wait_for(&origin, seq, INDEX_WAIT))
+            .await
+            .unwrap_or(false);
+        if !ok {
+            tracing::warn!(
+                seq,
+                "publish acknowledged before the search index caught up"
+            );
+        }
     }
 }
 
@@ -119,6 +139,7 @@ impl PublisherService {
             origin = %r.origin, epoch = r.epoch, first_seq = r.first_seq, last_seq = r.last_seq,
             ops = n, replayed = r.replayed, "batch committed"
         );
+        self.visible(&r.origin, r.last_seq).await;
         Ok(Response::new(receipt(r)))
     }
 
@@ -142,6 +163,7 @@ impl PublisherService {
         match r {
             Ok(r) => {
                 tracing::info!(origin = %r.origin, seq = r.last_seq, "record committed");
+                self.visible(&r.origin, r.last_seq).await;
                 Ok(Response::new(receipt(r)))
             }
             Err(prospectus_store::StoreError::Invalid(v)) => {

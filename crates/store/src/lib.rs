@@ -113,6 +113,16 @@ pub struct Stored {
     pub unix_millis: i64,
 }
 
+/// An origin's log head as this store holds it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OriginHead {
+    pub origin: String,
+    pub epoch: u64,
+    pub seq: u64,
+    /// Wall-clock millis of its newest entry; informational only.
+    pub last_unix_millis: i64,
+}
+
 /// One applied change, as observers see it.
 #[derive(Debug, Clone)]
 pub struct Update {
@@ -373,6 +383,24 @@ impl Store {
         } else {
             (st.epoch, st.seq)
         })
+    }
+
+    /// Every origin this store holds entries from, with its log head and the wall-clock time of
+    /// its newest entry (informational: used to flag results from an origin gone quiet).
+    pub fn origin_heads(&self) -> Result<Vec<OriginHead>, StoreError> {
+        let mut out = Vec::new();
+        for item in self.origins.iter() {
+            let (k, v) = item?;
+            let st = OriginState::decode(v.as_ref())
+                .map_err(|e| StoreError::Corrupt(format!("origin state: {e}")))?;
+            out.push(OriginHead {
+                origin: String::from_utf8_lossy(&k).into_owned(),
+                epoch: st.epoch,
+                seq: st.seq,
+                last_unix_millis: st.last_unix_millis,
+            });
+        }
+        Ok(out)
     }
 
     fn origin_state(&self, origin: &str) -> Result<OriginState, StoreError> {

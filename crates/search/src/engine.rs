@@ -1,0 +1,993 @@
+//! The tantivy side: schema, the writer's state (records by id, reverse references, slots),
+//! query building and the search itself. Kept apart from `lib.rs` so the concurrency story
+//! (channel, writer thread, generations) reads on its own.
+
+use crate::SearchError;
+use crate::entry::{CELL_DEG, Entry, Hot, ONLINE_CELL, category_bit, start_key};
+use crate::query::{Checked, Cursor, Sort};
+use prospectus_model::{
+    Category, Course, Evaluation, Provider, Record, RecordKind, Start, Uuid, Venue, evaluate,
+};
+use prospectus_store::Update;
+use std::collections::{BTreeSet, BinaryHeap, HashMap};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, RwLock};
+use tantivy::collector::{Collector, SegmentCollector};
+use tantivy::columnar::Column;
+use tantivy::query::{
+    AllQuery, Bm25StatisticsProvider, BooleanQuery, BoostQuery, ConstScoreQuery, EmptyQuery,
+    FuzzyTermQuery, Occur, Query as TQuery, TermQuery,
+};
+use tantivy::schema::{
+    Field, IndexRecordOption, NumericOptions, STRING, Schema, TextFieldIndexing, TextOptions,
+};
+use tantivy::tokenizer::TextAnalyzer;
+use tantivy::{DocId, IndexReader, IndexWriter, ReloadPolicy, Score, SegmentReader, Term};
+
+/// Indexing memory budget of the single writer thread.
+const WRITER_HEAP_BYTES: usize = 64 * 1024 * 1024;
+/// Title matches weigh this much more than matches elsewhere.
+const TITLE_BOOST: f32 = 3.0;
+/// A typo-tolerant match weighs less than an exact one.
+const FUZZY_BOOST: f32 = 0.5;
+
+#[derive(Clone, Copy)]
+struct Fields {
+    id: Field,
+    title: Field,
+    body: Field,
+    raw: Field,
+    category: Field,
+    borough: Field,
+    level: Field,
+    delivery: Field,
+    attendance: Field,
+    day: Field,
+    mental_health: Field,
+    step_free: Field,
+    language: Field,
+    cell: Field,
+    slot: Field,
+}
+
+const SLOT: &str = "slot";
+
+fn schema() -> (Schema, Fields) {
+    let mut b = Schema::builder();
+    let stemmed = TextOptions::default().set_indexing_options(
+        TextFieldIndexing::default()
+            .set_tokenizer("en_stem")
+            .set_index_option(IndexRecordOption::WithFreqs),
+    );
+    let raw = TextOptions::default().set_indexing_options(
+        TextFieldIndexing::default()
+            .set_tokenizer("default")
+            .set_index_option(IndexRecordOption::Basic),
+    );
+    let fields = Fields {
+        id: b.add_text_field("id", STRING),
+        title: b.add_text_field("title", stemmed.clone()),
+        body: b.add_text_field("body", stemmed),
+        raw: b.add_text_field("raw", raw),
+        category: b.add_text_field("category", STRING),
+        borough: b.add_text_field("borough", STRING),
+        level: b.add_text_field("level", STRING),
+        delivery: b.add_text_field("delivery", STRING),
+        attendance: b.add_text_field("attendance", STRING),
+        day: b.add_text_field("day", STRING),
+        mental_health: b.add_text_field("mental_health", STRING),
+        step_free: b.add_text_field("step_free", STRING),
+        language: b.add_text_field("language", STRING),
+        cell: b.add_text_field("cell", STRING),
+        slot: b.add_u64_field(SLOT, NumericOptions::default().set_fast()),
+    };
+    (b.build(), fields)
+}
+
+/// Slot → course, and the packed copy of what the candidate loop reads.
+#[derive(Default)]
+struct Slots {
+    entries: Vec<Option<Arc<Entry>>>,
+    hot: Vec<Hot>,
+}
+
+/// What queries share with the writer: the reader and the slot table.
+pub(crate) struct Engine {
+    fields: Fields,
+    reader: IndexReader,
+    stemmer: TextAnalyzer,
+    /// Slot (a fast field on each tantivy doc) → the resolved course. A slot is never reused;
+    /// an old version's slot is cleared only after the commit that deletes its doc is visible.
+    slots: RwLock<Slots>,
+    live: AtomicUsize,
+}
+
+struct Live {
+    course: Arc<Course>,
+    origin: String,
+    seq: u64,
+    slot: u64,
+}
+
+/// The writer thread's own state.
+pub(crate) struct State {
+    writer: IndexWriter,
+    providers: HashMap<Uuid, Arc<Provider>>,
+    venues: HashMap<Uuid, Arc<Venue>>,
+    courses: HashMap<Uuid, Live>,
+    by_provider: HashMap<Uuid, BTreeSet<Uuid>>,
+    by_venue: HashMap<Uuid, BTreeSet<Uuid>>,
+    next_slot: u64,
+    pending: Vec<Arc<Entry>>,
+    to_clear: Vec<u64>,
+    dirty: bool,
+}
+
+impl Engine {
+    pub(crate) fn new() -> Result<(Engine, State), SearchError> {
+        let (schema, fields) = schema();
+        let index = tantivy::Index::create_in_ram(schema);
+        let writer: IndexWriter = index.writer_with_num_threads(1, WRITER_HEAP_BYTES)?;
+        let reader = index
+            .reader_builder()
+            .reload_policy(ReloadPolicy::Manual)
+            .try_into()?;
+        let stemmer = index
+            .tokenizers()
+            .get("en_stem")
+            .ok_or_else(|| SearchError::Engine("tokenizer en_stem missing".into()))?;
+        let engine = Engine {
+            fields,
+            reader,
+            stemmer,
+            slots: RwLock::new(Slots::default()),
+            live: AtomicUsize::new(0),
+        };
+        let state = State {
+            writer,
+            providers: HashMap::new(),
+            venues: HashMap::new(),
+            courses: HashMap::new(),
+            by_provider: HashMap::new(),
+            by_venue: HashMap::new(),
+            next_slot: 0,
+            pending: Vec::new(),
+            to_clear: Vec::new(),
+            dirty: false,
+        };
+        Ok((engine, state))
+    }
+
+    pub(crate) fn live(&self) -> usize {
+        self.live.load(Ordering::Relaxed)
+    }
+}
+
+impl State {
+    /// Adds a provider or venue without re-indexing dependants (start-up, before courses).
+    pub(crate) fn put_reference(&mut self, r: Record) {
+        match r {
+            Record::Provider(p) => {
+                self.providers.insert(p.id, Arc::new(p));
+            }
+            Record::Venue(v) => {
+                self.venues.insert(v.id, Arc::new(v));
+            }
+            Record::Course(_) => {}
+        }
+    }
+
+    pub(crate) fn apply(&mut self, engine: &Engine, u: Update) -> Result<(), SearchError> {
+        match (u.kind, u.new) {
+            (_, Some(Record::Course(c))) => self.put_course(engine, c, &u.origin, u.seq),
+            (RecordKind::Course, _) => {
+                self.remove_course(engine, u.id);
+                Ok(())
+            }
+            (RecordKind::Provider, new) => {
+                match new {
+                    Some(Record::Provider(p)) => {
+                        self.providers.insert(p.id, Arc::new(p));
+                    }
+                    _ => {
+                        self.providers.remove(&u.id);
+                    }
+                }
+                let deps: Vec<Uuid> = self
+                    .by_provider
+                    .get(&u.id)
+                    .map(|s| s.iter().copied().collect())
+                    .unwrap_or_default();
+                self.reindex(engine, &deps)
+            }
+            (RecordKind::Venue, new) => {
+                match new {
+                    Some(Record::Venue(v)) => {
+                        self.venues.insert(v.id, Arc::new(v));
+                    }
+                    _ => {
+                        self.venues.remove(&u.id);
+                    }
+                }
+                let deps: Vec<Uuid> = self
+                    .by_venue
+                    .get(&u.id)
+                    .map(|s| s.iter().copied().collect())
+                    .unwrap_or_default();
+                self.reindex(engine, &deps)
+            }
+        }
+    }
+
+    fn reindex(&mut self, engine: &Engine, ids: &[Uuid]) -> Result<(), SearchError> {
+        for id in ids {
+            if let Some(l) = self.courses.get(id) {
+                let (c, o, s) = (l.course.clone(), l.origin.clone(), l.seq);
+                self.index_course(engine, c, &o, s)?;
+            }
+        }
+        Ok(())
+    }
+
+    fn unlink(&mut self, id: Uuid) {
+        if let Some(old) = self.courses.get(&id) {
+            let c = old.course.clone();
+            if let Some(s) = self.by_provider.get_mut(&c.provider_id) {
+                s.remove(&id);
+            }
+            for r in &c.runs {
+                if let Some(s) = self.by_venue.get_mut(&r.venue_id) {
+                    s.remove(&id);
+                }
+            }
+        }
+    }
+
+    pub(crate) fn put_course(
+        &mut self,
+        engine: &Engine,
+        c: Course,
+        origin: &str,
+        seq: u64,
+    ) -> Result<(), SearchError> {
+        self.unlink(c.id);
+        self.by_provider
+            .entry(c.provider_id)
+            .or_default()
+            .insert(c.id);
+        for r in &c.runs {
+            self.by_venue.entry(r.venue_id).or_default().insert(c.id);
+        }
+        self.index_course(engine, Arc::new(c), origin, seq)
+    }
+
+    fn remove_course(&mut self, engine: &Engine, id: Uuid) {
+        self.unlink(id);
+        if let Some(old) = self.courses.remove(&id) {
+            self.to_clear.push(old.slot);
+        }
+        self.writer
+            .delete_term(Term::from_field_text(engine.fields.id, &id.to_string()));
+        self.dirty = true;
+    }
+
+    fn index_course(
+        &mut self,
+        engine: &Engine,
+        course: Arc<Course>,
+        origin: &str,
+        seq: u64,
+    ) -> Result<(), SearchError> {
+        let f = engine.fields;
+        let id = course.id;
+        let provider = self.providers.get(&course.provider_id).cloned();
+        let entry = Entry::build(course.clone(), origin, seq, provider, |v| {
+            self.venues.get(&v).cloned()
+        });
+        let slot = self.next_slot;
+        self.next_slot += 1;
+
+        let c = &entry.course;
+        let extra = entry.extra_text();
+        let mut doc = tantivy::TantivyDocument::default();
+        doc.add_text(f.id, id.to_string());
+        doc.add_u64(f.slot, slot);
+        doc.add_text(f.title, &c.title);
+        doc.add_text(f.body, &c.description);
+        doc.add_text(f.body, &extra);
+        doc.add_text(f.raw, &c.title);
+        doc.add_text(f.raw, &c.description);
+        doc.add_text(f.raw, &extra);
+        for cat in &c.categories {
+            doc.add_text(f.category, cat.as_str());
+        }
+        for b in &entry.boroughs {
+            doc.add_text(f.borough, b);
+        }
+        doc.add_text(f.level, c.level.as_str());
+        doc.add_text(f.delivery, c.delivery.as_str());
+        for a in c.attendance() {
+            doc.add_text(f.attendance, a.as_str());
+        }
+        for d in entry.days() {
+            doc.add_text(f.day, d.as_str());
+        }
+        if c.mental_health_focus {
+            doc.add_text(f.mental_health, "1");
+        }
+        if entry.any_step_free() {
+            doc.add_text(f.step_free, "1");
+        }
+        doc.add_text(f.language, c.language.to_ascii_lowercase());
+        for cell in entry.cells() {
+            doc.add_text(f.cell, cell);
+        }
+
+        self.writer
+            .delete_term(Term::from_field_text(f.id, &id.to_string()));
+        self.writer.add_document(doc)?;
+        if let Some(old) = self.courses.insert(
+            id,
+            Live {
+                course,
+                origin: origin.to_string(),
+                seq,
+                slot,
+            },
+        ) {
+            self.to_clear.push(old.slot);
+        }
+        self.pending.push(Arc::new(entry));
+        self.dirty = true;
+        Ok(())
+    }
+
+    /// Makes everything applied so far searchable, as one new generation.
+    pub(crate) fn commit(&mut self, engine: &Engine) -> Result<(), SearchError> {
+        if !self.dirty {
+            return Ok(());
+        }
+        // New entries first (their docs are invisible until the reload), then the commit, then
+        // the old versions' slots (their docs are invisible after the reload).
+        if let Ok(mut slots) = engine.slots.write() {
+            for e in self.pending.drain(..) {
+                slots.hot.push(e.hot());
+                slots.entries.push(Some(e));
+            }
+        }
+        self.writer.commit()?;
+        engine.reader.reload()?;
+        if let Ok(mut slots) = engine.slots.write() {
+            for s in self.to_clear.drain(..) {
+                if let Some(x) = slots.entries.get_mut(s as usize) {
+                    *x = None;
+                }
+            }
+        }
+        engine.live.store(self.courses.len(), Ordering::Relaxed);
+        self.dirty = false;
+        Ok(())
+    }
+}
+
+/// Corpus statistics that never change, so BM25 scores depend on the course and the query only
+/// (a course keeps its place in a result order while others come and go). Term weights are all
+/// equal; length normalisation uses typical field lengths.
+struct FrozenStats {
+    title: Field,
+}
+
+const FROZEN_DOCS: u64 = 100_000;
+
+impl Bm25StatisticsProvider for FrozenStats {
+    fn total_num_tokens(&self, field: Field) -> tantivy::Result<u64> {
+        Ok(FROZEN_DOCS * if field == self.title { 6 } else { 60 })
+    }
+    fn total_num_docs(&self) -> tantivy::Result<u64> {
+        Ok(FROZEN_DOCS)
+    }
+    fn doc_freq(&self, _term: &Term) -> tantivy::Result<u64> {
+        Ok(FROZEN_DOCS / 100)
+    }
+}
+
+/// Collects (slot, score) for every matching doc.
+struct SlotCollector {
+    scoring: bool,
+}
+
+struct SlotSegment {
+    slots: Column<u64>,
+    out: Vec<(u64, Score)>,
+}
+
+impl Collector for SlotCollector {
+    type Fruit = Vec<(u64, Score)>;
+    type Child = SlotSegment;
+
+    fn for_segment(&self, _ord: u32, segment: &SegmentReader) -> tantivy::Result<SlotSegment> {
+        Ok(SlotSegment {
+            slots: segment.fast_fields().u64(SLOT)?,
+            out: Vec::new(),
+        })
+    }
+
+    fn requires_scoring(&self) -> bool {
+        self.scoring
+    }
+
+    fn merge_fruits(&self, fruits: Vec<Vec<(u64, Score)>>) -> tantivy::Result<Self::Fruit> {
+        Ok(fruits.concat())
+    }
+}
+
+impl SegmentCollector for SlotSegment {
+    type Fruit = Vec<(u64, Score)>;
+
+    fn collect(&mut self, doc: DocId, score: Score) {
+        if let Some(s) = self.slots.first(doc) {
+            self.out.push((s, score));
+        }
+    }
+
+    fn collect_block(&mut self, docs: &[DocId]) {
+        for d in docs {
+            if let Some(s) = self.slots.first(*d) {
+                self.out.push((s, 0.0));
+            }
+        }
+    }
+
+    fn harvest(self) -> Self::Fruit {
+        self.out
+    }
+}
+
+/// One hit of a page.
+#[derive(Debug, Clone)]
+pub struct Hit {
+    pub entry: Arc<Entry>,
+    pub score: f32,
+    /// To the nearest matching run's venue; `None` without `near`, or online only.
+    pub distance_km: Option<f64>,
+    /// The earliest matching run's start.
+    pub next_start: Option<Start>,
+    /// What this learner pays; the full fee without a learner.
+    pub fee_pence: u32,
+    pub evaluation: Option<Evaluation>,
+}
+
+#[derive(Debug, Clone, Default)]
+pub struct Facets {
+    /// Matching courses per category (a course counts once per category it has).
+    pub categories: Vec<(Category, u64)>,
+    /// Matching courses per borough GSS code (once per borough it runs in).
+    pub boroughs: Vec<(String, u64)>,
+}
+
+#[derive(Debug, Clone)]
+pub struct Page {
+    pub hits: Vec<Hit>,
+    /// Courses matching the whole query (all pages).
+    pub total: usize,
+    /// Where the next page starts; `None` on the last page.
+    pub next: Option<Cursor>,
+    pub facets: Facets,
+}
+
+struct RunMatch {
+    distance_km: Option<f64>,
+    start: Option<Start>,
+}
+
+/// Checks the run-level filters: some run must pass them all.
+fn match_runs(c: &Checked, e: &Entry) -> Option<RunMatch> {
+    let q = c.q;
+    let mut best: Option<RunMatch> = None;
+    for (run, facts) in e.course.runs.iter().zip(&e.runs) {
+        if q.exclude_online && facts.online {
+            continue;
+        }
+        if !q.days.is_empty() && !run.days.iter().any(|d| q.days.contains(d)) {
+            continue;
+        }
+        if q.time_from.is_some_and(|t| run.start_time < t)
+            || q.time_to.is_some_and(|t| run.end_time > t)
+        {
+            continue;
+        }
+        if let Start::On(d) = run.start
+            && (q.starts_after.is_some_and(|a| d < a) || q.starts_before.is_some_and(|b| d > b))
+        {
+            continue;
+        }
+        if q.flexible_start_only && run.start != Start::Rolling {
+            continue;
+        }
+        if let Some(m) = q.min_places_left
+            && run.places_left.is_some_and(|p| p < m)
+        {
+            continue;
+        }
+        if q.step_free_only && !(facts.online || facts.step_free) {
+            continue;
+        }
+        let mut dist = None;
+        if let Some(origin) = c.origin
+            && !facts.online
+        {
+            match facts.location {
+                Some(loc) => {
+                    let d = prospectus_geo::haversine_km(origin, loc);
+                    if q.radius_km.is_some_and(|r| d > r) {
+                        continue;
+                    }
+                    dist = Some(d);
+                }
+                None if q.radius_km.is_some() => continue,
+                None => {}
+            }
+        }
+        let b = best.get_or_insert(RunMatch {
+            distance_km: None,
+            start: None,
+        });
+        if let Some(d) = dist
+            && b.distance_km.is_none_or(|x| d < x)
+        {
+            b.distance_km = Some(d);
+        }
+        if b.start
+            .is_none_or(|s| start_key(&run.start) < start_key(&s))
+        {
+            b.start = Some(run.start);
+        }
+    }
+    best
+}
+
+/// The learner's answer per distinct rule, for one query. The evaluator reads only a course's
+/// eligibility and fees, so whether a set of eligibility conditions, or one concession's
+/// conditions, is met depends on the conditions and the learner alone: each distinct set is
+/// evaluated once (by `evaluate` itself, on a course carrying just that rule) and the fee is the
+/// evaluator's: the cheapest met concession, never above the full fee. Page hits still get the
+/// full `evaluate`.
+#[derive(Default)]
+struct RuleMemo {
+    eligibility: HashMap<u64, bool>,
+    concession: HashMap<u64, bool>,
+}
+
+impl RuleMemo {
+    fn eligible(&mut self, e: &Entry, l: &prospectus_model::LearnerProfile) -> bool {
+        *self
+            .eligibility
+            .entry(e.eligibility_hash)
+            .or_insert_with(|| {
+                let mut c = (*e.course).clone();
+                c.fees.concessions.clear();
+                evaluate(&c, l).eligible
+            })
+    }
+
+    fn fee(&mut self, e: &Entry, l: &prospectus_model::LearnerProfile) -> u32 {
+        let full = e.course.fees.full_fee_pence;
+        let mut fee = full;
+        for (i, (hash, f)) in e.concessions.iter().enumerate() {
+            if *f >= fee {
+                continue;
+            }
+            let met = *self.concession.entry(*hash).or_insert_with(|| {
+                let mut c = (*e.course).clone();
+                c.eligibility.clear();
+                c.fees.full_fee_pence = 1;
+                c.fees.concessions = e.course.fees.concessions[i..=i].to_vec();
+                if let Some(x) = c.fees.concessions.first_mut() {
+                    x.fee_pence = 0;
+                }
+                evaluate(&c, l).concession.is_some()
+            });
+            if met {
+                fee = *f;
+            }
+        }
+        fee
+    }
+}
+
+/// A match kept for the page: ordered by (key, id), the page order.
+struct Cand {
+    key: u64,
+    id: Uuid,
+    slot: usize,
+    score: f32,
+    distance_km: Option<f64>,
+    start: Option<Start>,
+}
+
+impl PartialEq for Cand {
+    fn eq(&self, o: &Self) -> bool {
+        (self.key, self.id) == (o.key, o.id)
+    }
+}
+impl Eq for Cand {}
+impl PartialOrd for Cand {
+    fn partial_cmp(&self, o: &Self) -> Option<std::cmp::Ordering> {
+        Some(self.cmp(o))
+    }
+}
+impl Ord for Cand {
+    fn cmp(&self, o: &Self) -> std::cmp::Ordering {
+        (self.key, self.id).cmp(&(o.key, o.id))
+    }
+}
+
+impl Engine {
+    fn stem(&self, word: &str) -> String {
+        let mut a = self.stemmer.clone();
+        let mut ts = a.token_stream(word);
+        let mut out = String::new();
+        if ts.advance() {
+            out = ts.token().text.clone();
+        }
+        out
+    }
+
+    /// The text part: every meaningful word must match (exactly after stemming, or within a
+    /// small edit distance when the word is unknown or `fuzzy_all`).
+    fn text_query(
+        &self,
+        searcher: &tantivy::Searcher,
+        words: &[String],
+        fuzzy_all: bool,
+    ) -> Result<Option<Box<dyn TQuery>>, SearchError> {
+        let f = self.fields;
+        let mut musts: Vec<(Occur, Box<dyn TQuery>)> = Vec::new();
+        for w in words {
+            let stem = self.stem(w);
+            if stem.is_empty() {
+                continue;
+            }
+            let tt = Term::from_field_text(f.title, &stem);
+            let tb = Term::from_field_text(f.body, &stem);
+            let known = searcher.doc_freq(&tt)? + searcher.doc_freq(&tb)? > 0;
+            let chars = w.chars().count();
+            let distance = if chars >= 8 { 2 } else { 1 };
+            let fuzzy = || -> Box<dyn TQuery> {
+                Box::new(BoostQuery::new(
+                    Box::new(FuzzyTermQuery::new(
+                        Term::from_field_text(f.raw, w),
+                        distance,
+                        true,
+                    )),
+                    FUZZY_BOOST,
+                ))
+            };
+            let mut alts: Vec<(Occur, Box<dyn TQuery>)> = Vec::new();
+            if known {
+                alts.push((
+                    Occur::Should,
+                    Box::new(BoostQuery::new(
+                        Box::new(TermQuery::new(tt, IndexRecordOption::WithFreqs)),
+                        TITLE_BOOST,
+                    )),
+                ));
+                alts.push((
+                    Occur::Should,
+                    Box::new(TermQuery::new(tb, IndexRecordOption::WithFreqs)),
+                ));
+                // The stem is known but the word as typed is not: likely a typo whose stem
+                // happens to exist ("mindfullness" → "mindful"); let the fuzzy form match too.
+                let typed_unknown =
+                    chars >= 5 && searcher.doc_freq(&Term::from_field_text(f.raw, w))? == 0;
+                if (fuzzy_all || typed_unknown) && chars >= 4 {
+                    alts.push((Occur::Should, fuzzy()));
+                }
+            } else if chars >= 4 {
+                alts.push((Occur::Should, fuzzy()));
+            } else if fuzzy_all {
+                // A short unknown word cannot be corrected reliably; it matches nothing.
+                return Ok(Some(Box::new(EmptyQuery)));
+            } else {
+                continue;
+            }
+            musts.push((Occur::Must, Box::new(BooleanQuery::new(alts))));
+        }
+        Ok((!musts.is_empty()).then(|| Box::new(BooleanQuery::new(musts)) as Box<dyn TQuery>))
+    }
+
+    /// The course-level filters as a zero-scoring conjunction of term disjunctions.
+    fn filter_query(&self, c: &Checked) -> Option<Box<dyn TQuery>> {
+        let f = self.fields;
+        let q = c.q;
+        let mut parts: Vec<(Occur, Box<dyn TQuery>)> = Vec::new();
+        let mut any_of = |field: Field, values: Vec<String>| {
+            if values.is_empty() {
+                return;
+            }
+            let terms: Vec<(Occur, Box<dyn TQuery>)> = values
+                .iter()
+                .map(|v| {
+                    (
+                        Occur::Should,
+                        Box::new(TermQuery::new(
+                            Term::from_field_text(field, v),
+                            IndexRecordOption::Basic,
+                        )) as Box<dyn TQuery>,
+                    )
+                })
+                .collect();
+            parts.push((Occur::Must, Box::new(BooleanQuery::new(terms))));
+        };
+        any_of(
+            f.category,
+            q.categories
+                .iter()
+                .map(|x| x.as_str().to_string())
+                .collect(),
+        );
+        any_of(
+            f.borough,
+            q.boroughs
+                .iter()
+                .map(|b| b.trim().to_ascii_uppercase())
+                .collect(),
+        );
+        any_of(
+            f.level,
+            q.levels.iter().map(|x| x.as_str().to_string()).collect(),
+        );
+        any_of(
+            f.delivery,
+            q.delivery.iter().map(|x| x.as_str().to_string()).collect(),
+        );
+        any_of(
+            f.attendance,
+            q.attendance
+                .iter()
+                .map(|x| x.as_str().to_string())
+                .collect(),
+        );
+        any_of(
+            f.day,
+            q.days.iter().map(|x| x.as_str().to_string()).collect(),
+        );
+        any_of(
+            f.language,
+            q.languages.iter().map(|x| x.to_ascii_lowercase()).collect(),
+        );
+        if q.mental_health_only {
+            any_of(f.mental_health, vec!["1".into()]);
+        }
+        if q.step_free_only {
+            any_of(f.step_free, vec!["1".into()]);
+        }
+        if let (Some(o), Some(r)) = (c.origin, q.radius_km) {
+            // Grid cells covering the radius's bounding box (exact distance is checked later).
+            let dlat = r / 111.0;
+            let dlon = r / (111.0 * o.lat.to_radians().cos().max(0.01));
+            let cell = |v: f64| (v / CELL_DEG).floor() as i64;
+            let (la0, la1) = (cell(o.lat - dlat), cell(o.lat + dlat));
+            let (lo0, lo1) = (cell(o.lon - dlon), cell(o.lon + dlon));
+            let n = (la1 - la0 + 1).saturating_mul(lo1 - lo0 + 1);
+            if n <= 400 {
+                let mut cells = Vec::with_capacity(n as usize + 1);
+                for i in la0..=la1 {
+                    for j in lo0..=lo1 {
+                        cells.push(format!("{i}:{j}"));
+                    }
+                }
+                if !q.exclude_online {
+                    cells.push(ONLINE_CELL.to_string());
+                }
+                any_of(f.cell, cells);
+            }
+        }
+        (!parts.is_empty()).then(|| {
+            Box::new(ConstScoreQuery::new(
+                Box::new(BooleanQuery::new(parts)),
+                0.0,
+            )) as Box<dyn TQuery>
+        })
+    }
+
+    fn run_query(
+        &self,
+        searcher: &tantivy::Searcher,
+        c: &Checked,
+        fuzzy_all: bool,
+    ) -> Result<Vec<(u64, Score)>, SearchError> {
+        let text = self.text_query(searcher, &c.words, fuzzy_all)?;
+        let filter = self.filter_query(c);
+        let scoring = text.is_some() && c.q.sort == Sort::Relevance;
+        let query: Box<dyn TQuery> = match (text, filter) {
+            (None, None) => Box::new(AllQuery),
+            (Some(t), None) => t,
+            (None, Some(f)) => f,
+            (Some(t), Some(f)) => {
+                Box::new(BooleanQuery::new(vec![(Occur::Must, t), (Occur::Must, f)]))
+            }
+        };
+        let stats = FrozenStats {
+            title: self.fields.title,
+        };
+        Ok(
+            searcher.search_with_statistics_provider(
+                &*query,
+                &SlotCollector { scoring },
+                &stats,
+            )?,
+        )
+    }
+
+    pub(crate) fn search(&self, c: &Checked) -> Result<Page, SearchError> {
+        let q = c.q;
+        let searcher = self.reader.searcher();
+        let mut found = self.run_query(&searcher, c, false)?;
+        if found.is_empty() && !c.words.is_empty() {
+            // Nothing matched exactly: try again forgiving a typo in every word.
+            found = self.run_query(&searcher, c, true)?;
+        }
+        let slots = self
+            .slots
+            .read()
+            .map_err(|_| SearchError::Engine("slot table poisoned".into()))?;
+        let learner = q.learner.as_ref();
+        let need_runs = c.origin.is_some()
+            || !q.days.is_empty()
+            || q.time_from.is_some()
+            || q.time_to.is_some()
+            || q.starts_after.is_some()
+            || q.starts_before.is_some()
+            || q.flexible_start_only
+            || q.min_places_left.is_some()
+            || q.step_free_only
+            || q.exclude_online;
+
+        let mut cat_counts = [0u64; 32];
+        let mut borough_counts = [0u64; 64];
+        let mut rules = RuleMemo::default();
+        let mut total = 0usize;
+        // The `limit + 1` smallest (key, id) after the cursor; the extra one says "more".
+        let mut top: BinaryHeap<Cand> = BinaryHeap::with_capacity(q.limit + 2);
+        for (slot, score) in found {
+            let (Some(h), Some(Some(e))) = (
+                slots.hot.get(slot as usize),
+                slots.entries.get(slot as usize),
+            ) else {
+                continue;
+            };
+            if let Some(m) = q.max_fee_pence
+                && h.min_fee_pence > m
+            {
+                continue;
+            }
+            let rm = if need_runs {
+                match match_runs(c, e) {
+                    Some(rm) => rm,
+                    None => continue,
+                }
+            } else {
+                RunMatch {
+                    distance_km: None,
+                    start: None,
+                }
+            };
+            let mut fee = h.full_fee_pence;
+            if let Some(l) = learner
+                && ((q.eligible_only && h.has_eligibility)
+                    || (q.sort == Sort::Fee && h.min_fee_pence < h.full_fee_pence)
+                    || q.max_fee_pence.is_some_and(|m| h.full_fee_pence > m))
+            {
+                if q.eligible_only && h.has_eligibility && !rules.eligible(e, l) {
+                    continue;
+                }
+                if h.min_fee_pence < h.full_fee_pence {
+                    fee = rules.fee(e, l);
+                }
+            }
+            if q.max_fee_pence.is_some_and(|m| fee > m) {
+                continue;
+            }
+            total += 1;
+            let mut m = h.category_mask;
+            while m != 0 {
+                cat_counts[m.trailing_zeros() as usize] += 1;
+                m &= m - 1;
+            }
+            let mut m = h.borough_mask;
+            while m != 0 {
+                borough_counts[m.trailing_zeros() as usize] += 1;
+                m &= m - 1;
+            }
+            let start = if need_runs {
+                rm.start.as_ref().map_or(u64::MAX, start_key)
+            } else {
+                h.first_start
+            };
+            let key = match q.sort {
+                Sort::Relevance => {
+                    if score > 0.0 {
+                        u64::from(u32::MAX - score.to_bits())
+                    } else {
+                        u64::from(u32::MAX)
+                    }
+                }
+                Sort::Distance => rm.distance_km.map_or(u64::MAX, f64::to_bits),
+                Sort::StartDate => start,
+                Sort::Fee => u64::from(fee),
+            };
+            let id = h.id;
+            if let Some(cur) = q.after
+                && (key, id) <= (cur.key, cur.id)
+            {
+                continue;
+            }
+            if top.len() > q.limit && top.peek().is_some_and(|t| (key, id) >= (t.key, t.id)) {
+                continue;
+            }
+            top.push(Cand {
+                key,
+                id,
+                slot: slot as usize,
+                score,
+                distance_km: rm.distance_km,
+                start: rm.start,
+            });
+            if top.len() > q.limit + 1 {
+                top.pop();
+            }
+        }
+        let mut after = top.into_sorted_vec();
+        let more = after.len() > q.limit;
+        after.truncate(q.limit);
+        let next = if more {
+            after.last().map(|c| Cursor {
+                key: c.key,
+                id: c.id,
+            })
+        } else {
+            None
+        };
+        let mut hits = Vec::with_capacity(after.len());
+        for cand in after {
+            let Some(Some(e)) = slots.entries.get(cand.slot) else {
+                continue;
+            };
+            let evaluation = learner.map(|l| evaluate(&e.course, l));
+            hits.push(Hit {
+                entry: e.clone(),
+                score: cand.score,
+                distance_km: cand.distance_km,
+                next_start: cand.start.or(e.first_start),
+                fee_pence: evaluation
+                    .as_ref()
+                    .map_or(e.course.fees.full_fee_pence, |ev| ev.fee_pence),
+                evaluation,
+            });
+        }
+        let categories = Category::ALL
+            .iter()
+            .filter_map(|cat| {
+                let i = category_bit(*cat).trailing_zeros() as usize;
+                let n = cat_counts.get(i).copied().unwrap_or(0);
+                (n > 0).then_some((*cat, n))
+            })
+            .collect();
+        let boroughs: Vec<(String, u64)> = prospectus_geo::boroughs()
+            .iter()
+            .zip(borough_counts)
+            .filter(|(_, n)| *n > 0)
+            .map(|(b, n)| (b.gss_code.to_string(), n))
+            .collect();
+        Ok(Page {
+            hits,
+            total,
+            next,
+            facets: Facets {
+                categories,
+                boroughs,
+            },
+        })
+    }
+}
