@@ -3,6 +3,7 @@
 
 use crate::config::NodeConfig;
 use crate::federation::{FederationService, Notifier};
+use crate::http::{HttpState, Readiness};
 use crate::peers::{Fed, spawn_links};
 use crate::{admin::AdminService, directory::DirectoryService, publisher::PublisherService};
 use prospectus_federation::Roster;
@@ -15,8 +16,9 @@ use prospectus_store::{NodeKey, Scope, Store};
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
-use std::sync::atomic::AtomicBool;
+use std::sync::atomic::{AtomicBool, Ordering};
 use tokio::sync::oneshot;
+use tonic::service::Routes;
 use tonic::transport::{Certificate, ClientTlsConfig};
 use tonic::transport::{Identity, Server, ServerTlsConfig};
 
@@ -139,10 +141,14 @@ pub async fn start(cfg: NodeConfig) -> Result<RunningNode, NodeError> {
         tracing::warn!(addr = %cfg.listen, "--insecure-dev: serving PLAINTEXT beyond loopback; never do this in production");
     }
 
+    // Installed before anything records, so no early count is lost.
+    let _ = crate::metrics::handle();
+    let ready = Arc::new(Readiness::default());
     let roster = match &cfg.federation.roster {
         Some(p) => Roster::load(p)?,
         None => Roster::default(),
     };
+    ready.roster_loaded.store(true, Ordering::SeqCst);
     let peers: Vec<String> = match &cfg.federation.peers {
         Some(p) => p.clone(),
         None => roster
@@ -157,6 +163,8 @@ pub async fn start(cfg: NodeConfig) -> Result<RunningNode, NodeError> {
         tracing::info!(key_id = key.key_id(), path = %cfg.key_path().display(), "created origin key");
     }
     let store = Arc::new(Store::open(&dir, &borough, key)?);
+    ready.store_open.store(true, Ordering::SeqCst);
+    store.add_observer(Arc::new(crate::metrics::AppliedCounter));
     std::fs::write(dir.join("borough"), format!("{borough}\n")).map_err(dir_err)?;
 
     let admin_token_file = dir.join("admin-token");
@@ -190,6 +198,7 @@ pub async fn start(cfg: NodeConfig) -> Result<RunningNode, NodeError> {
     let started = std::time::Instant::now();
     let index = Arc::new(Index::build(&store)?);
     store.add_observer(index.clone());
+    ready.index_built.store(true, Ordering::SeqCst);
     let (notify, _) = tokio::sync::broadcast::channel(16);
     store.add_observer(Arc::new(Notifier(notify.clone())));
     tracing::info!(
@@ -235,7 +244,15 @@ pub async fn start(cfg: NodeConfig) -> Result<RunningNode, NodeError> {
         fed: fed.clone(),
     });
 
-    let mut builder = Server::builder().trace_fn(|req| {
+    let http_state = HttpState {
+        store: store.clone(),
+        index: index.clone(),
+        fed: fed.clone(),
+        ready: ready.clone(),
+        tls: tls.is_some(),
+    };
+    // gRPC and HTTP on one port: HTTP/1.1 is accepted for ORUK clients, curl and Prometheus.
+    let mut builder = Server::builder().accept_http1(true).trace_fn(|req| {
         let request_id = req
             .headers()
             .get("x-request-id")
@@ -253,13 +270,19 @@ pub async fn start(cfg: NodeConfig) -> Result<RunningNode, NodeError> {
     if let Some(t) = tls {
         builder = builder.tls_config(t)?;
     }
-    let router = builder
-        .add_service(health_svc)
+    let app = Routes::new(health_svc)
         .add_service(reflection)
         .add_service(publisher)
         .add_service(directory)
         .add_service(admin)
-        .add_service(federation);
+        .add_service(federation)
+        .prepare()
+        .into_axum_router()
+        .merge(crate::http::routes(http_state))
+        .fallback(crate::http::fallback)
+        .route_layer(axum::middleware::from_fn(crate::metrics::track))
+        .layer(axum::middleware::from_fn(crate::http::cors));
+    let router = builder.add_routes(Routes::from(app));
 
     let addr_file = dir.join("node.addr");
     let _ = std::fs::remove_file(&addr_file);
