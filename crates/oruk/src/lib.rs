@@ -352,7 +352,7 @@ pub fn cost_options(c: &Course) -> Vec<Value> {
     for (i, k) in c.fees.concessions.iter().enumerate() {
         let fee = k.fee_pence.min(full);
         let mut desc = format!(
-            "{} for learners who are: {}",
+            "{} for learners who meet all of: {}",
             money(fee),
             describe_all(&k.conditions)
         );
@@ -503,7 +503,7 @@ pub fn service(c: &Course, meta: &Meta, recs: &dyn Records, detail: Detail) -> V
                 "name": b.name,
                 "service_area": b.name,
                 "extent_type": "borough",
-                "description": format!("Published by the London Borough node {} ({})", b.name, b.gss_code),
+                "description": format!("Published by the {} node ({})", b.name, b.gss_code),
             })],
         );
     }
