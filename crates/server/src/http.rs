@@ -22,6 +22,7 @@ use prospectus_oruk::{self as oruk, Detail, Meta};
 use prospectus_search::Index;
 use prospectus_store::Store;
 use serde_json::{Value, json};
+use std::cell::RefCell;
 use std::collections::HashMap;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -414,6 +415,40 @@ impl oruk::Records for StoreRecords<'_> {
     }
 }
 
+/// Store lookups remembered for one request (a feed page repeats providers and venues).
+struct CachedRecords<'a> {
+    store: StoreRecords<'a>,
+    providers: RefCell<HashMap<Uuid, Option<Provider>>>,
+    venues: RefCell<HashMap<Uuid, Option<Venue>>>,
+}
+
+impl<'a> CachedRecords<'a> {
+    fn new(store: &'a Store) -> Self {
+        CachedRecords {
+            store: StoreRecords(store),
+            providers: RefCell::default(),
+            venues: RefCell::default(),
+        }
+    }
+}
+
+impl oruk::Records for CachedRecords<'_> {
+    fn provider(&self, id: Uuid) -> Option<Provider> {
+        self.providers
+            .borrow_mut()
+            .entry(id)
+            .or_insert_with(|| self.store.provider(id))
+            .clone()
+    }
+    fn venue(&self, id: Uuid) -> Option<Venue> {
+        self.venues
+            .borrow_mut()
+            .entry(id)
+            .or_insert_with(|| self.store.venue(id))
+            .clone()
+    }
+}
+
 fn live_course(store: &Store, id: Uuid) -> Result<Option<(Course, Meta)>, ApiError> {
     Ok(match store.get_live(RecordKind::Course, id)? {
         Some(s) => match s.record {
@@ -522,21 +557,23 @@ fn within(p: &Params, v: Option<&Venue>) -> bool {
 }
 
 /// A page (or the whole list as NDJSON) of `items`.
-fn paged(p: &Params, items: Vec<Value>) -> Response {
+fn paged<T>(p: &Params, items: Vec<T>, project: impl Fn(&T) -> Value) -> Response {
     if p.ndjson {
         let mut body = String::new();
         for v in &items {
-            body.push_str(&v.to_string());
+            body.push_str(&project(v).to_string());
             body.push('\n');
         }
         return ([(header::CONTENT_TYPE, "application/x-ndjson")], body).into_response();
     }
+    // Only the requested page is projected.
     let total = items.len() as u64;
     let skip = (p.page - 1).saturating_mul(p.per_page);
     let contents: Vec<Value> = items
-        .into_iter()
+        .iter()
         .skip(usize::try_from(skip).unwrap_or(usize::MAX))
         .take(p.per_page as usize)
+        .map(project)
         .collect();
     json_response(oruk::page(contents, total, p.page, p.per_page))
 }
@@ -563,13 +600,14 @@ async fn services(
         } else {
             Detail::Summary
         };
-        let items: Vec<Value> = snap
+        let items: Vec<&(Course, Meta)> = snap
             .courses
             .iter()
             .filter(|(c, m)| course_matches(&p, c, m, &snap))
-            .map(|(c, m)| oruk::service(c, m, &snap, detail))
             .collect();
-        Ok(paged(&p, items))
+        Ok(paged(&p, items, |(c, m)| {
+            oruk::service(c, m, &snap, detail)
+        }))
     })
     .await
 }
@@ -612,23 +650,19 @@ async fn organizations(
         } else {
             Detail::Summary
         };
-        let items = providers
-            .into_iter()
-            .map(|x| {
-                let mut v = oruk::organization(x, detail);
-                if p.full_service {
-                    let svcs: Vec<Value> = snap
-                        .courses
-                        .iter()
-                        .filter(|(c, _)| c.provider_id == x.id)
-                        .map(|(c, m)| oruk::service(c, m, &snap, Detail::Full))
-                        .collect();
-                    v["services"] = Value::Array(svcs);
-                }
-                v
-            })
-            .collect();
-        Ok(paged(&p, items))
+        Ok(paged(&p, providers, |x| {
+            let mut v = oruk::organization(x, detail);
+            if p.full_service {
+                let svcs: Vec<Value> = snap
+                    .courses
+                    .iter()
+                    .filter(|(c, _)| c.provider_id == x.id)
+                    .map(|(c, m)| oruk::service(c, m, &snap, Detail::Full))
+                    .collect();
+                v["services"] = Value::Array(svcs);
+            }
+            v
+        }))
     })
     .await
 }
@@ -700,10 +734,12 @@ async fn service_at_locations(
                 if !run_matches(&p, run) || !within(&p, snap.venues.get(&run.venue_id)) {
                     continue;
                 }
-                items.push(sal_json(c, run, m, &snap, p.full));
+                items.push((c, run, m));
             }
         }
-        Ok(paged(&p, items))
+        Ok(paged(&p, items, |(c, run, m)| {
+            sal_json(c, run, m, &snap, p.full)
+        }))
     })
     .await
 }
@@ -747,9 +783,8 @@ async fn taxonomies(q: Result<Query<Vec<(String, String)>>, QueryRejection>) -> 
     let items = oruk::TAXONOMIES
         .iter()
         .filter(|t| matches_text(&p.search, &[t.name, t.description, t.key]))
-        .map(|t| t.to_json(p.full))
-        .collect();
-    Ok(paged(&p, items))
+        .collect::<Vec<_>>();
+    Ok(paged(&p, items, |t| t.to_json(p.full)))
 }
 
 #[tracing::instrument(skip_all, fields(id = %raw))]
@@ -764,14 +799,13 @@ async fn taxonomy_by_id(Path(raw): Path<String>) -> ApiResult {
 async fn taxonomy_terms(q: Result<Query<Vec<(String, String)>>, QueryRejection>) -> ApiResult {
     let p = parse_params(q)?;
     let items = oruk::all_terms()
-        .iter()
+        .into_iter()
         .filter(|t| p.taxonomy_id.is_none_or(|x| t.taxonomy.id() == x))
         // Every term is top-level: none has a parent.
         .filter(|_| p.parent_id.is_none())
         .filter(|t| matches_text(&p.search, &[t.label, t.key]))
-        .map(|t| t.to_json())
-        .collect();
-    Ok(paged(&p, items))
+        .collect::<Vec<_>>();
+    Ok(paged(&p, items, |t| t.to_json()))
 }
 
 #[tracing::instrument(skip_all, fields(id = %raw))]
@@ -816,7 +850,7 @@ async fn feed_services(
         let mut items = Vec::new();
         let mut pos = after;
         let mut last: Option<(u64, Uuid)> = None;
-        let recs = StoreRecords(&st.store);
+        let recs = CachedRecords::new(&st.store);
         'scan: loop {
             let chunk = st.store.changes_after(pos, 1000)?;
             if chunk.is_empty() {
