@@ -476,6 +476,19 @@ async fn a_rogue_peers_forged_altered_unknown_and_forked_entries_are_never_store
         .find(|p| p.url == rogue_url)
         .expect("rogue link");
     assert!(rogue_link.rejected >= 2, "{rogue_link:?}");
+    // The refusals are counted per origin and reason on /metrics.
+    let (code, metrics) = http_get(&b.addr, "/metrics");
+    assert_eq!(code, 200);
+    for reason in ["bad_signature", "unknown_key"] {
+        let line = format!(
+            "prospectus_entries_rejected_total{{origin=\"{}\",reason=\"{reason}\"}} ",
+            BOROUGHS[0]
+        );
+        assert!(
+            metrics.lines().any(|l| l.starts_with(&line)),
+            "no {line:?} in:\n{metrics}"
+        );
+    }
     assert!(
         s.origins
             .iter()
