@@ -1051,7 +1051,7 @@ async fn http_is_served_over_tls_on_the_grpc_port() {
     };
     let r = get_tls("/");
     assert_eq!(r.status, 200, "{}", r.body);
-    assert_eq!(r.json()["version"], "HSDS 3.0");
+    assert_eq!(r.json()["version"], "HSDS-UK-3.0");
     assert_eq!(get_tls("/readyz").status, 200);
     // gRPC (HTTP/2 over the same TLS port) still answers.
     let s = node.status().await;

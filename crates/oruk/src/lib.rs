@@ -28,14 +28,14 @@ use uuid::Uuid;
 /// Namespace of every derived id (a fixed random UUID; never change it).
 pub const NAMESPACE: Uuid = Uuid::from_u128(0x6b1f_3c2e_8d4a_4f0b_9a57_0c3e_2d19_a4b8);
 
-/// HSDS version this projection follows.
-pub const HSDS_VERSION: &str = "HSDS 3.0";
+/// The version string ORUK 3.0 feeds announce at `/` (the validator's example response uses
+/// exactly this; validators read it to pick the schema set).
+pub const HSDS_VERSION: &str = "HSDS-UK-3.0";
 /// The ORUK profile this projection follows.
 pub const PROFILE_URL: &str =
     "https://github.com/OpenReferralUK/uk-profile/blob/main/docs/index.md";
-/// The OpenAPI description of the ORUK 3.0 API.
-pub const OPENAPI_URL: &str =
-    "https://raw.githubusercontent.com/OpenReferralUK/uk-profile/main/openapi.json";
+/// The OpenAPI description of the ORUK 3.0 API (as in the validator's example response).
+pub const OPENAPI_URL: &str = "https://docs.openreferraluk.org/en/latest/openapi30.json";
 
 /// A stable id for a sub-object of record `owner` playing `role`.
 pub fn derived_id(owner: Uuid, role: &str) -> Uuid {
@@ -290,12 +290,12 @@ pub fn schedule(c: &Course, run: &Run, venue: Option<&Venue>) -> Value {
         put(
             &mut m,
             "opens_at",
-            run.start_time.format("%H:%M").to_string(),
+            run.start_time.format("%H:%M:%S").to_string(),
         );
         put(
             &mut m,
             "closes_at",
-            run.end_time.format("%H:%M").to_string(),
+            run.end_time.format("%H:%M:%S").to_string(),
         );
     }
     let weeks = run
