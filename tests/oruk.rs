@@ -595,6 +595,31 @@ async fn every_oruk_endpoint_validates_against_the_validator_schemas() {
             .any(|s| s["location_id"] == venue.id.to_string())
     );
 
+    let near_services = get_json(
+        &a,
+        &format!("/services?postcode={pc}&proximity=20000&per_page=1000"),
+    );
+    let using: Vec<String> = data
+        .courses
+        .iter()
+        .filter(|c| c.runs.iter().any(|r| r.venue_id == venue.id))
+        .map(|c| c.id.to_string())
+        .collect();
+    for id in &using {
+        assert!(
+            ids(&near_services).contains(id),
+            "course {id} runs near {pc}"
+        );
+    }
+    let far = get_json(
+        &a,
+        "/services?postcode=TR19+7AA&proximity=1000&per_page=1000",
+    );
+    assert_eq!(
+        far["total_items"], 0,
+        "nothing in London is within 1 km of Land's End"
+    );
+
     // Taxonomies and terms.
     let taxes = get_json(&a, "/taxonomies");
     schemas.page(

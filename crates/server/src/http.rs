@@ -520,6 +520,14 @@ fn course_matches(p: &Params, c: &Course, meta: &Meta, snap: &Snapshot) -> bool 
     {
         return false;
     }
+    if p.postcode.is_some()
+        && !c
+            .runs
+            .iter()
+            .any(|r| within(p, snap.venues.get(&r.venue_id)))
+    {
+        return false;
+    }
     if !p.search.is_empty() {
         let provider = snap
             .providers
