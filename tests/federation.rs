@@ -60,18 +60,25 @@ async fn a_batch_published_at_a_is_searchable_at_c_with_a_verified_checkpoint() 
         converged(s, BOROUGHS[0], head)
     })
     .await;
-    let res = c
-        .directory()
-        .await
-        .search(w::SearchRequest {
-            boroughs: vec![BOROUGHS[0].into()],
-            page_size: 1,
-            ..Default::default()
-        })
-        .await
-        .expect("search at C")
-        .into_inner();
-    assert_eq!(res.total_hits, data.courses.len() as u64);
+    // The search index follows the store asynchronously: poll it (with the deadline).
+    let want = data.courses.len() as u64;
+    let dir = c.directory().await;
+    wait_for_async(|| {
+        let mut dir = dir.clone();
+        async move {
+            let res = dir
+                .search(w::SearchRequest {
+                    boroughs: vec![BOROUGHS[0].into()],
+                    page_size: 1,
+                    ..Default::default()
+                })
+                .await
+                .ok()?
+                .into_inner();
+            (res.total_hits == want).then_some(())
+        }
+    })
+    .await;
     for course in data.courses.iter().take(50) {
         assert_eq!(course_at(&c, course.id).await.as_ref(), Ok(course));
     }
@@ -481,6 +488,19 @@ async fn a_rogue_peers_forged_altered_unknown_and_forked_entries_are_never_store
         .find(|p| p.url == rogue_url)
         .expect("rogue link");
     assert!(rogue_link.rejected >= 2, "{rogue_link:?}");
+    // The refusals are counted per origin and reason on /metrics.
+    let (code, metrics) = http_get(&b.addr, "/metrics");
+    assert_eq!(code, 200);
+    for reason in ["bad_signature", "unknown_key"] {
+        let line = format!(
+            "prospectus_entries_rejected_total{{origin=\"{}\",reason=\"{reason}\"}} ",
+            BOROUGHS[0]
+        );
+        assert!(
+            metrics.lines().any(|l| l.starts_with(&line)),
+            "no {line:?} in:\n{metrics}"
+        );
+    }
     assert!(
         s.origins
             .iter()

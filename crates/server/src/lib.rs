@@ -12,6 +12,8 @@ mod config;
 mod directory;
 mod errors;
 mod federation;
+mod http;
+mod metrics;
 mod node;
 mod peers;
 mod publisher;

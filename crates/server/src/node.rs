@@ -3,6 +3,7 @@
 
 use crate::config::NodeConfig;
 use crate::federation::{FederationService, Notifier};
+use crate::http::{HttpState, Readiness};
 use crate::peers::{Fed, spawn_links};
 use crate::{admin::AdminService, directory::DirectoryService, publisher::PublisherService};
 use prospectus_federation::Roster;
@@ -15,10 +16,17 @@ use prospectus_store::{NodeKey, Scope, Store};
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
-use std::sync::atomic::AtomicBool;
+use std::sync::atomic::{AtomicBool, Ordering};
 use tokio::sync::{oneshot, watch};
+use tokio_rustls::TlsAcceptor;
+use tokio_stream::StreamExt;
+use tokio_stream::wrappers::ReceiverStream;
+use tonic::service::Routes;
 use tonic::transport::{Certificate, ClientTlsConfig};
-use tonic::transport::{Identity, Server, ServerTlsConfig};
+use tonic::transport::{Identity, Server};
+
+/// A TLS client that has not finished its handshake by then is dropped.
+const TLS_HANDSHAKE_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(10);
 
 /// Largest gRPC message a node accepts (one chunk of a batch import).
 const MAX_MESSAGE_BYTES: usize = 32 * 1024 * 1024;
@@ -34,6 +42,8 @@ pub enum NodeError {
          plaintext beyond loopback needs --insecure-dev"
     )]
     TlsRequired(SocketAddr),
+    #[error("TLS {path}: {message}")]
+    TlsConfig { path: String, message: String },
     #[error("TLS file {path}: {source}")]
     TlsFile {
         path: String,
@@ -134,17 +144,7 @@ pub async fn start(cfg: NodeConfig) -> Result<RunningNode, NodeError> {
 
     let is_loopback = cfg.listen.ip().is_loopback();
     let tls = match &cfg.tls {
-        Some(paths) => {
-            let mut t = ServerTlsConfig::new().identity(load_identity(&paths.cert, &paths.key)?);
-            if let Some(ca) = &paths.client_ca {
-                // Optional at the TLS layer so link workers can read without a certificate;
-                // the Federation service itself requires a roster member's certificate.
-                t = t
-                    .client_ca_root(Certificate::from_pem(read_file(ca)?))
-                    .client_auth_optional(true);
-            }
-            Some(t)
-        }
+        Some(paths) => Some(server_tls(paths)?),
         None if !is_loopback && !cfg.insecure_dev => {
             return Err(NodeError::TlsRequired(cfg.listen));
         }
@@ -154,10 +154,14 @@ pub async fn start(cfg: NodeConfig) -> Result<RunningNode, NodeError> {
         tracing::warn!(addr = %cfg.listen, "--insecure-dev: serving PLAINTEXT beyond loopback; never do this in production");
     }
 
+    // Installed before anything records, so no early count is lost.
+    let _ = crate::metrics::handle();
+    let ready = Arc::new(Readiness::default());
     let roster = match &cfg.federation.roster {
         Some(p) => Roster::load(p)?,
         None => Roster::default(),
     };
+    ready.roster_loaded.store(true, Ordering::SeqCst);
     let peers: Vec<String> = match &cfg.federation.peers {
         Some(p) => p.clone(),
         None => roster
@@ -172,6 +176,8 @@ pub async fn start(cfg: NodeConfig) -> Result<RunningNode, NodeError> {
         tracing::info!(key_id = key.key_id(), path = %cfg.key_path().display(), "created origin key");
     }
     let store = Arc::new(Store::open(&dir, &borough, key)?);
+    ready.store_open.store(true, Ordering::SeqCst);
+    store.add_observer(Arc::new(crate::metrics::AppliedCounter));
     std::fs::write(dir.join("borough"), format!("{borough}\n")).map_err(dir_err)?;
 
     let admin_token_file = dir.join("admin-token");
@@ -204,6 +210,7 @@ pub async fn start(cfg: NodeConfig) -> Result<RunningNode, NodeError> {
 
     // Subscribes to the store, then rebuilds from it (logging progress).
     let index = Index::open(&store)?;
+    ready.index_built.store(true, Ordering::SeqCst);
     let (notify, _) = tokio::sync::broadcast::channel(16);
     let (stopping, _) = watch::channel(false);
     store.add_observer(Arc::new(Notifier(notify.clone())));
@@ -248,7 +255,15 @@ pub async fn start(cfg: NodeConfig) -> Result<RunningNode, NodeError> {
         fed: fed.clone(),
     });
 
-    let mut builder = Server::builder().trace_fn(|req| {
+    let http_state = HttpState {
+        store: store.clone(),
+        index: index.clone(),
+        fed: fed.clone(),
+        ready: ready.clone(),
+        tls: tls.is_some(),
+    };
+    // gRPC and HTTP on one port: HTTP/1.1 is accepted for ORUK clients, curl and Prometheus.
+    let mut builder = Server::builder().accept_http1(true).trace_fn(|req| {
         let request_id = req
             .headers()
             .get("x-request-id")
@@ -263,16 +278,19 @@ pub async fn start(cfg: NodeConfig) -> Result<RunningNode, NodeError> {
             peer = tracing::field::Empty
         )
     });
-    if let Some(t) = tls {
-        builder = builder.tls_config(t)?;
-    }
-    let router = builder
-        .add_service(health_svc)
+    let app = Routes::new(health_svc)
         .add_service(reflection)
         .add_service(publisher)
         .add_service(directory)
         .add_service(admin)
-        .add_service(federation);
+        .add_service(federation)
+        .prepare()
+        .into_axum_router()
+        .merge(crate::http::routes(http_state))
+        .fallback(crate::http::fallback)
+        .route_layer(axum::middleware::from_fn(crate::metrics::track))
+        .layer(axum::middleware::from_fn(crate::http::cors));
+    let router = builder.add_routes(Routes::from(app));
 
     let addr_file = dir.join("node.addr");
     let _ = std::fs::remove_file(&addr_file);
@@ -291,9 +309,16 @@ pub async fn start(cfg: NodeConfig) -> Result<RunningNode, NodeError> {
         .with_nodelay(Some(true))
         .with_keepalive(Some(std::time::Duration::from_secs(60)));
     let (stop_tx, stop_rx) = oneshot::channel::<()>();
-    let task = tokio::spawn(router.serve_with_incoming_shutdown(incoming, async {
+    let shutdown = async {
         let _ = stop_rx.await;
-    }));
+    };
+    let task = match tls {
+        Some(config) => {
+            let tls_incoming = tls_incoming(incoming, TlsAcceptor::from(Arc::new(config)));
+            tokio::spawn(router.serve_with_incoming_shutdown(tls_incoming, shutdown))
+        }
+        None => tokio::spawn(router.serve_with_incoming_shutdown(incoming, shutdown)),
+    };
     // Written last and atomically: its presence means the node answers.
     let tmp = dir.join("node.addr.tmp");
     std::fs::write(&tmp, format!("{addr}\n")).map_err(dir_err)?;
@@ -323,6 +348,92 @@ fn read_file(p: &Path) -> Result<Vec<u8>, NodeError> {
         path: p.display().to_string(),
         source,
     })
+}
+
+/// The listener's TLS: our own rustls config rather than tonic's, because tonic offers only
+/// `h2` in ALPN, and HTTP/1.1 clients that offer `http/1.1` alone (Python, Node) would fail
+/// the handshake. Client certificates are optional at the TLS layer so link workers can read
+/// without one; the Federation service itself requires a roster member's certificate.
+fn server_tls(paths: &crate::config::TlsPaths) -> Result<rustls::ServerConfig, NodeError> {
+    use rustls::pki_types::{CertificateDer, PrivateKeyDer, pem::PemObject};
+    let bad = |p: &Path, e: &dyn std::fmt::Display| NodeError::TlsConfig {
+        path: p.display().to_string(),
+        message: e.to_string(),
+    };
+    let certs: Vec<CertificateDer<'static>> =
+        CertificateDer::pem_slice_iter(&read_file(&paths.cert)?)
+            .collect::<Result<_, _>>()
+            .map_err(|e| bad(&paths.cert, &e))?;
+    if certs.is_empty() {
+        return Err(bad(&paths.cert, &"no certificate in the file"));
+    }
+    let key =
+        PrivateKeyDer::from_pem_slice(&read_file(&paths.key)?).map_err(|e| bad(&paths.key, &e))?;
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let builder = rustls::ServerConfig::builder_with_provider(provider.clone())
+        .with_safe_default_protocol_versions()
+        .map_err(|e| bad(&paths.cert, &e))?;
+    let builder = match &paths.client_ca {
+        Some(ca) => {
+            let mut roots = rustls::RootCertStore::empty();
+            for c in CertificateDer::pem_slice_iter(&read_file(ca)?) {
+                roots
+                    .add(c.map_err(|e| bad(ca, &e))?)
+                    .map_err(|e| bad(ca, &e))?;
+            }
+            let verifier = rustls::server::WebPkiClientVerifier::builder_with_provider(
+                Arc::new(roots),
+                provider,
+            )
+            .allow_unauthenticated()
+            .build()
+            .map_err(|e| bad(ca, &e))?;
+            builder.with_client_cert_verifier(verifier)
+        }
+        None => builder.with_no_client_auth(),
+    };
+    let mut config = builder
+        .with_single_cert(certs, key)
+        .map_err(|e| bad(&paths.key, &e))?;
+    config.alpn_protocols = vec![b"h2".to_vec(), b"http/1.1".to_vec()];
+    Ok(config)
+}
+
+/// TLS handshakes off the accept loop (a slow client cannot stall others), each bounded.
+fn tls_incoming(
+    incoming: tonic::transport::server::TcpIncoming,
+    acceptor: TlsAcceptor,
+) -> ReceiverStream<Result<tokio_rustls::server::TlsStream<tokio::net::TcpStream>, std::io::Error>>
+{
+    let (tx, rx) = tokio::sync::mpsc::channel(64);
+    tokio::spawn(async move {
+        tokio::pin!(incoming);
+        loop {
+            let conn = tokio::select! {
+                c = incoming.next() => c,
+                _ = tx.closed() => break,
+            };
+            let tcp = match conn {
+                Some(Ok(tcp)) => tcp,
+                Some(Err(e)) => {
+                    tracing::debug!(error = %e, "accept failed");
+                    continue;
+                }
+                None => break,
+            };
+            let (acceptor, tx) = (acceptor.clone(), tx.clone());
+            tokio::spawn(async move {
+                match tokio::time::timeout(TLS_HANDSHAKE_TIMEOUT, acceptor.accept(tcp)).await {
+                    Ok(Ok(tls)) => {
+                        let _ = tx.send(Ok(tls)).await;
+                    }
+                    Ok(Err(e)) => tracing::debug!(error = %e, "TLS handshake failed"),
+                    Err(_) => tracing::debug!("TLS handshake timed out"),
+                }
+            });
+        }
+    });
+    ReceiverStream::new(rx)
 }
 
 fn load_identity(cert: &Path, key: &Path) -> Result<Identity, NodeError> {

@@ -68,7 +68,17 @@ impl Fed {
                 ReplicaEvent::Applied { applied, .. } => {
                     self.set_link(url, |s| s.applied += applied as u64)
                 }
-                ReplicaEvent::Rejected { count, .. } => {
+                ReplicaEvent::Rejected {
+                    origin,
+                    reason,
+                    count,
+                } => {
+                    metrics::counter!(
+                        crate::metrics::REJECTED,
+                        "origin" => origin,
+                        "reason" => reason.as_str()
+                    )
+                    .increment(count as u64);
                     self.set_link(url, |s| s.rejected += count as u64)
                 }
                 ReplicaEvent::Verified { origin } => {
