@@ -939,12 +939,16 @@ async fn metrics_are_scraped_and_show_lag_per_origin_on_two_nodes() {
         assert_eq!(r.status, 200);
         assert!(r.headers["content-type"].starts_with("text/plain"));
         let s = parse_metrics(&r.body);
-        s.iter()
-            .any(|(n, l, _)| {
+        // The search index follows the store asynchronously: wait for it too.
+        let indexed = s
+            .iter()
+            .any(|(n, _, v)| n == "prospectus_index_courses" && *v == 30.0);
+        (indexed
+            && s.iter().any(|(n, l, _)| {
                 n == "prospectus_replication_lag_entries"
                     && l.get("origin").map(String::as_str) == Some(origin)
-            })
-            .then_some(s)
+            }))
+        .then_some(s)
     });
     let find = |name: &str, pred: &dyn Fn(&BTreeMap<String, String>) -> bool| -> Vec<f64> {
         samples

@@ -23,6 +23,8 @@ pub struct Run {
     pub shapes: Vec<Histogram<u64>>,
     /// Total hits each shape reported (first execution).
     pub totals: Vec<u64>,
+    /// Encoded response size per shape (gRPC only).
+    pub bytes: Vec<u64>,
     pub elapsed: Duration,
 }
 
@@ -33,6 +35,7 @@ impl Run {
             all: histogram(),
             shapes: (0..shapes).map(|_| histogram()).collect(),
             totals: vec![0; shapes],
+            bytes: vec![0; shapes],
             elapsed: Duration::ZERO,
         }
     }
@@ -46,6 +49,9 @@ impl Run {
             if *a == 0 {
                 *a = *b;
             }
+        }
+        for (a, b) in self.bytes.iter_mut().zip(&other.bytes) {
+            *a = (*a).max(*b);
         }
         self.elapsed = self.elapsed.max(other.elapsed);
     }

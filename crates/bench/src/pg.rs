@@ -13,7 +13,7 @@ use std::io::Write;
 use std::time::{Duration, Instant};
 
 const SCHEMA: &str = "
-DROP TABLE IF EXISTS run; DROP TABLE IF EXISTS course;
+DROP TABLE IF EXISTS words; DROP TABLE IF EXISTS run; DROP TABLE IF EXISTS course;
 CREATE EXTENSION IF NOT EXISTS pg_trgm;
 CREATE TABLE course (
   id uuid PRIMARY KEY,
@@ -66,7 +66,9 @@ CREATE INDEX course_min_fee ON course (min_fee);
 CREATE INDEX course_next_start ON course (next_start NULLS FIRST, id);
 CREATE INDEX run_course ON run (course_id);
 CREATE INDEX run_latlon ON run (lat, lon);
-CREATE INDEX run_start ON run (start);";
+CREATE INDEX run_start ON run (start);
+CREATE TABLE words AS SELECT word FROM ts_stat('SELECT to_tsvector(''simple'', doc) FROM course');
+CREATE INDEX words_trgm ON words USING gin (word gin_trgm_ops);";
 
 fn csv(s: &str) -> String {
     format!("\"{}\"", s.replace('"', "\"\""))
@@ -242,6 +244,7 @@ pub fn load(conn: &str, b: &Bundle, origin: &str) -> Result<Duration> {
     // VACUUM cannot share a (implicit) transaction with other statements.
     client.batch_execute("VACUUM ANALYZE course")?;
     client.batch_execute("VACUUM ANALYZE run")?;
+    client.batch_execute("VACUUM ANALYZE words")?;
     Ok(started.elapsed())
 }
 

@@ -559,10 +559,10 @@ struct RuleMemo {
 }
 
 impl RuleMemo {
-    fn eligible(&mut self, e: &Entry, l: &prospectus_model::LearnerProfile) -> bool {
+    fn eligible(&mut self, h: &Hot, e: &Entry, l: &prospectus_model::LearnerProfile) -> bool {
         *self
             .eligibility
-            .entry(e.eligibility_hash)
+            .entry(h.eligibility_hash)
             .or_insert_with(|| {
                 let mut c = (*e.course).clone();
                 c.fees.concessions.clear();
@@ -879,7 +879,7 @@ impl Engine {
                     || (q.sort == Sort::Fee && h.min_fee_pence < h.full_fee_pence)
                     || q.max_fee_pence.is_some_and(|m| h.full_fee_pence > m))
             {
-                if q.eligible_only && h.has_eligibility && !rules.eligible(e, l) {
+                if q.eligible_only && h.has_eligibility && !rules.eligible(h, e, l) {
                     continue;
                 }
                 if h.min_fee_pence < h.full_fee_pence {

@@ -41,6 +41,7 @@ pub(crate) struct Hot {
     pub min_fee_pence: u32,
     pub full_fee_pence: u32,
     pub has_eligibility: bool,
+    pub eligibility_hash: u64,
 }
 
 /// One live course, resolved.
@@ -205,6 +206,7 @@ impl Entry {
             min_fee_pence: self.min_fee_pence,
             full_fee_pence: self.course.fees.full_fee_pence,
             has_eligibility: !self.course.eligibility.is_empty(),
+            eligibility_hash: self.eligibility_hash,
         }
     }
 

@@ -156,6 +156,10 @@ async fn grpc(url: &str, shapes: &[mix::Shape], clients: usize, secs: f64) -> Re
                 let t0 = Instant::now();
                 let r = c.search(reqs[k].clone()).await?.into_inner();
                 let d = t0.elapsed();
+                if run.bytes[k] == 0 {
+                    use prost::Message;
+                    run.bytes[k] = r.encoded_len() as u64;
+                }
                 record(&mut run.all, d);
                 record(&mut run.shapes[k], d);
                 run.totals[k] = r.total_hits;
@@ -315,6 +319,10 @@ fn main() -> Result<()> {
         "targets: gRPC p99 {:.3} ms (<= 5 ms), in-process p99 {:.3} ms (<= 2 ms)",
         grpc_run.all.value_at_quantile(0.99) as f64 / 1000.0,
         inproc.all.value_at_quantile(0.99) as f64 / 1000.0
+    );
+    let avg_bytes = grpc_run.bytes.iter().sum::<u64>() / grpc_run.bytes.len().max(1) as u64;
+    println!(
+        "gRPC response size: {avg_bytes} bytes on average over the shapes (20 hits with course, provider, venues, freshness, facets)"
     );
     println!(
         "node RSS at {} courses: {} MB after the run (peak {} MB)",
