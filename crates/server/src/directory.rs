@@ -16,6 +16,10 @@ use tonic::{Request, Response, Status};
 pub struct DirectoryService {
     pub store: Arc<Store>,
     pub index: Arc<Index>,
+    /// Wakes WatchChanges streams when anything is applied.
+    pub notify: tokio::sync::broadcast::Sender<()>,
+    /// Ends open streams at shutdown.
+    pub stopping: tokio::sync::watch::Receiver<bool>,
     /// Results from an origin quiet for longer than this are marked stale.
     pub stale_after: std::time::Duration,
 }
@@ -193,48 +197,146 @@ impl DirectoryService {
         origin: String,
         learner: Option<&LearnerProfile>,
     ) -> Result<w::CourseView, Status> {
-        let provider = match self
-            .store
-            .get_live(RecordKind::Provider, course.provider_id)
-            .map_err(errors::store)?
-        {
-            Some(prospectus_store::Stored {
-                record: Some(Record::Provider(p)),
-                ..
-            }) => Some(p.to_wire()),
-            _ => None,
-        };
-        let mut venues = Vec::new();
-        for run in &course.runs {
-            if venues
-                .iter()
-                .any(|v: &w::Venue| v.id == run.venue_id.to_string())
-            {
-                continue;
-            }
-            if let Some(prospectus_store::Stored {
-                record: Some(Record::Venue(v)),
-                ..
-            }) = self
-                .store
-                .get_live(RecordKind::Venue, run.venue_id)
-                .map_err(errors::store)?
-            {
-                venues.push(v.to_wire());
-            }
-        }
-        Ok(w::CourseView {
-            course: Some(course.to_wire()),
-            origin,
-            provider,
-            venues,
-            evaluation: learner.map(|l| evaluate(course, l).to_wire()),
-        })
+        course_view(&self.store, course, origin, learner)
     }
 }
 
+/// A course with its provider and venues (from the store), evaluated for the learner if given.
+fn course_view(
+    store: &Store,
+    course: &prospectus_model::Course,
+    origin: String,
+    learner: Option<&LearnerProfile>,
+) -> Result<w::CourseView, Status> {
+    let provider = match store
+        .get_live(RecordKind::Provider, course.provider_id)
+        .map_err(errors::store)?
+    {
+        Some(prospectus_store::Stored {
+            record: Some(Record::Provider(p)),
+            ..
+        }) => Some(p.to_wire()),
+        _ => None,
+    };
+    let mut venues = Vec::new();
+    for run in &course.runs {
+        if venues
+            .iter()
+            .any(|v: &w::Venue| v.id == run.venue_id.to_string())
+        {
+            continue;
+        }
+        if let Some(prospectus_store::Stored {
+            record: Some(Record::Venue(v)),
+            ..
+        }) = store
+            .get_live(RecordKind::Venue, run.venue_id)
+            .map_err(errors::store)?
+        {
+            venues.push(v.to_wire());
+        }
+    }
+    Ok(w::CourseView {
+        course: Some(course.to_wire()),
+        origin,
+        provider,
+        venues,
+        evaluation: learner.map(|l| evaluate(course, l).to_wire()),
+    })
+}
+
+/// Reads the next feed page after `after`: course changes as the wire shows them, and the
+/// position reached (which moves past non-course changes too).
+fn feed_page(store: &Store, after: u64) -> Result<(Vec<w::CourseChange>, u64), Status> {
+    let items = store.changes_after(after, 500).map_err(errors::store)?;
+    let mut pos = after;
+    let mut out = Vec::new();
+    for it in items {
+        pos = it.pos;
+        if it.kind != RecordKind::Course {
+            continue;
+        }
+        let (origin, course) = match &it.stored {
+            Some(s) => (
+                s.origin.clone(),
+                match &s.record {
+                    Some(Record::Course(c)) => Some(c),
+                    _ => None,
+                },
+            ),
+            None => (String::new(), None),
+        };
+        out.push(w::CourseChange {
+            position: it.pos,
+            id: it.id.to_string(),
+            deleted: course.is_none(),
+            course: match course {
+                Some(c) => Some(course_view(store, c, origin.clone(), None)?),
+                None => None,
+            },
+            origin,
+        });
+    }
+    Ok((out, pos))
+}
+
+type ChangeStream =
+    std::pin::Pin<Box<dyn tokio_stream::Stream<Item = Result<w::CourseChange, Status>> + Send>>;
+
 #[tonic::async_trait]
 impl Directory for DirectoryService {
+    type WatchChangesStream = ChangeStream;
+
+    async fn watch_changes(
+        &self,
+        req: Request<w::WatchChangesRequest>,
+    ) -> Result<Response<ChangeStream>, Status> {
+        let mut pos = req.into_inner().after;
+        let store = self.store.clone();
+        let mut wake = self.notify.subscribe();
+        let mut stopping = self.stopping.clone();
+        let (tx, rx) = tokio::sync::mpsc::channel(256);
+        tokio::spawn(async move {
+            loop {
+                // Drain everything after `pos`, page by page.
+                loop {
+                    let s = store.clone();
+                    let page = tokio::task::spawn_blocking(move || feed_page(&s, pos)).await;
+                    let (changes, next) = match page {
+                        Ok(Ok(p)) => p,
+                        Ok(Err(status)) => {
+                            let _ = tx.send(Err(status)).await;
+                            return;
+                        }
+                        Err(_) => return,
+                    };
+                    if next == pos {
+                        break;
+                    }
+                    pos = next;
+                    for c in changes {
+                        if tx.send(Ok(c)).await.is_err() {
+                            return;
+                        }
+                    }
+                }
+                tokio::select! {
+                    r = wake.recv() => {
+                        if matches!(r, Err(tokio::sync::broadcast::error::RecvError::Closed)) {
+                            return;
+                        }
+                        while wake.try_recv().is_ok() {}
+                    }
+                    _ = tx.closed() => return,
+                    _ = stopping.changed() => return,
+                }
+            }
+        });
+        Ok(Response::new(Box::pin(
+            tokio_stream::wrappers::ReceiverStream::new(rx),
+        )))
+    }
+
     async fn get_course(
         &self,
         req: Request<w::GetRequest>,

@@ -240,7 +240,7 @@ pub async fn start(cfg: NodeConfig) -> Result<RunningNode, NodeError> {
     let federation = FederationServer::new(FederationService {
         store: store.clone(),
         roster: fed.roster.clone(),
-        notify,
+        notify: notify.clone(),
         stopping: stopping.subscribe(),
         require_peer_cert: cfg.tls.as_ref().is_some_and(|t| t.client_ca.is_some()),
     })
@@ -249,6 +249,8 @@ pub async fn start(cfg: NodeConfig) -> Result<RunningNode, NodeError> {
         store: store.clone(),
         index: index.clone(),
         stale_after: std::time::Duration::from_secs(cfg.stale_after_secs),
+        notify: notify.clone(),
+        stopping: stopping.subscribe(),
     });
     let admin = AdminServer::new(AdminService {
         store: store.clone(),
