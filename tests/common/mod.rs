@@ -3,7 +3,6 @@
 #![allow(dead_code)]
 
 use prospectus_model::{Record, Uuid};
-use prospectus_proto::ToWire;
 use prospectus_proto::v1 as w;
 use prospectus_proto::v1::admin_client::AdminClient;
 use prospectus_proto::v1::directory_client::DirectoryClient;
@@ -202,14 +201,7 @@ pub fn bearer<T>(msg: T, token: &str) -> tonic::Request<T> {
 }
 
 pub fn op(r: &Record) -> w::PublishOp {
-    use w::publish_op::Op;
-    w::PublishOp {
-        op: Some(match r {
-            Record::Provider(p) => Op::Provider(p.to_wire()),
-            Record::Venue(v) => Op::Venue(v.to_wire()),
-            Record::Course(c) => Op::Course(c.to_wire()),
-        }),
-    }
+    prospectus_proto::publish_op(r)
 }
 
 pub fn bundle_records(b: &prospectus_dataset::Bundle) -> Vec<Record> {

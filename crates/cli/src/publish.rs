@@ -6,7 +6,6 @@ use crate::args::PublishArgs;
 use anyhow::{Context, Result, anyhow, bail};
 use indicatif::{ProgressBar, ProgressStyle};
 use prospectus_model::{FieldViolation, Record, validate_record};
-use prospectus_proto::ToWire;
 use prospectus_proto::v1 as w;
 use prospectus_server::client::{self, PublisherClient};
 use std::process::ExitCode;
@@ -74,17 +73,6 @@ fn load(path: &std::path::Path) -> Result<(Vec<Record>, Source)> {
             "{}: expected a .json bundle or a .csv template",
             path.display()
         ),
-    }
-}
-
-fn op(r: &Record) -> w::PublishOp {
-    use w::publish_op::Op;
-    w::PublishOp {
-        op: Some(match r {
-            Record::Provider(p) => Op::Provider(p.to_wire()),
-            Record::Venue(v) => Op::Venue(v.to_wire()),
-            Record::Course(c) => Op::Course(c.to_wire()),
-        }),
     }
 }
 
@@ -226,7 +214,7 @@ pub async fn send_batch(
     bar: &ProgressBar,
 ) -> Result<w::PublishReceipt, tonic::Status> {
     let chunk = chunk.clamp(1, 10_000);
-    let ops: Vec<w::PublishOp> = records.iter().map(op).collect();
+    let ops: Vec<w::PublishOp> = records.iter().map(prospectus_proto::publish_op).collect();
     let mut client = PublisherClient::new(channel)
         .max_encoding_message_size(64 * 1024 * 1024)
         .max_decoding_message_size(64 * 1024 * 1024);

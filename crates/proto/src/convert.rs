@@ -25,6 +25,18 @@ pub fn encode_record(record: &m::Record) -> Vec<u8> {
     }
 }
 
+/// A record as one op of a publish batch.
+pub fn publish_op(record: &m::Record) -> w::PublishOp {
+    use w::publish_op::Op;
+    w::PublishOp {
+        op: Some(match record {
+            m::Record::Provider(p) => Op::Provider(p.to_wire()),
+            m::Record::Venue(v) => Op::Venue(v.to_wire()),
+            m::Record::Course(c) => Op::Course(c.to_wire()),
+        }),
+    }
+}
+
 /// Decodes an entry payload of `kind`. Errors name the field that is wrong.
 pub fn decode_record(kind: m::RecordKind, payload: &[u8]) -> Result<m::Record, ValidationErrors> {
     let bad = |e: prost::DecodeError| {

@@ -17,4 +17,4 @@ pub mod v1 {
         tonic::include_file_descriptor_set!("prospectus_descriptor");
 }
 
-pub use convert::{FromWire, ToWire, WireEnum, decode_record, encode_record};
+pub use convert::{FromWire, ToWire, WireEnum, decode_record, encode_record, publish_op};

@@ -13,7 +13,6 @@ use anyhow::{Context, Result, bail};
 use clap::Parser;
 use hdrhistogram::Histogram;
 use prospectus_model::Record;
-use prospectus_proto::ToWire;
 use prospectus_proto::v1::{
     self as w, Entry, SignedEntry, federation_client::FederationClient,
     publisher_client::PublisherClient, pull_item::Item,
@@ -95,16 +94,7 @@ fn token(n: &RunningNode) -> Result<String> {
 
 /// Publishes `records` as one batch, waiting out a new node's wait-for-a-peer.
 async fn publish(ch: &Channel, token: &str, records: &[Record]) -> Result<w::PublishReceipt> {
-    let ops: Vec<w::PublishOp> = records
-        .iter()
-        .map(|r| w::PublishOp {
-            op: Some(match r {
-                Record::Provider(p) => w::publish_op::Op::Provider(p.to_wire()),
-                Record::Venue(v) => w::publish_op::Op::Venue(v.to_wire()),
-                Record::Course(c) => w::publish_op::Op::Course(c.to_wire()),
-            }),
-        })
-        .collect();
+    let ops: Vec<w::PublishOp> = records.iter().map(prospectus_proto::publish_op).collect();
     let mut client = PublisherClient::new(ch.clone())
         .max_encoding_message_size(64 << 20)
         .max_decoding_message_size(64 << 20);
