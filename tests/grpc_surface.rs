@@ -73,7 +73,16 @@ async fn reflection_lists_and_describes_the_services() {
         .find(|s| s.name() == "Directory")
         .expect("Directory service in descriptor");
     let methods: Vec<&str> = directory.method.iter().map(|m| m.name()).collect();
-    assert_eq!(methods, ["GetCourse", "GetProvider", "GetVenue", "Search"]);
+    assert_eq!(
+        methods,
+        [
+            "GetCourse",
+            "GetProvider",
+            "GetVenue",
+            "Search",
+            "WatchChanges"
+        ]
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
