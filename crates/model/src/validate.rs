@@ -29,9 +29,10 @@ impl std::fmt::Display for ValidationErrors {
 }
 
 impl ValidationErrors {
-    /// At most [`MAX_VIOLATIONS`], the rest summed up in one last violation.
+    /// At most [`MAX_VIOLATIONS`], the rest summed up in one last violation (so an already
+    /// capped list, with its summary, is left as it is).
     pub fn capped(self) -> Self {
-        if self.0.len() <= MAX_VIOLATIONS {
+        if self.0.len() <= MAX_VIOLATIONS + 1 {
             return self;
         }
         let mut v = Violations::default();
