@@ -112,8 +112,20 @@ fn heads(node_origin: &str, heads: Vec<w::Head>) -> PullItem {
 /// makes the node flush and count it): once `bad_signature` shows on /metrics, everything the
 /// rogue sent before the marker has been handled.
 fn marker(a_key_id: &str) -> Vec<PullItem> {
-    let entry_bytes = Entry {
-        origin: BOROUGHS[0].into(),
+    vec![
+        it(Item::Entry(SignedEntry {
+            entry_bytes: new_record_entry(BOROUGHS[0]),
+            key_id: a_key_id.into(),
+            signature: vec![0; 64],
+        })),
+        heads("", vec![]),
+    ]
+}
+
+/// The bytes of an entry at seq 1 of `origin` for a fresh provider id (empty payload).
+fn new_record_entry(origin: &str) -> Vec<u8> {
+    Entry {
+        origin: origin.into(),
         epoch: 1,
         seq: 1,
         kind: 1,
@@ -121,15 +133,7 @@ fn marker(a_key_id: &str) -> Vec<PullItem> {
         op: w::Op::Upsert as i32,
         ..Default::default()
     }
-    .encode_to_vec();
-    vec![
-        it(Item::Entry(SignedEntry {
-            entry_bytes,
-            key_id: a_key_id.into(),
-            signature: vec![0; 64],
-        })),
-        heads("", vec![]),
-    ]
+    .encode_to_vec()
 }
 
 fn metric_lines(node: &Node) -> String {
@@ -533,16 +537,7 @@ async fn a_thousand_made_up_origins_add_no_labels_and_no_state() {
             .collect(),
     )];
     for o in &made_up {
-        let entry_bytes = Entry {
-            origin: o.clone(),
-            epoch: 1,
-            seq: 1,
-            kind: 1,
-            id: Uuid::new_v4().as_bytes().to_vec(),
-            op: w::Op::Upsert as i32,
-            ..Default::default()
-        }
-        .encode_to_vec();
+        let entry_bytes = new_record_entry(o);
         script.push(it(Item::Entry(SignedEntry {
             signature: stranger.sign(&entry_bytes),
             key_id: stranger.key_id().into(),
