@@ -9,5 +9,5 @@ mod replica;
 mod roster;
 
 pub use outbound::{OriginPlan, heads, plan};
-pub use replica::{Replica, ReplicaEvent, SharedHeads};
+pub use replica::{Replica, ReplicaEvent, SharedHeads, UNKNOWN_ORIGIN};
 pub use roster::{Member, Roster, RosterError, RosterKey};

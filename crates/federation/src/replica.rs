@@ -1,26 +1,37 @@
 //! Applying what a peer sends: verify every entry against the roster, apply in chunks in
-//! per-origin order, check checkpoints, carry out snapshots, and track the best head any peer
-//! has reported (for lag). Transport-free and blocking: callers run it off the async threads.
+//! per-origin order, check checkpoints, carry out the snapshots this link asked for (staged,
+//! then proven by the origin's signed checkpoint before anything is replaced), and track the
+//! best *signed* head per roster origin (for lag and the recovery gate).
+//!
+//! Control items are as hostile as entries: an origin outside the roster is never kept in any
+//! map or label (it is counted under [`UNKNOWN_ORIGIN`]), an unsigned position is never
+//! believed, and a snapshot nobody asked for is refused. Transport-free and blocking: callers
+//! run it off the async threads.
 
 use crate::Roster;
 use prospectus_model::Uuid;
-use prospectus_proto::v1::{PullItem, pull_item::Item};
+use prospectus_proto::v1::{Checkpoint, PullItem, SignedCheckpoint, pull_item::Item};
 use prospectus_store::{
-    ApplyMode, CheckpointStatus, Rejection, Store, StoreError, Verified, verify_entry,
+    ApplyMode, CheckpointStatus, MAX_SNAPSHOT_BYTES, Rejection, SnapshotOutcome, Store, StoreError,
+    Verified, verify_entry,
 };
 use prost::Message;
-use std::collections::{BTreeMap, HashMap, HashSet};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::sync::{Arc, Mutex};
 
 /// Entries applied per transaction.
 const CHUNK: usize = 512;
 
-/// Best `(epoch, seq)` any peer has reported per origin, shared by all peer links.
+/// The origin label for anything a peer names that is not in the roster.
+pub const UNKNOWN_ORIGIN: &str = "unknown";
+
+/// Best `(epoch, seq)` per roster origin, from signed checkpoints only (this node's own origin:
+/// signed with its own key), shared by all peer links. Keys are only ever roster origins.
 #[derive(Debug, Default, Clone)]
 pub struct SharedHeads(Arc<Mutex<HashMap<String, (u64, u64)>>>);
 
 impl SharedHeads {
-    pub fn observe(&self, origin: &str, head: (u64, u64)) {
+    fn observe(&self, origin: &str, head: (u64, u64)) {
         if let Ok(mut m) = self.0.lock() {
             let e = m.entry(origin.to_string()).or_insert(head);
             if head > *e {
@@ -67,14 +78,50 @@ pub enum ReplicaEvent {
     },
 }
 
+/// A snapshot being received: at most one entry per record (the newest), held in memory until
+/// the origin's signed checkpoint at `SnapshotEnd` proves the set.
+struct Staged {
+    origin: String,
+    entries: BTreeMap<(u8, Uuid), Verified>,
+    bytes: usize,
+    too_large: bool,
+}
+
+impl Staged {
+    fn stage(&mut self, v: Verified) {
+        if self.too_large {
+            return;
+        }
+        self.bytes += v.signed_bytes.len();
+        if self.bytes > MAX_SNAPSHOT_BYTES {
+            self.too_large = true;
+            self.entries.clear();
+            return;
+        }
+        let pos = (v.entry.epoch, v.entry.seq);
+        match self.entries.entry(v.record_key()) {
+            std::collections::btree_map::Entry::Occupied(mut o) => {
+                if pos > (o.get().entry.epoch, o.get().entry.seq) {
+                    o.insert(v);
+                }
+            }
+            std::collections::btree_map::Entry::Vacant(x) => {
+                x.insert(v);
+            }
+        }
+    }
+}
+
 pub struct Replica {
     store: Arc<Store>,
     roster: Arc<Roster>,
     heads: SharedHeads,
-    /// This node is restoring its own origin: accept entries for it.
+    /// This node is restoring its own origin: accept entries (and a snapshot) for it.
     recovering: bool,
     buf: Vec<Verified>,
-    snapshot: Option<(String, HashSet<(u8, Uuid)>)>,
+    /// Origins this link asked the peer to send whole on the current stream.
+    requested: BTreeSet<String>,
+    snapshot: Option<Staged>,
     rejected: BTreeMap<(String, Rejection), usize>,
 }
 
@@ -91,6 +138,7 @@ impl Replica {
             heads,
             recovering,
             buf: Vec::new(),
+            requested: BTreeSet::new(),
             snapshot: None,
             rejected: BTreeMap::new(),
         }
@@ -100,115 +148,249 @@ impl Replica {
         self.recovering = recovering;
     }
 
+    /// A new stream begins on which this link asked for `origins` whole: only those may arrive
+    /// as snapshots. A snapshot left half-received by the previous stream is dropped.
+    pub fn expect_snapshots(&mut self, origins: &[String]) {
+        self.snapshot = None;
+        self.requested = origins
+            .iter()
+            .filter(|o| self.may_snapshot(o))
+            .cloned()
+            .collect();
+    }
+
+    /// Whether this node may take `origin` whole from a peer: roster origins, and its own only
+    /// while restoring it.
+    pub fn may_snapshot(&self, origin: &str) -> bool {
+        self.roster.member(origin).is_some() && (origin != self.store.origin() || self.recovering)
+    }
+
+    /// `origin` as a map key or metric label: itself if in the roster, else [`UNKNOWN_ORIGIN`].
+    fn label(&self, origin: &str) -> String {
+        if self.roster.member(origin).is_some() {
+            origin.to_string()
+        } else {
+            UNKNOWN_ORIGIN.to_string()
+        }
+    }
+
+    fn refuse(&mut self, origin: &str, reason: Rejection) {
+        let key = (self.label(origin), reason);
+        *self.rejected.entry(key).or_default() += 1;
+    }
+
+    /// Raises the best head of the checkpoint's origin if it is a roster origin and the
+    /// checkpoint verifies. A checkpoint that could not raise it is not even checked.
+    fn observe(&self, cp: &SignedCheckpoint) {
+        let Ok(c) = Checkpoint::decode(cp.checkpoint_bytes.as_slice()) else {
+            return;
+        };
+        if self.roster.member(&c.origin).is_none()
+            || self
+                .heads
+                .best(&c.origin)
+                .is_some_and(|b| b >= (c.epoch, c.seq))
+        {
+            return;
+        }
+        if self
+            .store
+            .verified_checkpoint(self.roster.as_ref(), &cp.encode_to_vec())
+            .is_ok()
+        {
+            self.heads.observe(&c.origin, (c.epoch, c.seq));
+        }
+    }
+
+    /// A peer (or our own check) says `origin` must be taken whole: ask, if we may.
+    fn want_snapshot(&mut self, origin: String, diverged: bool, events: &mut Vec<ReplicaEvent>) {
+        if self.may_snapshot(&origin) {
+            events.push(if diverged {
+                ReplicaEvent::Diverged { origin }
+            } else {
+                ReplicaEvent::SnapshotRequired { origin }
+            });
+        } else if self.roster.member(&origin).is_none() {
+            self.refuse(&origin, Rejection::UnknownOrigin);
+        } else {
+            tracing::warn!(%origin, diverged, "not re-syncing this node's own origin from a peer");
+            self.refuse(&origin, Rejection::OwnOrigin);
+        }
+    }
+
     /// Handles one item from a peer's stream.
     pub fn handle(&mut self, item: PullItem) -> Result<Vec<ReplicaEvent>, StoreError> {
         let mut events = Vec::new();
         match item.item {
             Some(Item::Entry(e)) => {
                 match verify_entry(self.roster.as_ref(), e.encode_to_vec()) {
-                    Ok(v) => {
-                        if let Some((origin, seen)) = &mut self.snapshot
-                            && *origin == v.entry.origin
-                        {
-                            seen.insert(v.record_key());
-                        }
-                        self.buf.push(v);
-                    }
+                    Ok(v) => match &mut self.snapshot {
+                        Some(st) if st.origin == v.entry.origin => st.stage(v),
+                        _ => self.buf.push(v),
+                    },
                     Err(reason) => {
                         let origin = prospectus_proto::v1::Entry::decode(e.entry_bytes.as_slice())
                             .map(|x| x.origin)
                             .unwrap_or_default();
-                        *self.rejected.entry((origin, reason)).or_default() += 1;
+                        self.refuse(&origin, reason);
                     }
                 }
                 if self.buf.len() >= CHUNK {
                     self.flush(&mut events)?;
                 }
+                return Ok(events);
             }
             Some(Item::Checkpoint(cp)) => {
                 self.flush(&mut events)?;
-                let bytes = cp.encode_to_vec();
-                let origin =
-                    prospectus_proto::v1::Checkpoint::decode(cp.checkpoint_bytes.as_slice())
-                        .map(|c| c.origin)
-                        .unwrap_or_default();
-                match self.store.offer_checkpoint(self.roster.as_ref(), &bytes)? {
-                    CheckpointStatus::Verified => events.push(ReplicaEvent::Verified { origin }),
-                    CheckpointStatus::Diverged => events.push(ReplicaEvent::Diverged { origin }),
-                    CheckpointStatus::Rejected(reason) => events.push(ReplicaEvent::Rejected {
-                        origin,
-                        reason,
-                        count: 1,
-                    }),
-                    CheckpointStatus::Pending | CheckpointStatus::Stale => {}
+                let origin = Checkpoint::decode(cp.checkpoint_bytes.as_slice())
+                    .map(|c| c.origin)
+                    .unwrap_or_default();
+                if self.roster.member(&origin).is_none() {
+                    self.refuse(&origin, Rejection::UnknownOrigin);
+                } else {
+                    let bytes = cp.encode_to_vec();
+                    match self.store.offer_checkpoint(self.roster.as_ref(), &bytes)? {
+                        CheckpointStatus::Verified => {
+                            events.push(ReplicaEvent::Verified { origin })
+                        }
+                        CheckpointStatus::Diverged => self.want_snapshot(origin, true, &mut events),
+                        CheckpointStatus::Rejected(reason) => self.refuse(&origin, reason),
+                        CheckpointStatus::Pending | CheckpointStatus::Stale => {}
+                    }
+                    self.observe(&cp);
                 }
             }
             Some(Item::Heads(h)) => {
                 self.flush(&mut events)?;
+                // A head's epoch/seq are the peer's unsigned word: only its checkpoint counts.
                 for head in &h.heads {
-                    self.heads.observe(&head.origin, (head.epoch, head.seq));
-                }
-                if !h.node_origin.is_empty() && self.roster.member(&h.node_origin).is_some() {
-                    self.store.heard_from(&h.node_origin)?;
+                    if self.roster.member(&head.origin).is_none() {
+                        self.refuse(&head.origin, Rejection::UnknownOrigin);
+                    } else if let Some(cp) = &head.checkpoint {
+                        self.observe(cp);
+                    }
                 }
             }
             Some(Item::SnapshotRequired(s)) => {
                 self.flush(&mut events)?;
-                events.push(ReplicaEvent::SnapshotRequired { origin: s.origin });
+                self.want_snapshot(s.origin, false, &mut events);
             }
             Some(Item::SnapshotBegin(s)) => {
                 self.flush(&mut events)?;
-                self.snapshot = Some((s.origin, HashSet::new()));
+                if self.roster.member(&s.origin).is_none() {
+                    self.refuse(&s.origin, Rejection::UnknownOrigin);
+                } else if !self.requested.contains(&s.origin) {
+                    let reason = if s.origin == self.store.origin() {
+                        Rejection::OwnOrigin
+                    } else {
+                        Rejection::Unsolicited
+                    };
+                    tracing::warn!(origin = %s.origin, "refusing a snapshot this link did not ask for");
+                    self.refuse(&s.origin, reason);
+                } else {
+                    self.snapshot = Some(Staged {
+                        origin: s.origin,
+                        entries: BTreeMap::new(),
+                        bytes: 0,
+                        too_large: false,
+                    });
+                }
             }
             Some(Item::SnapshotEnd(s)) => {
                 self.flush(&mut events)?;
-                if let Some((origin, seen)) = self.snapshot.take()
-                    && origin == s.origin
-                {
-                    match self
-                        .store
-                        .finish_snapshot(&origin, &seen, (s.epoch, s.seq))?
-                    {
-                        CheckpointStatus::Verified => {
-                            events.push(ReplicaEvent::Verified { origin })
+                match self.snapshot.take() {
+                    Some(st) if st.origin == s.origin => {
+                        self.requested.remove(&st.origin);
+                        self.finish_snapshot(st, s.checkpoint, &mut events)?;
+                    }
+                    other => {
+                        if let Some(st) = other {
+                            self.refuse(&st.origin, Rejection::SnapshotMismatch);
                         }
-                        CheckpointStatus::Diverged => {
-                            events.push(ReplicaEvent::Diverged { origin })
-                        }
-                        _ => {}
+                        self.refuse(&s.origin, Rejection::Unsolicited);
                     }
                 }
             }
             None => {}
         }
+        self.report_rejected(&mut events);
         Ok(events)
     }
 
-    /// Applies buffered entries; call at the end of a stream too.
-    pub fn flush(&mut self, events: &mut Vec<ReplicaEvent>) -> Result<(), StoreError> {
+    /// Replaces the origin with the staged set if its signed checkpoint proves it.
+    fn finish_snapshot(
+        &mut self,
+        st: Staged,
+        checkpoint: Option<SignedCheckpoint>,
+        events: &mut Vec<ReplicaEvent>,
+    ) -> Result<(), StoreError> {
+        let origin = st.origin;
+        let Some(cp) = checkpoint.filter(|_| !st.too_large) else {
+            let reason = if st.too_large {
+                Rejection::SnapshotTooLarge
+            } else {
+                Rejection::SnapshotMismatch
+            };
+            tracing::warn!(%origin, reason = reason.as_str(), "snapshot refused");
+            self.refuse(&origin, reason);
+            return Ok(());
+        };
+        let entries: Vec<Verified> = st.entries.into_values().collect();
+        match self.store.replace_origin(
+            self.roster.as_ref(),
+            &origin,
+            &cp.encode_to_vec(),
+            &entries,
+            self.recovering,
+        )? {
+            SnapshotOutcome::Replaced {
+                applied,
+                unchanged,
+                removed,
+                verified,
+            } => {
+                events.push(ReplicaEvent::Applied {
+                    applied: applied + removed,
+                    unchanged,
+                });
+                if verified {
+                    events.push(ReplicaEvent::Verified {
+                        origin: origin.clone(),
+                    });
+                }
+                self.observe(&cp);
+            }
+            SnapshotOutcome::Refused(reason) => {
+                tracing::warn!(%origin, reason = reason.as_str(), entries = entries.len(), "snapshot refused: nothing replaced");
+                self.refuse(&origin, reason);
+            }
+        }
+        Ok(())
+    }
+
+    fn report_rejected(&mut self, events: &mut Vec<ReplicaEvent>) {
         for ((origin, reason), count) in std::mem::take(&mut self.rejected) {
-            tracing::warn!(%origin, reason = reason.as_str(), count, "rejected replicated entries");
+            tracing::warn!(%origin, reason = reason.as_str(), count, "refused from peer");
             events.push(ReplicaEvent::Rejected {
                 origin,
                 reason,
                 count,
             });
         }
+    }
+
+    /// Applies buffered entries; call at the end of a stream too.
+    pub fn flush(&mut self, events: &mut Vec<ReplicaEvent>) -> Result<(), StoreError> {
+        self.report_rejected(events);
         if self.buf.is_empty() {
             return Ok(());
         }
         let own = self.store.origin().to_string();
         let batch = std::mem::take(&mut self.buf);
-        // Split so each apply has one mode: snapshot entries, own-origin recovery, the rest.
+        // Split so each apply has one mode: own-origin recovery, or the rest.
         let mut groups: Vec<(ApplyMode, Vec<Verified>)> = Vec::new();
         for v in batch {
-            let mode = if self
-                .snapshot
-                .as_ref()
-                .is_some_and(|(o, _)| *o == v.entry.origin)
-            {
-                ApplyMode::Snapshot
-            } else if self.recovering && v.entry.origin == own {
+            let mode = if self.recovering && v.entry.origin == own {
                 ApplyMode::Recovery
             } else {
                 ApplyMode::Normal
@@ -236,13 +418,14 @@ impl Replica {
                 events.push(ReplicaEvent::Verified { origin });
             }
             for origin in r.diverged {
-                events.push(ReplicaEvent::Diverged { origin });
+                self.want_snapshot(origin, true, events);
             }
             events.push(ReplicaEvent::Applied {
                 applied: r.applied,
                 unchanged: r.unchanged,
             });
         }
+        self.report_rejected(events);
         Ok(())
     }
 }

@@ -25,7 +25,10 @@ pub use rules::{
     Concession, Condition, Document, Fees, LOW_WAGE_THRESHOLD_PENCE, Requirement, Template,
     TemplateError,
 };
-pub use validate::{FieldViolation, ValidationErrors, is_valid_postcode, validate_record};
+pub use validate::{
+    FieldViolation, MAX_CONCESSIONS, MAX_CONDITIONS, MAX_LIST, MAX_RUNS, MAX_VIOLATIONS,
+    ValidationErrors, Violations, is_valid_postcode, validate_record,
+};
 pub use venue::{Accessibility, Address, LatLon, Venue};
 
 /// Record ids are UUIDs assigned by the origin borough and never rewritten.

@@ -29,6 +29,17 @@ impl std::fmt::Display for ValidationErrors {
 }
 
 impl ValidationErrors {
+    /// At most [`MAX_VIOLATIONS`], the rest summed up in one last violation (so an already
+    /// capped list, with its summary, is left as it is).
+    pub fn capped(self) -> Self {
+        if self.0.len() <= MAX_VIOLATIONS + 1 {
+            return self;
+        }
+        let mut v = Violations::default();
+        v.extend(self);
+        v.finish().err().unwrap_or_default()
+    }
+
     /// Prefixes every path, e.g. to place a record's errors inside a batch (`ops[3].course`).
     pub fn prefixed(self, prefix: &str) -> Self {
         ValidationErrors(
@@ -43,9 +54,67 @@ impl ValidationErrors {
     }
 }
 
+/// Caps that keep one record — and so one request, one replicated entry and the work any
+/// query does per course — bounded. Generous for real prospectuses (a course rarely has more
+/// than a dozen runs or a handful of concessions); text fields have their own limits below.
+pub const MAX_RUNS: usize = 500;
+pub const MAX_CONCESSIONS: usize = 20;
+/// Conditions per concession, and eligibility requirements per course.
+pub const MAX_CONDITIONS: usize = 20;
+/// Items in any other list: documents, support needs, boroughs or statuses in a condition,
+/// address lines.
+pub const MAX_LIST: usize = 40;
+/// Violations reported for one record or one batch; the rest are summed up in a last one
+/// ("… and K more"), so an error never grows with its input.
+pub const MAX_VIOLATIONS: usize = 50;
+
+/// Collects violations, keeping the first [`MAX_VIOLATIONS`] and counting the rest.
+#[derive(Debug, Default)]
+pub struct Violations {
+    kept: Vec<FieldViolation>,
+    omitted: usize,
+    first_omitted: Option<String>,
+}
+
+impl Violations {
+    pub fn push(&mut self, v: FieldViolation) {
+        if self.kept.len() < MAX_VIOLATIONS {
+            self.kept.push(v);
+        } else {
+            self.omitted += 1;
+            self.first_omitted.get_or_insert(v.field);
+        }
+    }
+
+    pub fn extend(&mut self, errors: ValidationErrors) {
+        for v in errors.0 {
+            self.push(v);
+        }
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.kept.is_empty()
+    }
+
+    /// `Ok` when nothing was pushed.
+    pub fn finish(self) -> Result<(), ValidationErrors> {
+        let mut out = self.kept;
+        if out.is_empty() {
+            return Ok(());
+        }
+        if let Some(field) = self.first_omitted {
+            out.push(FieldViolation {
+                field,
+                description: format!("… and {} more problems not listed", self.omitted),
+            });
+        }
+        Err(ValidationErrors(out))
+    }
+}
+
 /// Collects violations under a growing field path.
 struct Check {
-    out: Vec<FieldViolation>,
+    out: Violations,
 }
 
 impl Check {
@@ -54,6 +123,15 @@ impl Check {
             field: field.into(),
             description: description.into(),
         });
+    }
+
+    /// False (and one violation) when `len` exceeds `max`: the caller skips the items.
+    fn at_most(&mut self, field: &str, len: usize, max: usize) -> bool {
+        if len > max {
+            self.fail(field, format!("at most {max} allowed, got {len}"));
+            return false;
+        }
+        true
     }
 
     fn text(&mut self, field: &str, value: &str, max: usize) {
@@ -102,11 +180,7 @@ impl Check {
     }
 
     fn finish(self) -> Result<(), ValidationErrors> {
-        if self.out.is_empty() {
-            Ok(())
-        } else {
-            Err(ValidationErrors(self.out))
-        }
+        self.out.finish()
     }
 }
 
@@ -157,7 +231,9 @@ fn is_gss_borough(code: &str) -> bool {
 
 /// Validates one record; errors carry paths relative to the record.
 pub fn validate_record(record: &Record) -> Result<(), ValidationErrors> {
-    let mut c = Check { out: Vec::new() };
+    let mut c = Check {
+        out: Violations::default(),
+    };
     match record {
         Record::Provider(p) => provider(&mut c, p),
         Record::Venue(v) => venue(&mut c, v),
@@ -206,8 +282,10 @@ fn venue(c: &mut Check, v: &Venue) {
         if a.lines.is_empty() {
             c.fail("address.lines", "must have at least one line");
         }
-        for (i, l) in a.lines.iter().enumerate() {
-            c.text(&format!("address.lines[{i}]"), l, 200);
+        if c.at_most("address.lines", a.lines.len(), MAX_LIST) {
+            for (i, l) in a.lines.iter().enumerate() {
+                c.text(&format!("address.lines[{i}]"), l, 200);
+            }
         }
         c.text("address.town", &a.town, 100);
         // A full postcode has an inward code: at least five characters besides spaces.
@@ -243,11 +321,14 @@ fn course(c: &mut Check, x: &Course) {
     if x.categories.is_empty() {
         c.fail("categories", "must name at least one category");
     }
-    for (i, cat) in x.categories.iter().enumerate() {
-        if x.categories[..i].contains(cat) {
-            c.fail(format!("categories[{i}]"), format!("{cat} is listed twice"));
+    if c.at_most("categories", x.categories.len(), MAX_LIST) {
+        for (i, cat) in x.categories.iter().enumerate() {
+            if x.categories[..i].contains(cat) {
+                c.fail(format!("categories[{i}]"), format!("{cat} is listed twice"));
+            }
         }
     }
+    c.at_most("support", x.support.len(), MAX_LIST);
     let lang = x.language.trim();
     if !(2..=3).contains(&lang.len()) || !lang.bytes().all(|b| b.is_ascii_lowercase()) {
         c.fail("language", "must be an ISO 639 code such as \"en\"");
@@ -258,7 +339,12 @@ fn course(c: &mut Check, x: &Course) {
     if x.runs.is_empty() {
         c.fail("runs", "a course needs at least one run");
     }
-    for (i, r) in x.runs.iter().enumerate() {
+    let runs: &[crate::Run] = if c.at_most("runs", x.runs.len(), MAX_RUNS) {
+        &x.runs
+    } else {
+        &[]
+    };
+    for (i, r) in runs.iter().enumerate() {
         let p = format!("runs[{i}]");
         if r.id.is_nil() {
             c.fail(format!("{p}.id"), "must not be the nil UUID");
@@ -275,7 +361,12 @@ fn course(c: &mut Check, x: &Course) {
                 "name the days it meets (only online courses may be self-paced)",
             );
         }
-        for (j, d) in r.days.iter().enumerate() {
+        let days = if c.at_most(&format!("{p}.days"), r.days.len(), 7) {
+            r.days.as_slice()
+        } else {
+            &[]
+        };
+        for (j, d) in days.iter().enumerate() {
             if r.days[..j].contains(d) {
                 c.fail(format!("{p}.days[{j}]"), format!("{d} is listed twice"));
             }
@@ -299,11 +390,24 @@ fn course(c: &mut Check, x: &Course) {
     if full > 10_000_000 {
         c.fail("fees.full_fee_pence", "must be at most £100,000");
     }
-    for (i, con) in x.fees.concessions.iter().enumerate() {
-        concession(c, &format!("fees.concessions[{i}]"), con, x, full);
+    if c.at_most(
+        "fees.concessions",
+        x.fees.concessions.len(),
+        MAX_CONCESSIONS,
+    ) {
+        for (i, con) in x.fees.concessions.iter().enumerate() {
+            concession(c, &format!("fees.concessions[{i}]"), con, x, full);
+        }
     }
-    for (i, req) in x.eligibility.iter().enumerate() {
-        condition(c, &format!("eligibility[{i}].condition"), &req.condition);
+    if c.at_most("eligibility", x.eligibility.len(), MAX_CONDITIONS) {
+        for (i, req) in x.eligibility.iter().enumerate() {
+            condition(c, &format!("eligibility[{i}].condition"), &req.condition);
+            c.at_most(
+                &format!("eligibility[{i}].documents"),
+                req.documents.len(),
+                MAX_LIST,
+            );
+        }
     }
 }
 
@@ -320,6 +424,14 @@ fn concession(c: &mut Check, p: &str, con: &Concession, x: &Course, full: u32) {
             format!("{p}.conditions"),
             "a concession needs at least one condition",
         );
+    }
+    c.at_most(&format!("{p}.documents"), con.documents.len(), MAX_LIST);
+    if !c.at_most(
+        &format!("{p}.conditions"),
+        con.conditions.len(),
+        MAX_CONDITIONS,
+    ) {
+        return;
     }
     for (j, cond) in con.conditions.iter().enumerate() {
         condition(c, &format!("{p}.conditions[{j}]"), cond);
@@ -355,6 +467,9 @@ fn condition(c: &mut Check, p: &str, cond: &Condition) {
             if boroughs.is_empty() {
                 c.fail(format!("{p}.boroughs"), "name at least one borough");
             }
+            if !c.at_most(&format!("{p}.boroughs"), boroughs.len(), MAX_LIST) {
+                return;
+            }
             for (i, b) in boroughs.iter().enumerate() {
                 if !is_gss_borough(b) {
                     c.fail(
@@ -368,6 +483,7 @@ fn condition(c: &mut Check, p: &str, cond: &Condition) {
             if any_of.is_empty() {
                 c.fail(format!("{p}.any_of"), "name at least one status");
             }
+            c.at_most(&format!("{p}.any_of"), any_of.len(), MAX_LIST);
         }
         Condition::LowWage {
             max_annual_gross_pence,

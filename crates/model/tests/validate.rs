@@ -433,6 +433,45 @@ fn condition_problems_in_concessions_and_eligibility() {
 }
 
 #[test]
+fn lists_beyond_their_caps_are_one_violation_each_and_not_walked() {
+    use prospectus_model::{MAX_CONCESSIONS, MAX_CONDITIONS, MAX_LIST, MAX_RUNS};
+    let mut c = valid_course();
+    c.runs = (0..=MAX_RUNS as u128).map(run).collect();
+    // Every run is also broken: none of that is reported once the list is over its cap.
+    for r in &mut c.runs {
+        r.end_time = r.start_time;
+    }
+    c.fees.concessions =
+        vec![concession("Any", vec![Condition::Unemployed], 0, vec![]); MAX_CONCESSIONS + 1];
+    c.eligibility = vec![req(Condition::Unemployed, vec![]); MAX_CONDITIONS + 1];
+    c.support = vec![prospectus_model::Support::ALL[0]; MAX_LIST + 1];
+    let err = validate_record(&Record::Course(c)).expect_err("over the caps");
+    let got: Vec<&str> = err.0.iter().map(|v| v.field.as_str()).collect();
+    assert_eq!(got, ["support", "runs", "fees.concessions", "eligibility"]);
+    assert!(err.0[1].description.contains("at most 500"), "{err}");
+}
+
+#[test]
+fn at_most_fifty_violations_are_reported_then_a_count() {
+    use prospectus_model::MAX_VIOLATIONS;
+    let mut c = valid_course();
+    c.runs = (0..200).map(run).collect();
+    for r in &mut c.runs {
+        r.end_time = r.start_time;
+    }
+    let err = validate_record(&Record::Course(c)).expect_err("invalid");
+    assert_eq!(err.0.len(), MAX_VIOLATIONS + 1);
+    let last = err.0.last().expect("summary");
+    assert_eq!(last.field, format!("runs[{MAX_VIOLATIONS}].end_time"));
+    assert_eq!(
+        last.description,
+        format!("… and {} more problems not listed", 200 - MAX_VIOLATIONS)
+    );
+    // Capping again (as the gRPC boundary does) changes nothing.
+    assert_eq!(err.clone().capped(), err);
+}
+
+#[test]
 fn prefixed_errors_nest_paths() {
     let mut c = valid_course();
     c.title.clear();

@@ -7,7 +7,10 @@ use prospectus_store::StoreError;
 use tonic::{Code, Status};
 use tonic_types::{ErrorDetails, StatusExt};
 
+/// Field violations as `INVALID_ARGUMENT`, at most `MAX_VIOLATIONS` of them (then "… and K
+/// more"), so the answer never grows with a hostile input.
 pub fn invalid(errors: &ValidationErrors) -> Status {
+    let errors = &errors.clone().capped();
     let mut details = ErrorDetails::new();
     for v in &errors.0 {
         details.add_bad_request_violation(v.field.clone(), v.description.clone());

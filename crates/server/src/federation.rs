@@ -109,10 +109,17 @@ fn produce(
         }
         if snapshot {
             last = (info.epoch, info.seq).max(last);
+            // The set ends with the origin's signed checkpoint as held now (after the scan), which
+            // the receiver checks it against before replacing anything.
+            let checkpoint = store
+                .origin_info(&origin)
+                .ok()
+                .and_then(|i| SignedCheckpoint::decode(i.checkpoint.as_slice()).ok());
             if !send(Item::SnapshotEnd(w::SnapshotEnd {
                 origin: origin.clone(),
                 epoch: last.0,
                 seq: last.1,
+                checkpoint,
             })) {
                 return false;
             }

@@ -869,17 +869,20 @@ async fn feed_services(
                 if it.kind != RecordKind::Course {
                     continue;
                 }
-                let Some(stored) = it.stored else { continue };
                 let mut item = json!({
                     "id": it.id.to_string(),
                     "kind": "Service",
                     "modified": it.pos,
                 });
-                match stored.record {
-                    Some(Record::Course(c)) => {
+                // A position whose record is gone (removed by a snapshot re-sync) is a deletion.
+                match it
+                    .stored
+                    .and_then(|s| s.record.map(|r| (r, s.origin, s.unix_millis)))
+                {
+                    Some((Record::Course(c), origin, modified_millis)) => {
                         let meta = Meta {
-                            origin: stored.origin,
-                            modified_millis: stored.unix_millis,
+                            origin,
+                            modified_millis,
                         };
                         item["state"] = json!("updated");
                         item["data"] = oruk::service(&c, &meta, &recs, Detail::Full);

@@ -67,10 +67,13 @@ fn describe() {
         APPLIED,
         "Entries stored (local publishes and replicated), by origin"
     );
-    metrics::describe_counter!(REJECTED, "Replicated entries refused, by origin and reason");
+    metrics::describe_counter!(
+        REJECTED,
+        "Replicated entries and control items refused, by origin (roster origins; anything else is \"unknown\") and reason"
+    );
     metrics::describe_gauge!(
         LAG,
-        "Entries this node is behind the best head any peer reported, by origin"
+        "Entries this node is behind the best signed checkpoint any peer relayed, by roster origin"
     );
 }
 

@@ -220,6 +220,9 @@ async fn run_link(fed: &Arc<Fed>, url: &str) -> Result<(), String> {
         if !req.snapshot_origins.is_empty() {
             tracing::info!(peer = %url, origins = ?req.snapshot_origins, "requesting snapshot");
         }
+        // Only what this request asks for may arrive whole on the new stream.
+        replica.set_recovering(fed.recovering.load(Ordering::SeqCst));
+        replica.expect_snapshots(&req.snapshot_origins);
         let mut stream = client
             .subscribe(req)
             .await

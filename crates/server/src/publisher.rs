@@ -236,7 +236,7 @@ impl Publisher for PublisherService {
         let mut stream = req.into_inner();
         let mut key: Option<String> = None;
         let mut changes = Vec::new();
-        let mut violations = Vec::new();
+        let mut violations = prospectus_model::Violations::default();
         let mut index = 0usize;
         let mut first = true;
         while let Some(chunk) = stream.next().await {
@@ -261,14 +261,12 @@ impl Publisher for PublisherService {
                 }
                 match change(op, &format!("ops[{index}]")) {
                     Ok(c) => changes.push(c),
-                    Err(e) => violations.extend(e.0),
+                    Err(e) => violations.extend(e),
                 }
                 index += 1;
             }
         }
-        if !violations.is_empty() {
-            return Err(errors::invalid(&ValidationErrors(violations)));
-        }
+        violations.finish().map_err(|e| errors::invalid(&e))?;
         if changes.is_empty() {
             return Err(errors::invalid_field("ops", "the batch is empty"));
         }

@@ -15,11 +15,13 @@ mod auth;
 mod codec;
 mod digest;
 mod keys;
+mod snapshot;
 mod write;
 
 pub use auth::{Scope, TokenInfo};
 pub use digest::SetDigest;
 pub use keys::{KeyError, NodeKey, key_id, verify, write_private};
+pub use snapshot::{MAX_SNAPSHOT_BYTES, SnapshotOutcome};
 pub use write::{
     ApplyMode, ApplyReport, CheckpointStatus, Rejection, Trust, Verified, verify_checkpoint,
     verify_entry,

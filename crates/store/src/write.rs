@@ -9,14 +9,14 @@ use crate::{
 };
 use ed25519_dalek::VerifyingKey;
 use prospectus_model::{
-    FieldViolation, Record, RecordKind, Uuid, ValidationErrors, validate_record,
+    FieldViolation, Record, RecordKind, Uuid, ValidationErrors, Violations, validate_record,
 };
 use prospectus_proto::v1::{Checkpoint, Entry, Op, SignedCheckpoint, SignedEntry};
 use prost::Message;
 use sha2::{Digest, Sha256};
 use sled::Transactional;
 use sled::transaction::{ConflictableTransactionError, TransactionError, TransactionalTree};
-use std::collections::{BTreeMap, HashSet};
+use std::collections::BTreeMap;
 
 /// Checkpoints are signed over this prefix + bytes, so a checkpoint signature can never be
 /// passed off as an entry signature. Entries are signed over their exact bytes (DESIGN §3).
@@ -36,8 +36,22 @@ pub enum Rejection {
     BadSignature,
     /// The record id already belongs to another origin.
     OriginConflict,
-    /// A peer offered entries for this node's own origin beyond its head.
+    /// A peer offered entries (or a snapshot) for this node's own origin.
     OwnOrigin,
+    /// The payload is a record this node knows but it fails `model::validate_record` (or does
+    /// not decode): the origin signed something its own publish path would have refused.
+    Invalid,
+    /// Named an origin that is not in the roster (counted under the origin label `unknown`).
+    UnknownOrigin,
+    /// A snapshot this link did not ask for.
+    Unsolicited,
+    /// A snapshot whose set does not match its signed checkpoint (or has none, or would roll a
+    /// record back): nothing was replaced.
+    SnapshotMismatch,
+    /// A snapshot proven by a checkpoint older than what this node holds.
+    StaleSnapshot,
+    /// A snapshot larger than `MAX_SNAPSHOT_BYTES`.
+    SnapshotTooLarge,
 }
 
 impl Rejection {
@@ -48,6 +62,12 @@ impl Rejection {
             Rejection::BadSignature => "bad_signature",
             Rejection::OriginConflict => "origin_conflict",
             Rejection::OwnOrigin => "own_origin",
+            Rejection::Invalid => "invalid",
+            Rejection::UnknownOrigin => "unknown_origin",
+            Rejection::Unsolicited => "unsolicited_snapshot",
+            Rejection::SnapshotMismatch => "snapshot_mismatch",
+            Rejection::StaleSnapshot => "stale_snapshot",
+            Rejection::SnapshotTooLarge => "snapshot_too_large",
         }
     }
 }
@@ -57,8 +77,8 @@ impl Rejection {
 pub struct Verified {
     pub signed_bytes: Vec<u8>,
     pub entry: Entry,
-    kind_byte: u8,
-    id: Uuid,
+    pub(crate) kind_byte: u8,
+    pub(crate) id: Uuid,
 }
 
 impl Verified {
@@ -68,8 +88,9 @@ impl Verified {
     }
 }
 
-/// Decodes and verifies one `SignedEntry` against the roster. CPU-bound; call it outside the
-/// writer lock.
+/// Decodes and verifies one `SignedEntry` against the roster, then validates its payload with
+/// the same `model::validate_record` local publishes pass (a kind or schema newer than this node
+/// knows is stored and forwarded unread). CPU-bound; call it outside the writer lock.
 pub fn verify_entry(trust: &dyn Trust, signed_bytes: Vec<u8>) -> Result<Verified, Rejection> {
     let signed = SignedEntry::decode(signed_bytes.as_slice()).map_err(|_| Rejection::Malformed)?;
     let entry = Entry::decode(signed.entry_bytes.as_slice()).map_err(|_| Rejection::Malformed)?;
@@ -83,6 +104,16 @@ pub fn verify_entry(trust: &dyn Trust, signed_bytes: Vec<u8>) -> Result<Verified
         .ok_or(Rejection::UnknownKey)?;
     if !crate::keys::verify(&key, &signed.entry_bytes, &signed.signature) {
         return Err(Rejection::BadSignature);
+    }
+    if entry.op != Op::Delete as i32
+        && entry.schema <= crate::SCHEMA_VERSION
+        && let Some(kind) = RecordKind::from_u8(kind_byte)
+    {
+        let record = prospectus_proto::decode_record(kind, &entry.payload)
+            .map_err(|_| Rejection::Invalid)?;
+        if record.id() != id || validate_record(&record).is_err() {
+            return Err(Rejection::Invalid);
+        }
     }
     Ok(Verified {
         signed_bytes,
@@ -107,12 +138,45 @@ pub fn verify_checkpoint(trust: &dyn Trust, bytes: &[u8]) -> Result<Checkpoint, 
     Ok(cp)
 }
 
+/// The roster, except that this node's own origin is trusted only under this node's own key:
+/// nothing a peer says about our origin counts unless we signed it.
+struct OwnKeyFirst<'a> {
+    store: &'a Store,
+    roster: &'a dyn Trust,
+}
+
+impl Trust for OwnKeyFirst<'_> {
+    fn key_for(&self, origin: &str, key_id: &str, unix_millis: i64) -> Option<VerifyingKey> {
+        if origin == self.store.origin {
+            (key_id == self.store.key.key_id()).then(|| self.store.key.public())
+        } else {
+            self.roster.key_for(origin, key_id, unix_millis)
+        }
+    }
+}
+
+impl Store {
+    /// Verifies a `SignedCheckpoint` with the roster's keys, or with this node's own key for
+    /// its own origin.
+    pub fn verified_checkpoint(
+        &self,
+        roster: &dyn Trust,
+        bytes: &[u8],
+    ) -> Result<Checkpoint, Rejection> {
+        verify_checkpoint(
+            &OwnKeyFirst {
+                store: self,
+                roster,
+            },
+            bytes,
+        )
+    }
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ApplyMode {
     /// Per-origin order: entries at or below the cursor change nothing.
     Normal,
-    /// Part of a snapshot of one origin: every entry is taken as the truth for its record.
-    Snapshot,
     /// Restoring this node's own origin after a lost disk.
     Recovery,
 }
@@ -142,44 +206,44 @@ pub enum CheckpointStatus {
     Rejected(Rejection),
 }
 
-type TxResult<T> = Result<T, ConflictableTransactionError<Abort>>;
+pub(crate) type TxResult<T> = Result<T, ConflictableTransactionError<Abort>>;
 
 pub(crate) enum Abort {
     Replay(Receipt),
     Error(StoreError),
 }
 
-fn abort<T>(e: StoreError) -> TxResult<T> {
+pub(crate) fn abort<T>(e: StoreError) -> TxResult<T> {
     Err(ConflictableTransactionError::Abort(Abort::Error(e)))
 }
 
-fn corrupt<T>(what: String) -> TxResult<T> {
+pub(crate) fn corrupt<T>(what: String) -> TxResult<T> {
     abort(StoreError::Corrupt(what))
 }
 
 /// The trees one write touches, inside one transaction.
-struct Tx<'a> {
-    records: &'a TransactionalTree,
-    log: &'a TransactionalTree,
-    origins: &'a TransactionalTree,
-    meta: &'a TransactionalTree,
-    changes: &'a TransactionalTree,
-    change_of: &'a TransactionalTree,
+pub(crate) struct Tx<'a> {
+    pub(crate) records: &'a TransactionalTree,
+    pub(crate) log: &'a TransactionalTree,
+    pub(crate) origins: &'a TransactionalTree,
+    pub(crate) meta: &'a TransactionalTree,
+    pub(crate) changes: &'a TransactionalTree,
+    pub(crate) change_of: &'a TransactionalTree,
     forks: &'a TransactionalTree,
 }
 
 /// What a stored record was before a write.
-struct Old {
-    origin: String,
-    epoch: u64,
-    seq: u64,
-    entry_bytes: Vec<u8>,
-    live: bool,
-    record: Option<Record>,
+pub(crate) struct Old {
+    pub(crate) origin: String,
+    pub(crate) epoch: u64,
+    pub(crate) seq: u64,
+    pub(crate) entry_bytes: Vec<u8>,
+    pub(crate) live: bool,
+    pub(crate) record: Option<Record>,
 }
 
 impl Tx<'_> {
-    fn state(&self, origin: &str) -> TxResult<OriginState> {
+    pub(crate) fn state(&self, origin: &str) -> TxResult<OriginState> {
         match self.origins.get(origin.as_bytes())? {
             None => Ok(OriginState::default()),
             Some(v) => OriginState::decode(v.as_ref())
@@ -187,7 +251,7 @@ impl Tx<'_> {
         }
     }
 
-    fn old(&self, rkey: &[u8]) -> TxResult<Option<Old>> {
+    pub(crate) fn old(&self, rkey: &[u8]) -> TxResult<Option<Old>> {
         let Some(v) = self.records.get(rkey)? else {
             return Ok(None);
         };
@@ -205,7 +269,7 @@ impl Tx<'_> {
         }))
     }
 
-    fn feed_pos(&self) -> TxResult<u64> {
+    pub(crate) fn feed_pos(&self) -> TxResult<u64> {
         Ok(match self.meta.get(META_CHANGES)? {
             Some(v) => u64::from_be_bytes(v.as_ref().try_into().unwrap_or([0; 8])),
             None => 0,
@@ -214,7 +278,7 @@ impl Tx<'_> {
 
     /// Writes one entry for record `(kind_byte, id)`: record, log (compacted), digest, feed.
     #[allow(clippy::too_many_arguments)]
-    fn put_entry(
+    pub(crate) fn put_entry(
         &self,
         state: &mut OriginState,
         feed: &mut u64,
@@ -274,7 +338,7 @@ impl Tx<'_> {
     }
 
     /// Re-checks the stored checkpoint against the cursor and digest.
-    fn check_checkpoint(state: &mut OriginState) -> Option<bool> {
+    pub(crate) fn check_checkpoint(state: &mut OriginState) -> Option<bool> {
         let signed = SignedCheckpoint::decode(state.checkpoint.as_slice()).ok()?;
         let cp = Checkpoint::decode(signed.checkpoint_bytes.as_slice()).ok()?;
         if (cp.epoch, cp.seq) != (state.epoch, state.seq) {
@@ -288,7 +352,7 @@ impl Tx<'_> {
     }
 }
 
-fn run_tx<T>(
+pub(crate) fn run_tx<T>(
     store: &Store,
     f: impl Fn(&Tx) -> TxResult<T>,
 ) -> Result<Result<T, Receipt>, StoreError> {
@@ -369,11 +433,11 @@ impl Store {
         idempotency_key: Option<&str>,
         changes: &[Change],
     ) -> Result<Receipt, StoreError> {
-        let mut violations = Vec::new();
+        let mut violations = Violations::default();
         for (i, c) in changes.iter().enumerate() {
             if let Change::Upsert(r) = c {
                 if let Err(e) = validate_record(r) {
-                    violations.extend(e.prefixed(&format!("ops[{i}].{}", r.kind())).0);
+                    violations.extend(e.prefixed(&format!("ops[{i}].{}", r.kind())));
                 }
                 if let Scope::Provider(p) = scope
                     && r.provider_id() != *p
@@ -385,9 +449,7 @@ impl Store {
                 }
             }
         }
-        if !violations.is_empty() {
-            return Err(StoreError::Invalid(ValidationErrors(violations)));
-        }
+        violations.finish().map_err(StoreError::Invalid)?;
         let payloads: Vec<Vec<u8>> = changes
             .iter()
             .map(|c| match c {
@@ -430,7 +492,10 @@ impl Store {
                 state.epoch = epoch;
                 state.seq = 0;
             }
-            let first_seq = state.seq + 1;
+            // Our own seq only ever comes from our own signed entries; still, never wrap.
+            let Some(first_seq) = state.seq.checked_add(1) else {
+                return corrupt(format!("origin {} is at the last seq", self.origin));
+            };
             let millis = now_millis();
             let mut feed = tx.feed_pos()?;
             let mut updates = Vec::with_capacity(changes.len());
@@ -488,10 +553,13 @@ impl Store {
                         Op::Upsert
                     }
                 };
+                let Some(seq) = state.seq.checked_add(1) else {
+                    return corrupt(format!("origin {} is at the last seq", self.origin));
+                };
                 let entry = Entry {
                     origin: self.origin.clone(),
                     epoch: state.epoch,
-                    seq: state.seq + 1,
+                    seq,
                     kind: prospectus_proto::WireEnum::to_i32(kind),
                     id: id.as_bytes().to_vec(),
                     op: op as i32,
@@ -602,7 +670,7 @@ impl Store {
                     .is_some_and(|((held, _), new)| held.entry_bytes == new.entry_bytes),
                 None => false,
             };
-            if held && mode != ApplyMode::Snapshot {
+            if held {
                 already += 1;
             } else {
                 fresh.push(v);
@@ -663,7 +731,7 @@ impl Store {
                     report.unchanged += 1;
                     continue;
                 }
-                if mode != ApplyMode::Snapshot && (e.epoch, e.seq) <= (state.epoch, state.seq) {
+                if (e.epoch, e.seq) <= (state.epoch, state.seq) {
                     // At or below the cursor: a replay, unless we hold a different entry at
                     // exactly this position, which is a fork.
                     if let Some(at) = tx.log.get(codec::log_key(&e.origin, e.epoch, e.seq))?
@@ -704,12 +772,10 @@ impl Store {
                 report.applied += 1;
             }
             for (origin, state) in states.iter_mut() {
-                if mode != ApplyMode::Snapshot {
-                    match Tx::check_checkpoint(state) {
-                        Some(true) => report.verified.push(origin.clone()),
-                        Some(false) => report.diverged.push(origin.clone()),
-                        None => {}
-                    }
+                match Tx::check_checkpoint(state) {
+                    Some(true) => report.verified.push(origin.clone()),
+                    Some(false) => report.diverged.push(origin.clone()),
+                    None => {}
                 }
                 tx.origins
                     .insert(origin.as_bytes(), state.encode_to_vec())?;
@@ -736,7 +802,7 @@ impl Store {
         trust: &dyn Trust,
         bytes: &[u8],
     ) -> Result<CheckpointStatus, StoreError> {
-        let cp = match verify_checkpoint(trust, bytes) {
+        let cp = match self.verified_checkpoint(trust, bytes) {
             Ok(cp) => cp,
             Err(r) => return Ok(CheckpointStatus::Rejected(r)),
         };
@@ -760,90 +826,6 @@ impl Store {
         self.origins
             .insert(cp.origin.as_bytes(), state.encode_to_vec())?;
         drop(guard);
-        Ok(status)
-    }
-
-    /// Records that `origin` was heard from (a heads heartbeat), for staleness and lag.
-    pub fn heard_from(&self, origin: &str) -> Result<(), StoreError> {
-        let guard = self.lock()?;
-        let mut state = self.origin_state(origin)?;
-        state.last_heard_millis = now_millis();
-        self.origins
-            .insert(origin.as_bytes(), state.encode_to_vec())?;
-        drop(guard);
-        Ok(())
-    }
-
-    /// Ends a snapshot of `origin`: records of that origin not in `seen` are removed, the cursor
-    /// is set to the snapshot's end and the digest recomputed from what is held, then the
-    /// checkpoint is re-checked.
-    pub fn finish_snapshot(
-        &self,
-        origin: &str,
-        seen: &HashSet<(u8, Uuid)>,
-        end: (u64, u64),
-    ) -> Result<CheckpointStatus, StoreError> {
-        let guard = self.lock()?;
-        let mut removed = Vec::new();
-        let mut digest = SetDigest::default();
-        let mut live = 0u64;
-        for item in self.records.iter() {
-            let (k, v) = item?;
-            let Ok((signed, entry)) = open_entry(&v) else {
-                continue;
-            };
-            if entry.origin != origin || k.len() != 17 {
-                continue;
-            }
-            let id =
-                Uuid::from_slice(&k[1..]).map_err(|_| StoreError::Corrupt("record key".into()))?;
-            if seen.contains(&(k[0], id)) {
-                if entry.op != Op::Delete as i32 {
-                    digest.add(record_hash(k[0], id, &signed.entry_bytes));
-                    live += 1;
-                }
-            } else {
-                removed.push((k.to_vec(), entry));
-            }
-        }
-        let mut updates = Vec::new();
-        for (k, entry) in &removed {
-            self.records.remove(k)?;
-            self.log
-                .remove(codec::log_key(origin, entry.epoch, entry.seq))?;
-            if let Some(pos) = self.change_of.remove(k)? {
-                self.changes.remove(pos)?;
-            }
-            if let (Some(kind), Ok(id)) = (RecordKind::from_u8(k[0]), Uuid::from_slice(&k[1..])) {
-                updates.push(Update {
-                    kind,
-                    id,
-                    origin: origin.to_string(),
-                    epoch: entry.epoch,
-                    seq: entry.seq,
-                    feed_seq: 0,
-                    old: entry_record(entry),
-                    new: None,
-                });
-            }
-        }
-        let mut state = self.origin_state(origin)?;
-        state.epoch = end.0;
-        state.seq = end.1;
-        state.digest = digest.to_bytes();
-        state.live_count = live;
-        state.diverged = false;
-        let status = match Tx::check_checkpoint(&mut state) {
-            Some(true) => CheckpointStatus::Verified,
-            Some(false) => CheckpointStatus::Diverged,
-            None => CheckpointStatus::Pending,
-        };
-        self.origins
-            .insert(origin.as_bytes(), state.encode_to_vec())?;
-        self.db.flush()?;
-        drop(guard);
-        tracing::info!(%origin, removed = removed.len(), live, "snapshot applied");
-        self.notify(&updates);
         Ok(status)
     }
 }

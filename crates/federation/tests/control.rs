@@ -1,0 +1,214 @@
+//! The control channel as a `Replica` sees it, item by item, on real sled stores: heads count
+//! only with a signed checkpoint and only for roster origins; a snapshot counts only when this
+//! link asked for it and its set matches the origin's signed checkpoint.
+
+use prospectus_federation::{Member, Replica, ReplicaEvent, Roster, RosterKey, SharedHeads};
+use prospectus_model::{Provider, Record, RecordKind, Uuid};
+use prospectus_proto::v1::{self as w, PullItem, SignedCheckpoint, SignedEntry, pull_item::Item};
+use prospectus_store::{Change, NodeKey, Rejection, Scope, Store};
+use prost::Message;
+use std::sync::Arc;
+
+const X: &str = "E09000028";
+const Y: &str = "E09000025";
+
+fn member(origin: &str, key: &NodeKey) -> Member {
+    Member {
+        origin: origin.into(),
+        name: origin.into(),
+        endpoint: "http://127.0.0.1:1".into(),
+        tls_name: None,
+        keys: vec![RosterKey {
+            public_key: key.public_hex(),
+            valid_from: None,
+            valid_until: None,
+        }],
+    }
+}
+
+struct World {
+    _tmp: tempfile::TempDir,
+    a: Arc<Store>,
+    b: Arc<Store>,
+    roster: Arc<Roster>,
+}
+
+/// A (X) has published `n` providers; B (Y) holds nothing yet; both are in the roster.
+fn world(n: u128) -> World {
+    let tmp = tempfile::tempdir().expect("tmp");
+    let (ka, kb) = (NodeKey::generate(), NodeKey::generate());
+    let roster = Roster::from_members(vec![member(X, &ka), member(Y, &kb)]).expect("roster");
+    let a = Arc::new(Store::open(&tmp.path().join("a"), X, ka).expect("a"));
+    let b = Arc::new(Store::open(&tmp.path().join("b"), Y, kb).expect("b"));
+    let changes: Vec<Change> = (1..=n)
+        .map(|i| {
+            Change::Upsert(Record::Provider(Provider {
+                id: Uuid::from_u128(i),
+                name: format!("Provider {i}"),
+                ukprn: None,
+                charity_number: None,
+                description: None,
+                email: None,
+                phone: None,
+                website: None,
+                last_verified: chrono::NaiveDate::from_ymd_opt(2026, 1, 1).expect("date"),
+            }))
+        })
+        .collect();
+    a.publish(&Scope::Admin, None, &changes).expect("publish");
+    World {
+        _tmp: tmp,
+        a,
+        b,
+        roster: Arc::new(roster),
+    }
+}
+
+fn entries(s: &Store, origin: &str) -> Vec<PullItem> {
+    s.log_after(origin, 0, 0)
+        .map(|r| PullItem {
+            item: Some(Item::Entry(
+                SignedEntry::decode(r.expect("log").2.as_slice()).expect("entry"),
+            )),
+        })
+        .collect()
+}
+
+fn checkpoint(s: &Store, origin: &str) -> SignedCheckpoint {
+    SignedCheckpoint::decode(s.origin_info(origin).expect("info").checkpoint.as_slice())
+        .expect("checkpoint")
+}
+
+fn it(i: Item) -> PullItem {
+    PullItem { item: Some(i) }
+}
+
+fn run(r: &mut Replica, items: Vec<PullItem>) -> Vec<ReplicaEvent> {
+    let mut events = Vec::new();
+    for i in items {
+        events.extend(r.handle(i).expect("handle"));
+    }
+    r.flush(&mut events).expect("flush");
+    events
+}
+
+fn rejected(events: &[ReplicaEvent], origin: &str, reason: Rejection) -> usize {
+    events
+        .iter()
+        .map(|e| match e {
+            ReplicaEvent::Rejected {
+                origin: o,
+                reason: r,
+                count,
+            } if o == origin && *r == reason => *count,
+            _ => 0,
+        })
+        .sum()
+}
+
+#[test]
+fn heads_count_only_signed_and_only_for_roster_origins() {
+    let w = world(3);
+    let heads = SharedHeads::default();
+    let mut r = Replica::new(w.b.clone(), w.roster.clone(), heads.clone(), false);
+    let mut claimed = vec![w::Head {
+        origin: X.into(),
+        epoch: 1,
+        seq: u64::MAX,
+        ..Default::default()
+    }];
+    claimed.extend((0..1000).map(|i| w::Head {
+        origin: format!("made-up-{i}"),
+        epoch: 1,
+        seq: 1,
+        ..Default::default()
+    }));
+    let events = run(
+        &mut r,
+        vec![it(Item::Heads(w::Heads {
+            node_origin: X.into(),
+            heads: claimed,
+            unix_millis: 0,
+        }))],
+    );
+    assert_eq!(
+        heads.all(),
+        Default::default(),
+        "unsigned heads were believed"
+    );
+    assert_eq!(rejected(&events, "unknown", Rejection::UnknownOrigin), 1000);
+    assert!(events.iter().all(|e| match e {
+        ReplicaEvent::Rejected { origin, .. } => origin == "unknown",
+        _ => true,
+    }));
+
+    // A's genuine signed checkpoint, relayed by anyone, does count.
+    let cp = checkpoint(&w.a, X);
+    run(
+        &mut r,
+        vec![it(Item::Heads(w::Heads {
+            node_origin: String::new(),
+            heads: vec![w::Head {
+                origin: X.into(),
+                checkpoint: Some(cp),
+                ..Default::default()
+            }],
+            unix_millis: 0,
+        }))],
+    );
+    assert_eq!(heads.best(X), Some((1, 3)));
+}
+
+#[test]
+fn a_snapshot_counts_only_when_asked_for_and_proven() {
+    let w = world(5);
+    let heads = SharedHeads::default();
+    let mut r = Replica::new(w.b.clone(), w.roster.clone(), heads, false);
+    run(&mut r, entries(&w.a, X));
+    assert_eq!(w.b.count_live(RecordKind::Provider).expect("count"), 5);
+    let cp = checkpoint(&w.a, X);
+    let snapshot = |items: Vec<PullItem>, origin: &str, cp: Option<SignedCheckpoint>| {
+        let mut out = vec![it(Item::SnapshotBegin(w::SnapshotBegin {
+            origin: origin.into(),
+        }))];
+        out.extend(items);
+        out.push(it(Item::SnapshotEnd(w::SnapshotEnd {
+            origin: origin.into(),
+            epoch: 1,
+            seq: u64::MAX,
+            checkpoint: cp,
+        })));
+        out
+    };
+    let first = entries(&w.a, X).into_iter().take(1).collect::<Vec<_>>();
+
+    // Not asked for: refused, nothing removed.
+    let ev = run(&mut r, snapshot(first.clone(), X, Some(cp.clone())));
+    assert_eq!(rejected(&ev, X, Rejection::Unsolicited), 2);
+    // Asked for, but the set is not the checkpoint's.
+    r.expect_snapshots(&[X.to_string()]);
+    let ev = run(&mut r, snapshot(first.clone(), X, Some(cp.clone())));
+    assert_eq!(rejected(&ev, X, Rejection::SnapshotMismatch), 1);
+    // Asked for, without a checkpoint.
+    r.expect_snapshots(&[X.to_string()]);
+    let ev = run(&mut r, snapshot(entries(&w.a, X), X, None));
+    assert_eq!(rejected(&ev, X, Rejection::SnapshotMismatch), 1);
+    // Our own origin is never asked for outside recovery.
+    r.expect_snapshots(&[Y.to_string()]);
+    let ev = run(&mut r, snapshot(vec![], Y, Some(cp.clone())));
+    assert_eq!(rejected(&ev, Y, Rejection::OwnOrigin), 1);
+    let b = w.b.origin_info(X).expect("info");
+    assert_eq!((b.epoch, b.seq, b.live_count), (1, 5, 5));
+    assert_eq!(w.b.count_live(RecordKind::Provider).expect("count"), 5);
+
+    // Asked for and proven: applied, cursor from the signed checkpoint (not u64::MAX).
+    r.expect_snapshots(&[X.to_string()]);
+    let ev = run(&mut r, snapshot(entries(&w.a, X), X, Some(cp)));
+    assert!(
+        ev.contains(&ReplicaEvent::Verified { origin: X.into() }),
+        "{ev:?}"
+    );
+    let b = w.b.origin_info(X).expect("info");
+    assert_eq!((b.epoch, b.seq, b.live_count), (1, 5, 5));
+    assert!(b.checkpoint_verified);
+}

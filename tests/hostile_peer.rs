@@ -1,0 +1,660 @@
+//! A hostile peer on loopback — a real gRPC server speaking `prospectus.v1.Federation` — works
+//! the control channel against honest node processes: snapshots nobody asked for (of another
+//! origin, of the node's own), a snapshot whose set does not match the origin's signed
+//! checkpoint, heads claiming a roster origin far ahead, a thousand made-up origins, and a false
+//! claim on a recovering node's own origin. Each time the honest node must go on serving
+//! exactly what it served before, and say nothing false about lag.
+
+mod common;
+
+use common::*;
+use prospectus_model::{Course, Record, Uuid};
+use prospectus_proto::FromWire;
+use prospectus_proto::v1::{
+    self as w, Entry, PullItem, SignedCheckpoint, SignedEntry, federation_client::FederationClient,
+    pull_item::Item,
+};
+use prost::Message;
+use tonic::Code;
+
+/// Far beyond any real head.
+const HUGE: u64 = 1 << 60;
+
+fn bundle(seed: u64, n: usize, borough: &str) -> prospectus_dataset::Bundle {
+    prospectus_dataset::generate(seed, n, Some(borough)).expect("generate")
+}
+
+async fn publish(node: &Node, key: &str, records: &[Record]) -> Result<w::PublishReceipt, Code> {
+    let ops: Vec<w::PublishOp> = records.iter().map(op).collect();
+    let start = std::time::Instant::now();
+    loop {
+        match publish_batch(
+            &mut node.publisher().await,
+            &node.admin_token(),
+            key,
+            ops.clone(),
+        )
+        .await
+        {
+            Ok(r) => return Ok(r),
+            // A node that has just started waits to hear from a peer before publishing.
+            Err(s) if s.code() == Code::Unavailable && start.elapsed() < DEADLINE => {
+                tokio::time::sleep(std::time::Duration::from_millis(50)).await
+            }
+            Err(s) => return Err(s.code()),
+        }
+    }
+}
+
+async fn course_at(node: &Node, id: Uuid) -> Result<Course, Code> {
+    match node.directory().await.get_course(get_req(id)).await {
+        Ok(v) => {
+            Ok(Course::from_wire(v.into_inner().course.as_ref().expect("course")).expect("decode"))
+        }
+        Err(s) => Err(s.code()),
+    }
+}
+
+/// Every course of `data` is served by `node` exactly as published.
+async fn serves_all(node: &Node, data: &prospectus_dataset::Bundle) {
+    for c in &data.courses {
+        assert_eq!(
+            course_at(node, c.id).await.as_ref(),
+            Ok(c),
+            "course {}",
+            c.id
+        );
+    }
+}
+
+fn entry_of(s: &SignedEntry) -> Entry {
+    Entry::decode(s.entry_bytes.as_slice()).expect("entry")
+}
+
+fn origin_of(cp: &SignedCheckpoint) -> String {
+    w::Checkpoint::decode(cp.checkpoint_bytes.as_slice())
+        .expect("checkpoint")
+        .origin
+}
+
+/// What `node` serves over `Federation.Pull` for `origin`: its genuine signed entries and its
+/// latest signed checkpoint — the material a rogue replays.
+async fn genuine(node: &Node, origin: &str) -> (Vec<SignedEntry>, SignedCheckpoint) {
+    let mut stream = FederationClient::new(node.channel().await)
+        .pull(w::PullRequest::default())
+        .await
+        .expect("pull")
+        .into_inner();
+    let (mut entries, mut cp) = (Vec::new(), None);
+    while let Some(item) = stream.message().await.expect("pull item") {
+        match item.item {
+            Some(Item::Entry(e)) if entry_of(&e).origin == origin => entries.push(e),
+            Some(Item::Checkpoint(c)) if origin_of(&c) == origin => cp = Some(c),
+            _ => {}
+        }
+    }
+    (entries, cp.expect("checkpoint"))
+}
+
+fn it(i: Item) -> PullItem {
+    PullItem { item: Some(i) }
+}
+
+fn heads(node_origin: &str, heads: Vec<w::Head>) -> PullItem {
+    it(Item::Heads(w::Heads {
+        node_origin: node_origin.into(),
+        heads,
+        unix_millis: 0,
+    }))
+}
+
+/// An entry claiming A's origin and key with a broken signature, then an empty heads (which
+/// makes the node flush and count it): once `bad_signature` shows on /metrics, everything the
+/// rogue sent before the marker has been handled.
+fn marker(a_key_id: &str) -> Vec<PullItem> {
+    vec![
+        it(Item::Entry(SignedEntry {
+            entry_bytes: new_record_entry(BOROUGHS[0]),
+            key_id: a_key_id.into(),
+            signature: vec![0; 64],
+        })),
+        heads("", vec![]),
+    ]
+}
+
+/// The bytes of an entry at seq 1 of `origin` for a fresh provider id (empty payload).
+fn new_record_entry(origin: &str) -> Vec<u8> {
+    Entry {
+        origin: origin.into(),
+        epoch: 1,
+        seq: 1,
+        kind: 1,
+        id: Uuid::new_v4().as_bytes().to_vec(),
+        op: w::Op::Upsert as i32,
+        ..Default::default()
+    }
+    .encode_to_vec()
+}
+
+fn metric_lines(node: &Node) -> String {
+    let (code, text) = http_get(&node.addr, "/metrics");
+    assert_eq!(code, 200);
+    text
+}
+
+/// The sum of the samples of `metric` whose labels contain `labels` (`None`: no such sample).
+fn sample(metrics: &str, metric: &str, labels: &str) -> Option<f64> {
+    metrics
+        .lines()
+        .filter(|l| l.starts_with(&format!("{metric}{{")) && l.contains(labels))
+        .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
+        .reduce(|a, b| a + b)
+}
+
+/// Waits until the node has counted `n` marker refusals — or has visibly lost A's verified
+/// head (`head`), in which case the test's assertions say what changed.
+async fn wait_markers(node: &Node, n: f64, head: (u64, u64)) {
+    let label = format!("origin=\"{}\",reason=\"bad_signature\"", BOROUGHS[0]);
+    wait_for_async(|| async {
+        let m = metric_lines(node);
+        let marked =
+            sample(&m, "prospectus_entries_rejected_total", &label).is_some_and(|v| v >= n);
+        (marked || !converged(&node.status().await, BOROUGHS[0], head)).then_some(())
+    })
+    .await
+}
+
+fn a_key_id(fleet: &Fleet) -> String {
+    prospectus_server::NodeKey::load_or_create(&fleet.root.join("key-0"))
+        .expect("key")
+        .0
+        .key_id()
+        .to_string()
+}
+
+mod rogue {
+    //! The hostile peer: a real Federation server on loopback whose every stream is a script
+    //! (a function of the request), held back until the test opens the gate, then held open in
+    //! silence (a live stream that never ends).
+    use super::*;
+    use prospectus_proto::v1::federation_server::{Federation, FederationServer};
+    use std::pin::Pin;
+    use std::sync::{Arc, Mutex};
+    use tokio::sync::{mpsc, watch};
+    use tokio_stream::Stream;
+    use tokio_stream::wrappers::ReceiverStream;
+
+    type Script = Arc<dyn Fn(&w::PullRequest) -> Vec<PullItem> + Send + Sync>;
+    type S = Pin<Box<dyn Stream<Item = Result<PullItem, tonic::Status>> + Send>>;
+
+    struct Service {
+        script: Script,
+        gate: watch::Receiver<bool>,
+        requests: Arc<Mutex<Vec<w::PullRequest>>>,
+    }
+
+    impl Service {
+        fn stream(&self, req: w::PullRequest, live: bool) -> S {
+            self.requests.lock().expect("requests").push(req.clone());
+            let script = self.script.clone();
+            let mut gate = self.gate.clone();
+            let (tx, rx) = mpsc::channel(64);
+            tokio::spawn(async move {
+                if gate.wait_for(|open| *open).await.is_err() {
+                    return;
+                }
+                // The script is read once the gate is open (the test fills it in late).
+                for i in script(&req) {
+                    if tx.send(Ok(i)).await.is_err() {
+                        return;
+                    }
+                }
+                if live {
+                    tx.closed().await;
+                }
+            });
+            Box::pin(ReceiverStream::new(rx))
+        }
+    }
+
+    #[tonic::async_trait]
+    impl Federation for Service {
+        async fn get_heads(
+            &self,
+            _: tonic::Request<w::GetHeadsRequest>,
+        ) -> Result<tonic::Response<w::Heads>, tonic::Status> {
+            Ok(tonic::Response::new(w::Heads::default()))
+        }
+        type PullStream = S;
+        async fn pull(
+            &self,
+            r: tonic::Request<w::PullRequest>,
+        ) -> Result<tonic::Response<S>, tonic::Status> {
+            Ok(tonic::Response::new(self.stream(r.into_inner(), false)))
+        }
+        type SubscribeStream = S;
+        async fn subscribe(
+            &self,
+            r: tonic::Request<w::PullRequest>,
+        ) -> Result<tonic::Response<S>, tonic::Status> {
+            Ok(tonic::Response::new(self.stream(r.into_inner(), true)))
+        }
+    }
+
+    pub struct Rogue {
+        pub url: String,
+        gate: watch::Sender<bool>,
+        requests: Arc<Mutex<Vec<w::PullRequest>>>,
+        task: tokio::task::JoinHandle<()>,
+    }
+
+    impl Rogue {
+        /// Serves `script` on 127.0.0.1 (a port the OS picks); streams wait for `open`.
+        pub async fn serve(
+            script: impl Fn(&w::PullRequest) -> Vec<PullItem> + Send + Sync + 'static,
+        ) -> Rogue {
+            let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+                .await
+                .expect("bind");
+            let addr = listener.local_addr().expect("addr");
+            let (gate, rx) = watch::channel(false);
+            let requests = Arc::new(Mutex::new(Vec::new()));
+            let svc = Service {
+                script: Arc::new(script),
+                gate: rx,
+                requests: requests.clone(),
+            };
+            let task = tokio::spawn(async move {
+                let _ = tonic::transport::Server::builder()
+                    .add_service(FederationServer::new(svc))
+                    .serve_with_incoming(tokio_stream::wrappers::TcpListenerStream::new(listener))
+                    .await;
+            });
+            Rogue {
+                url: format!("http://{addr}"),
+                gate,
+                requests,
+                task,
+            }
+        }
+
+        pub fn open(&self) {
+            let _ = self.gate.send(true);
+        }
+
+        /// Origins the node asked this rogue to send as snapshots.
+        pub fn snapshot_requests(&self) -> Vec<String> {
+            self.requests
+                .lock()
+                .expect("requests")
+                .iter()
+                .flat_map(|r| r.snapshot_origins.clone())
+                .collect()
+        }
+    }
+
+    impl Drop for Rogue {
+        fn drop(&mut self) {
+            self.task.abort();
+        }
+    }
+}
+
+use rogue::Rogue;
+
+/// A (origin X) publishes `n` courses; C is up so A may publish; B follows A and the rogue.
+/// Returns once B has verified A's checkpoint.
+struct Scene {
+    fleet: Fleet,
+    a: Node,
+    b: Node,
+    _c: Node,
+    data: prospectus_dataset::Bundle,
+    head: (u64, u64),
+    entries: Vec<SignedEntry>,
+    checkpoint: SignedCheckpoint,
+    _tmp: tempfile::TempDir,
+}
+
+async fn scene(rogue: &Rogue, seed: u64) -> Scene {
+    let tmp = tempfile::tempdir().unwrap();
+    let fleet = Fleet::new(tmp.path(), 3);
+    let a = fleet.start(0, &[]);
+    let c = fleet.start(2, &[]);
+    let data = bundle(seed, 40, BOROUGHS[0]);
+    let r = publish(&a, "honest", &data.clone().into_records())
+        .await
+        .expect("publish");
+    let head = (r.epoch, r.last_seq);
+    let (entries, checkpoint) = genuine(&a, BOROUGHS[0]).await;
+    let a_url = a.url();
+    let b = fleet.start(1, &["--peer", &a_url, "--peer", &rogue.url]);
+    wait_status(&b, "B to verify A", |s| converged(s, BOROUGHS[0], head)).await;
+    Scene {
+        fleet,
+        a,
+        b,
+        _c: c,
+        data,
+        head,
+        entries,
+        checkpoint,
+        _tmp: tmp,
+    }
+}
+
+/// The rogue's scripts are built after the scene exists (they replay A's genuine entries):
+/// this cell carries them in.
+type Cell = std::sync::Arc<std::sync::Mutex<Vec<PullItem>>>;
+
+fn replay(cell: &Cell) -> impl Fn(&w::PullRequest) -> Vec<PullItem> + Send + Sync + 'static {
+    let cell = cell.clone();
+    move |_| cell.lock().expect("cell").clone()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_unsolicited_snapshot_of_another_origin_changes_nothing() {
+    let cell = Cell::default();
+    let rogue = Rogue::serve(replay(&cell)).await;
+    let s = scene(&rogue, 41).await;
+    // "The whole of A is this one entry, and A's head is u64::MAX."
+    let mut script = vec![
+        it(Item::SnapshotBegin(w::SnapshotBegin {
+            origin: BOROUGHS[0].into(),
+        })),
+        it(Item::Entry(s.entries[0].clone())),
+        it(Item::SnapshotEnd(w::SnapshotEnd {
+            origin: BOROUGHS[0].into(),
+            epoch: 1,
+            seq: u64::MAX,
+            ..Default::default()
+        })),
+    ];
+    script.extend(marker(&a_key_id(&s.fleet)));
+    *cell.lock().unwrap() = script;
+    rogue.open();
+    wait_markers(&s.b, 1.0, s.head).await;
+
+    let st = s.b.status().await;
+    assert!(converged(&st, BOROUGHS[0], s.head), "{st:#?}");
+    serves_all(&s.b, &s.data).await;
+    assert!(rogue.snapshot_requests().is_empty());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_snapshot_of_the_nodes_own_origin_changes_nothing() {
+    let cell = Cell::default();
+    let rogue = Rogue::serve(replay(&cell)).await;
+    let s = scene(&rogue, 42).await;
+    let own = BOROUGHS[1];
+    let mine = bundle(43, 20, own);
+    let r = publish(&s.b, "mine", &mine.clone().into_records())
+        .await
+        .expect("publish at B");
+    // "B's origin holds nothing, and its head is u64::MAX."
+    let mut script = vec![
+        it(Item::SnapshotBegin(w::SnapshotBegin { origin: own.into() })),
+        it(Item::SnapshotEnd(w::SnapshotEnd {
+            origin: own.into(),
+            epoch: r.epoch,
+            seq: u64::MAX,
+            ..Default::default()
+        })),
+    ];
+    script.extend(marker(&a_key_id(&s.fleet)));
+    *cell.lock().unwrap() = script;
+    rogue.open();
+    wait_markers(&s.b, 1.0, s.head).await;
+
+    serves_all(&s.b, &mine).await;
+    serves_all(&s.b, &s.data).await;
+    let st = s.b.status().await;
+    assert!(converged(&st, own, (r.epoch, r.last_seq)), "{st:#?}");
+    // B still publishes, right after its last seq.
+    let mut c = mine.courses[0].clone();
+    c.title = "After the rogue".into();
+    let r2 = publish(&s.b, "after", &[Record::Course(c.clone())])
+        .await
+        .expect("publish after the attack");
+    assert_eq!((r2.epoch, r2.first_seq), (r.epoch, r.last_seq + 1));
+    assert_eq!(course_at(&s.b, c.id).await, Ok(c));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_snapshot_that_does_not_match_the_signed_checkpoint_replaces_nothing() {
+    let cell = Cell::default();
+    let asked = cell.clone();
+    // The rogue says B must re-sync A from it; asked, it sends A's genuine entries minus the
+    // last ten and A's genuine signed checkpoint.
+    let rogue = Rogue::serve(move |req| {
+        if req.snapshot_origins.iter().any(|o| o == BOROUGHS[0]) {
+            asked.lock().unwrap().clone()
+        } else {
+            vec![it(Item::SnapshotRequired(w::SnapshotRequired {
+                origin: BOROUGHS[0].into(),
+            }))]
+        }
+    })
+    .await;
+    let s = scene(&rogue, 44).await;
+    let kept = s.entries.len() - 10;
+    let mut script = vec![it(Item::SnapshotBegin(w::SnapshotBegin {
+        origin: BOROUGHS[0].into(),
+    }))];
+    script.extend(
+        s.entries[..kept]
+            .iter()
+            .cloned()
+            .map(|e| it(Item::Entry(e))),
+    );
+    script.push(it(Item::SnapshotEnd(w::SnapshotEnd {
+        origin: BOROUGHS[0].into(),
+        epoch: s.head.0,
+        seq: s.head.1,
+        checkpoint: Some(s.checkpoint.clone()),
+    })));
+    // (Nodes before the signed SnapshotEnd took the checkpoint from the item after it.)
+    script.push(it(Item::Checkpoint(s.checkpoint.clone())));
+    script.extend(marker(&a_key_id(&s.fleet)));
+    *cell.lock().unwrap() = script;
+    rogue.open();
+    wait_markers(&s.b, 1.0, s.head).await;
+
+    assert!(
+        rogue.snapshot_requests().iter().any(|o| o == BOROUGHS[0]),
+        "B should have asked the rogue for the snapshot it claimed B needs"
+    );
+    let st = s.b.status().await;
+    assert!(converged(&st, BOROUGHS[0], s.head), "{st:#?}");
+    serves_all(&s.b, &s.data).await;
+    let _ = &s.a;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn heads_claiming_a_roster_origin_far_ahead_show_no_lag() {
+    let cell = Cell::default();
+    let rogue = Rogue::serve(replay(&cell)).await;
+    let s = scene(&rogue, 45).await;
+    let mut script = vec![heads(
+        BOROUGHS[0],
+        vec![w::Head {
+            origin: BOROUGHS[0].into(),
+            epoch: s.head.0,
+            seq: HUGE,
+            ..Default::default()
+        }],
+    )];
+    script.extend(marker(&a_key_id(&s.fleet)));
+    *cell.lock().unwrap() = script;
+    rogue.open();
+    wait_markers(&s.b, 1.0, s.head).await;
+
+    let st = s.b.status().await;
+    let a = st
+        .origins
+        .iter()
+        .find(|o| o.origin == BOROUGHS[0])
+        .expect("A at B");
+    assert_eq!((a.lag, a.behind_epoch), (0, false), "{a:#?}");
+    let m = metric_lines(&s.b);
+    let lag = sample(
+        &m,
+        "prospectus_replication_lag_entries",
+        &format!("origin=\"{}\"", BOROUGHS[0]),
+    );
+    assert!(lag.is_none_or(|l| l == 0.0), "false lag {lag:?}:\n{m}");
+    assert!(converged(&st, BOROUGHS[0], s.head), "{st:#?}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_thousand_made_up_origins_add_no_labels_and_no_state() {
+    let cell = Cell::default();
+    let asked = cell.clone();
+    // Snapshot requests are answered with silence (so the script is not replayed).
+    let rogue = Rogue::serve(move |req| {
+        if req.snapshot_origins.is_empty() {
+            asked.lock().unwrap().clone()
+        } else {
+            vec![]
+        }
+    })
+    .await;
+    let s = scene(&rogue, 46).await;
+    let made_up: Vec<String> = (0..1000)
+        .map(|i| format!("E09{:06}", 900_000 + i))
+        .collect();
+    let stranger = prospectus_server::NodeKey::generate();
+    let mut script = vec![heads(
+        &made_up[0],
+        made_up
+            .iter()
+            .map(|o| w::Head {
+                origin: o.clone(),
+                epoch: 1,
+                seq: 7,
+                ..Default::default()
+            })
+            .collect(),
+    )];
+    for o in &made_up {
+        let entry_bytes = new_record_entry(o);
+        script.push(it(Item::Entry(SignedEntry {
+            signature: stranger.sign(&entry_bytes),
+            key_id: stranger.key_id().into(),
+            entry_bytes,
+        })));
+    }
+    script.push(it(Item::SnapshotBegin(w::SnapshotBegin {
+        origin: made_up[1].clone(),
+    })));
+    script.push(it(Item::SnapshotEnd(w::SnapshotEnd {
+        origin: made_up[1].clone(),
+        epoch: 1,
+        seq: 9,
+        ..Default::default()
+    })));
+    script.extend(marker(&a_key_id(&s.fleet)));
+    script.extend(made_up.iter().map(|o| {
+        it(Item::SnapshotRequired(w::SnapshotRequired {
+            origin: o.clone(),
+        }))
+    }));
+    script.extend(marker(&a_key_id(&s.fleet)));
+    *cell.lock().unwrap() = script;
+    rogue.open();
+    // Both markers handled, or the node went off asking the rogue for made-up snapshots.
+    let label = format!("origin=\"{}\",reason=\"bad_signature\"", BOROUGHS[0]);
+    wait_for_async(|| async {
+        let m = metric_lines(&s.b);
+        let done =
+            sample(&m, "prospectus_entries_rejected_total", &label).is_some_and(|n| n >= 2.0);
+        (done || !rogue.snapshot_requests().is_empty()).then_some(())
+    })
+    .await;
+
+    assert_eq!(rogue.snapshot_requests(), Vec::<String>::new());
+    let roster: Vec<&str> = BOROUGHS[..3].to_vec();
+    let m = metric_lines(&s.b);
+    let mut labels: Vec<&str> = m
+        .lines()
+        .filter(|l| !l.starts_with('#'))
+        .filter_map(|l| l.split("origin=\"").nth(1)?.split('"').next())
+        .collect();
+    labels.sort();
+    labels.dedup();
+    for l in &labels {
+        assert!(
+            roster.contains(l) || *l == "unknown",
+            "label origin=\"{l}\" from a made-up origin"
+        );
+    }
+    assert!(
+        sample(
+            &m,
+            "prospectus_entries_rejected_total",
+            "origin=\"unknown\""
+        )
+        .is_some_and(|n| n >= 1000.0),
+        "made-up origins are counted under origin=\"unknown\":\n{m}"
+    );
+    let st = s.b.status().await;
+    for o in &st.origins {
+        assert!(roster.contains(&o.origin.as_str()), "{o:#?}");
+    }
+    assert!(converged(&st, BOROUGHS[0], s.head), "{st:#?}");
+    serves_all(&s.b, &s.data).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_recovering_node_restores_and_publishes_despite_a_peer_claiming_its_origin() {
+    let tmp = tempfile::tempdir().unwrap();
+    let fleet = Fleet::new(tmp.path(), 3);
+    let mut a = fleet.start(0, &[]);
+    let b = fleet.start(1, &[]);
+    let c = fleet.start(2, &[]);
+    let data = bundle(47, 60, BOROUGHS[0]);
+    let r1 = publish(&a, "before", &data.clone().into_records())
+        .await
+        .expect("publish");
+    let head1 = (r1.epoch, r1.last_seq);
+    wait_status(&b, "B has A", |s| converged(s, BOROUGHS[0], head1)).await;
+    wait_status(&c, "C has A", |s| converged(s, BOROUGHS[0], head1)).await;
+
+    // The rogue claims A's origin at a huge seq (unsigned), once per stream, then says nothing.
+    let rogue = Rogue::serve(|_| {
+        vec![heads(
+            BOROUGHS[0],
+            vec![w::Head {
+                origin: BOROUGHS[0].into(),
+                epoch: 1,
+                seq: HUGE,
+                ..Default::default()
+            }],
+        )]
+    })
+    .await;
+    rogue.open();
+
+    a.kill9();
+    std::fs::remove_dir_all(fleet.dir(0)).expect("wipe A's data dir");
+    let (b_url, c_url) = (b.url(), c.url());
+    let a = fleet.start(
+        0,
+        &["--peer", &rogue.url, "--peer", &b_url, "--peer", &c_url],
+    );
+    let s = wait_status(&a, "A to restore its origin", |s| !s.recovering).await;
+    assert!(converged(&s, BOROUGHS[0], head1), "{s:#?}");
+    serves_all(&a, &data).await;
+
+    let mut changed = data.courses[0].clone();
+    changed.title = "Published after recovery".into();
+    let r2 = publish(&a, "after", &[Record::Course(changed.clone())])
+        .await
+        .expect("publish after recovery");
+    assert_eq!((r2.epoch, r2.first_seq), (2, 1));
+    wait_status(&b, "B accepts epoch 2", |s| {
+        converged(s, BOROUGHS[0], (r2.epoch, r2.last_seq))
+    })
+    .await;
+    assert_eq!(course_at(&b, changed.id).await, Ok(changed));
+}
