@@ -37,6 +37,33 @@ pub struct LearnerProfile {
     pub uk_resident_3_years: Option<bool>,
 }
 
+impl LearnerProfile {
+    /// What a profile cannot truthfully say when asked on `today`: a date of birth in the
+    /// future, or an age that contradicts it. Paths are relative to the profile.
+    pub fn problems(&self, today: NaiveDate) -> Vec<crate::FieldViolation> {
+        let mut out = Vec::new();
+        let mut fail = |field: &str, description: String| {
+            out.push(crate::FieldViolation {
+                field: field.into(),
+                description,
+            })
+        };
+        if let Some(dob) = self.date_of_birth {
+            if dob > today {
+                fail("date_of_birth", format!("{dob} is in the future"));
+            } else if let (Some(age), Some(years)) = (self.age, today.years_since(dob))
+                && u32::from(age) != years
+            {
+                fail(
+                    "age",
+                    format!("contradicts date_of_birth {dob} (which makes {years} today)"),
+                );
+            }
+        }
+        out
+    }
+}
+
 /// Redacted so that a profile can never reach a log line through `{:?}`.
 impl std::fmt::Debug for LearnerProfile {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {

@@ -5,7 +5,7 @@ use crate::{auth, errors};
 use futures::StreamExt;
 use prospectus_model::{
     Course, FieldViolation, Provider, Record, RecordKind, Uuid, ValidationErrors, Venue,
-    validate_record,
+    validate_record_at,
 };
 use prospectus_proto::FromWire;
 use prospectus_proto::v1::{self as w, publisher_server::Publisher};
@@ -85,7 +85,7 @@ fn change(op: &w::PublishOp, prefix: &str) -> Result<Change, ValidationErrors> {
     };
     let at = format!("{prefix}.{name}");
     let record = record.map_err(|e| e.prefixed(&at))?;
-    validate_record(&record).map_err(|e| e.prefixed(&at))?;
+    validate_record_at(&record, prospectus_store::today()).map_err(|e| e.prefixed(&at))?;
     Ok(Change::Upsert(record))
 }
 
@@ -150,7 +150,7 @@ impl PublisherService {
         record: Result<Record, ValidationErrors>,
     ) -> Result<Response<w::PublishReceipt>, Status> {
         let record = record
-            .and_then(|r| validate_record(&r).map(|()| r))
+            .and_then(|r| validate_record_at(&r, prospectus_store::today()).map(|()| r))
             .map_err(|e| errors::invalid(&e))?;
         self.writable()?;
         let prefix = format!("ops[0].{}.", record.kind());

@@ -230,6 +230,12 @@ pub(crate) fn now_millis() -> i64 {
     chrono::Utc::now().timestamp_millis()
 }
 
+/// The publish date local writes are validated against (records may not claim to be verified
+/// after it, nor run decades from it). UTC: the store has one clock for everything.
+pub fn today() -> chrono::NaiveDate {
+    chrono::Utc::now().date_naive()
+}
+
 /// Decodes stored `SignedEntry` bytes into its entry.
 pub fn open_entry(bytes: &[u8]) -> Result<(SignedEntry, Entry), StoreError> {
     let signed = SignedEntry::decode(bytes)

@@ -5,11 +5,11 @@
 use crate::codec::{self, IDEM_PREFIX, IdemRecord, META_CHANGES, OriginState};
 use crate::digest::{SetDigest, record_hash};
 use crate::{
-    Change, Receipt, Scope, Store, StoreError, Update, entry_record, now_millis, open_entry,
+    Change, Receipt, Scope, Store, StoreError, Update, entry_record, now_millis, open_entry, today,
 };
 use ed25519_dalek::VerifyingKey;
 use prospectus_model::{
-    FieldViolation, Record, RecordKind, Uuid, ValidationErrors, validate_record,
+    FieldViolation, Record, RecordKind, Uuid, ValidationErrors, validate_record_at,
 };
 use prospectus_proto::v1::{Checkpoint, Entry, Op, SignedCheckpoint, SignedEntry};
 use prost::Message;
@@ -370,9 +370,28 @@ impl Store {
         changes: &[Change],
     ) -> Result<Receipt, StoreError> {
         let mut violations = Vec::new();
+        let today = today();
         for (i, c) in changes.iter().enumerate() {
+            let (kind, id) = (c.kind(), c.id());
+            // One record at most once per batch: a second op on the same id would silently
+            // win, so the batch is refused and names both.
+            if let Some(first) = changes[..i]
+                .iter()
+                .position(|o| o.kind() == kind && o.id() == id)
+            {
+                let op = match c {
+                    Change::Upsert(_) => kind.as_str(),
+                    Change::Delete { .. } => "delete",
+                };
+                violations.push(FieldViolation {
+                    field: format!("ops[{i}].{op}.id"),
+                    description: format!(
+                        "{kind} {id} is already in this batch at ops[{first}]; a batch may carry one op per record"
+                    ),
+                });
+            }
             if let Change::Upsert(r) = c {
-                if let Err(e) = validate_record(r) {
+                if let Err(e) = validate_record_at(r, today) {
                     violations.extend(e.prefixed(&format!("ops[{i}].{}", r.kind())).0);
                 }
                 if let Scope::Provider(p) = scope
