@@ -237,6 +237,7 @@ impl Publisher for PublisherService {
         let mut key: Option<String> = None;
         let mut changes = Vec::new();
         let mut violations = Vec::new();
+        let mut seen = std::collections::HashMap::new();
         let mut index = 0usize;
         let mut first = true;
         while let Some(chunk) = stream.next().await {
@@ -260,7 +261,15 @@ impl Publisher for PublisherService {
                     ));
                 }
                 match change(op, &format!("ops[{index}]")) {
-                    Ok(c) => changes.push(c),
+                    Ok(c) => {
+                        // Reported here too, so one pass names every problem in the batch.
+                        if let Some(&first) = seen.get(&(c.kind(), c.id())) {
+                            violations.push(prospectus_store::repeated_in_batch(index, &c, first));
+                        } else {
+                            seen.insert((c.kind(), c.id()), index);
+                        }
+                        changes.push(c);
+                    }
                     Err(e) => violations.extend(e.0),
                 }
                 index += 1;

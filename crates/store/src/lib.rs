@@ -21,8 +21,8 @@ pub use auth::{Scope, TokenInfo};
 pub use digest::SetDigest;
 pub use keys::{KeyError, NodeKey, key_id, verify, write_private};
 pub use write::{
-    ApplyMode, ApplyReport, CheckpointStatus, Rejection, Trust, Verified, verify_checkpoint,
-    verify_entry,
+    ApplyMode, ApplyReport, CheckpointStatus, Rejection, Trust, Verified, repeated_in_batch,
+    verify_checkpoint, verify_entry,
 };
 
 use codec::{META_EPOCH, META_ORIGIN, META_PUBLIC_KEY, OriginState};
@@ -74,13 +74,13 @@ pub enum Change {
 }
 
 impl Change {
-    fn kind(&self) -> RecordKind {
+    pub fn kind(&self) -> RecordKind {
         match self {
             Change::Upsert(r) => r.kind(),
             Change::Delete { kind, .. } => *kind,
         }
     }
-    fn id(&self) -> Uuid {
+    pub fn id(&self) -> Uuid {
         match self {
             Change::Upsert(r) => r.id(),
             Change::Delete { id, .. } => *id,

@@ -356,6 +356,22 @@ fn batch_hash(changes: &[Change], payloads: &[Vec<u8>]) -> Vec<u8> {
     h.finalize().to_vec()
 }
 
+/// The violation for op `index` (`change`) naming a record that op `first` of the same batch
+/// already names: the second would silently win, so neither is applied.
+pub fn repeated_in_batch(index: usize, change: &Change, first: usize) -> FieldViolation {
+    let (kind, id) = (change.kind(), change.id());
+    let op = match change {
+        Change::Upsert(_) => kind.as_str(),
+        Change::Delete { .. } => "delete",
+    };
+    FieldViolation {
+        field: format!("ops[{index}].{op}.id"),
+        description: format!(
+            "{kind} {id} is already in this batch at ops[{first}]; a batch may carry one op per record"
+        ),
+    }
+}
+
 impl Store {
     /// Validates, authorises and commits `changes` as one durable transaction, or nothing, and
     /// signs a checkpoint of the resulting live set in the same transaction.
@@ -379,16 +395,7 @@ impl Store {
                 .iter()
                 .position(|o| o.kind() == kind && o.id() == id)
             {
-                let op = match c {
-                    Change::Upsert(_) => kind.as_str(),
-                    Change::Delete { .. } => "delete",
-                };
-                violations.push(FieldViolation {
-                    field: format!("ops[{i}].{op}.id"),
-                    description: format!(
-                        "{kind} {id} is already in this batch at ops[{first}]; a batch may carry one op per record"
-                    ),
-                });
+                violations.push(repeated_in_batch(i, c, first));
             }
             if let Change::Upsert(r) = c {
                 if let Err(e) = validate_record_at(r, today) {
