@@ -16,6 +16,7 @@ mod http;
 mod metrics;
 mod node;
 mod peers;
+mod preflight;
 mod publisher;
 
 pub use config::{ConfigError, FederationConfig, NodeConfig, TlsPaths};
