@@ -113,24 +113,19 @@ fn generate_publish_search_and_tokens_from_the_command_line() {
     assert!(text(&o).contains("unknown category"), "{}", text(&o));
 }
 
-#[test]
-fn a_bad_csv_names_row_and_column_and_publishes_nothing() {
-    let tmp = tempfile::tempdir().unwrap();
-    let node = Node::start(&tmp.path().join("node"), SOUTHWARK);
-    let url = node.url();
-    let token_file = node.dir.join("admin-token");
+/// The example offer with one cell replaced: `row` is the file row (header = 1).
+fn example_with(row: usize, column: &str, value: &str) -> String {
     let example = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("docs/example-offer.csv");
     let good = std::fs::read_to_string(&example).expect("docs/example-offer.csv");
-    // Break one time cell on the third data row (file row 4).
     let mut lines: Vec<String> = good.lines().map(str::to_string).collect();
     let header: Vec<&str> = lines[0].split(',').collect();
     let col = header
         .iter()
-        .position(|h| *h == "start_time")
-        .expect("start_time column");
+        .position(|h| *h == column)
+        .unwrap_or_else(|| panic!("{column} column"));
     let mut rdr = csv::ReaderBuilder::new()
         .has_headers(false)
-        .from_reader(lines[3].as_bytes());
+        .from_reader(lines[row - 1].as_bytes());
     let mut rec: Vec<String> = rdr
         .records()
         .next()
@@ -139,29 +134,49 @@ fn a_bad_csv_names_row_and_column_and_publishes_nothing() {
         .iter()
         .map(str::to_string)
         .collect();
-    rec[col] = "25:00".into();
+    rec[col] = value.into();
     let mut w = csv::WriterBuilder::new()
         .has_headers(false)
         .from_writer(vec![]);
     w.write_record(&rec).unwrap();
-    lines[3] = String::from_utf8(w.into_inner().unwrap())
+    lines[row - 1] = String::from_utf8(w.into_inner().unwrap())
         .unwrap()
         .trim_end()
         .to_string();
-    let bad = tmp.path().join("bad.csv");
-    std::fs::write(&bad, lines.join("\n") + "\n").unwrap();
+    lines.join("\n") + "\n"
+}
 
-    let o = run(&[
-        "publish",
-        "--node",
-        &url,
-        "--token-file",
-        token_file.to_str().unwrap(),
-        bad.to_str().unwrap(),
-    ]);
-    assert!(!o.status.success());
-    let out = text(&o);
-    assert!(out.contains("row 4") && out.contains("start_time"), "{out}");
+#[test]
+fn a_bad_csv_names_row_and_column_and_publishes_nothing() {
+    let tmp = tempfile::tempdir().unwrap();
+    let node = Node::start(&tmp.path().join("node"), SOUTHWARK);
+    let url = node.url();
+    let token_file = node.dir.join("admin-token");
+    for (row, column, value) in [
+        // A time that does not exist.
+        (4, "start_time", "25:00"),
+        // Records that lie: verified in the future, a run in the year 9999.
+        (4, "last_verified", "9999-12-31"),
+        (5, "start", "9999-01-01"),
+    ] {
+        let bad = tmp.path().join("bad.csv");
+        std::fs::write(&bad, example_with(row, column, value)).unwrap();
+        let o = run(&[
+            "publish",
+            "--node",
+            &url,
+            "--token-file",
+            token_file.to_str().unwrap(),
+            bad.to_str().unwrap(),
+        ]);
+        assert!(!o.status.success(), "{column}={value} accepted");
+        let out = text(&o);
+        assert!(
+            out.contains(&format!("row {row}")) && out.contains(column),
+            "{column}={value}: {out}"
+        );
+        assert!(out.contains("nothing was published"), "{out}");
+    }
 
     let o = run(&["search", "--node", &url, "--json"]);
     let v: serde_json::Value = serde_json::from_slice(&o.stdout).expect("JSON");

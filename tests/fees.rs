@@ -101,6 +101,7 @@ fn course(
         url: None,
         contact_email: None,
         last_verified: NaiveDate::from_ymd_opt(2026, 10, 1).unwrap(),
+        funding_rules: None,
     }
 }
 
@@ -264,6 +265,7 @@ async fn learners_get_the_right_fee_concession_and_documents() {
             what: "ESOL learner on a low wage",
             course: esol.clone(),
             learner: LearnerProfile {
+                age: Some(40),
                 employment: Some(Employment::SelfEmployed),
                 annual_gross_earnings_pence: Some(1_500_000),
                 first_language_english: Some(false),
@@ -274,11 +276,12 @@ async fn learners_get_the_right_fee_concession_and_documents() {
             docs: vec![D::ProofOfAddress, D::Payslips],
         },
         Case {
-            what: "maths legal entitlement, age 50 without GCSE",
+            what: "maths legal entitlement, age 50 without GCSE maths",
             course: maths.clone(),
             learner: LearnerProfile {
                 age: Some(50),
                 highest_qualification: Some(Level::NonAccredited),
+                gcse_maths_grade4: Some(false),
                 ..londoner()
             },
             fee: 0,
@@ -333,7 +336,13 @@ async fn learners_get_the_right_fee_concession_and_documents() {
             .evaluation
             .expect("evaluation present when a learner is given");
         assert!(e.eligible, "{}: eligible", case.what);
-        assert_eq!(e.fee_pence, case.fee, "{}: fee", case.what);
+        assert_eq!(
+            e.answer,
+            w::Answer::Eligible as i32,
+            "{}: answer",
+            case.what
+        );
+        assert_eq!(e.fee_pence, Some(case.fee), "{}: fee", case.what);
         assert_eq!(e.full_fee_pence, case.course.fees.full_fee_pence);
         let want_template = case
             .concession
@@ -373,12 +382,43 @@ async fn learners_get_the_right_fee_concession_and_documents() {
         .into_inner();
     let e = view.evaluation.expect("evaluation");
     assert!(!e.eligible);
+    assert_eq!(e.answer, w::Answer::NotEligible as i32);
     assert_eq!(e.unmet.len(), 1);
     assert!(!e.unmet[0].not_stated);
     assert_eq!(e.unmet[0].description, "lives in Greater London");
-    assert_eq!(e.fee_pence, 24000);
-    // …and with nothing stated, the cheaper concessions they might get are listed.
-    assert!(e.possible_concessions.iter().any(|p| p.fee_pence == 0));
+    // No fee is presented as theirs, and no route is offered on a course they cannot join.
+    assert_eq!(e.fee_pence, None);
+    assert!(e.possible_concessions.is_empty());
+
+    // With the borough unstated, the answer depends on it, and the cheaper routes are listed
+    // with the facts that would unlock them.
+    let view = dir
+        .get_course(w::GetRequest {
+            id: digital.id.to_string(),
+            learner: Some(LearnerProfile::default().to_wire()),
+        })
+        .await
+        .expect("get")
+        .into_inner();
+    let e = view.evaluation.expect("evaluation");
+    assert_eq!(e.answer, w::Answer::DependsOn as i32);
+    assert_eq!(e.depends_on, vec![w::Fact::Borough as i32]);
+    assert_eq!(e.fee_pence, None);
+    assert!(
+        e.possible_concessions
+            .iter()
+            .any(|p| p.fee_pence == 0 && p.unlock.contains(&(w::Fact::Employment as i32)))
+    );
+    // The rule set it was answered under is London's for this academic year.
+    let gla_now = prospectus_model::RuleSet::current(
+        prospectus_model::Funder::Gla,
+        chrono::Utc::now().date_naive(),
+    );
+    assert_eq!(
+        e.rules,
+        prospectus_proto::WireEnum::to_i32(gla_now.id),
+        "a London node answers under the GLA set for the current academic year"
+    );
 
     // Search carries the same answer per result, and eligible_only filters.
     let res = dir
@@ -403,6 +443,7 @@ async fn learners_get_the_right_fee_concession_and_documents() {
             text: "digital".into(),
             learner: Some(
                 LearnerProfile {
+                    age: Some(45),
                     employment: Some(Employment::Unemployed),
                     ..londoner()
                 }
@@ -421,5 +462,6 @@ async fn learners_get_the_right_fee_concession_and_documents() {
         .as_ref()
         .and_then(|c| c.evaluation.clone())
         .expect("evaluation");
-    assert_eq!(e.fee_pence, 0);
+    assert_eq!(e.fee_pence, Some(0));
+    assert_eq!(res.hits[0].fee_pence, Some(0));
 }

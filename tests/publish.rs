@@ -419,3 +419,116 @@ async fn unknown_ids_are_not_found_and_bad_ids_invalid() {
     assert_eq!(violations(&e)[0].0, "id");
     let _ = RecordKind::Course;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn records_that_lie_about_dates_or_repeat_an_id_are_refused_and_nothing_lands() {
+    let tmp = tempfile::tempdir().unwrap();
+    let node = Node::start(&tmp.path().join("node"), SOUTHWARK);
+    let b = generated(6);
+    let admin = node.admin_token();
+    let mut pubc = node.publisher().await;
+    let setup: Vec<_> = b
+        .providers
+        .iter()
+        .cloned()
+        .map(Record::Provider)
+        .chain(b.venues.iter().cloned().map(Record::Venue))
+        .map(|r| op(&r))
+        .collect();
+    let before = publish_batch(&mut pubc, &admin, "setup", setup)
+        .await
+        .expect("setup");
+
+    let date = |y, m, d| chrono::NaiveDate::from_ymd_opt(y, m, d).unwrap();
+    let mut verified_in_future = b.courses[0].clone();
+    verified_in_future.last_verified = date(9999, 12, 31);
+    let mut starts_in_9999 = b.courses[1].clone();
+    starts_in_9999.runs[0].start = prospectus_model::Start::On(date(9999, 1, 1));
+    let twice = b.courses[2].clone();
+    let mut twice_again = twice.clone();
+    twice_again.title = "The same id, different content".into();
+    let mut provider_in_future = b.providers[0].clone();
+    provider_in_future.last_verified = date(2999, 1, 1);
+    let ops: Vec<w::PublishOp> = [
+        Record::Course(verified_in_future),
+        Record::Course(starts_in_9999),
+        Record::Course(twice),
+        Record::Course(twice_again),
+        Record::Course(b.courses[3].clone()),
+        Record::Provider(provider_in_future),
+    ]
+    .iter()
+    .map(op)
+    .collect();
+
+    let e = publish_batch(&mut pubc, &admin, "lies", ops.clone())
+        .await
+        .unwrap_err();
+    assert_eq!(e.code(), Code::InvalidArgument, "{e:?}");
+    let fields: Vec<String> = violations(&e).into_iter().map(|(f, _)| f).collect();
+    assert_eq!(
+        fields,
+        [
+            "ops[0].course.last_verified",
+            "ops[1].course.runs[0].start",
+            "ops[3].course.id",
+            "ops[5].provider.last_verified",
+        ],
+        "every lie named once, at its field"
+    );
+    // Short messages, not echoes of the input.
+    for (_, d) in violations(&e) {
+        assert!(d.len() < 200, "{d}");
+    }
+
+    // A batch whose only fault is the repeated id is refused by the store as well.
+    let dup = vec![
+        op(&Record::Course(b.courses[4].clone())),
+        op(&Record::Course(b.courses[4].clone())),
+    ];
+    let e = publish_batch(&mut pubc, &admin, "dup", dup)
+        .await
+        .unwrap_err();
+    assert_eq!(e.code(), Code::InvalidArgument);
+    let v = violations(&e);
+    assert_eq!(v.len(), 1);
+    assert_eq!(v[0].0, "ops[1].course.id");
+    assert!(v[0].1.contains("ops[0]"), "{}", v[0].1);
+
+    // A single-record write is dated too.
+    let mut single = b.courses[5].clone();
+    single.last_verified = date(9999, 12, 31);
+    let e = pubc
+        .upsert_course(bearer(prospectus_proto::ToWire::to_wire(&single), &admin))
+        .await
+        .unwrap_err();
+    assert_eq!(e.code(), Code::InvalidArgument);
+    assert_eq!(violations(&e)[0].0, "last_verified");
+
+    // Nothing was written: no course exists, no seq was consumed.
+    let mut dir = node.directory().await;
+    for c in &b.courses {
+        let e = dir.get_course(get_req(c.id)).await.unwrap_err();
+        assert_eq!(e.code(), Code::NotFound, "course {} must not exist", c.id);
+    }
+    let info = node
+        .admin()
+        .await
+        .node_info(bearer(w::NodeInfoRequest {}, &admin))
+        .await
+        .expect("info")
+        .into_inner();
+    assert_eq!(info.seq, before.last_seq);
+    assert_eq!(info.courses, 0);
+
+    // The honest batch goes through.
+    let ok: Vec<w::PublishOp> = b
+        .courses
+        .iter()
+        .cloned()
+        .map(|c| op(&Record::Course(c)))
+        .collect();
+    publish_batch(&mut pubc, &admin, "honest", ok)
+        .await
+        .expect("valid courses publish");
+}

@@ -468,6 +468,12 @@ async fn no_learner_profile_field_reaches_a_log_line_or_the_store() {
         highest_qualification: Some(prospectus_model::Level::L4),
         referred_by_social_prescriber: Some(true),
         first_language_english: Some(false),
+        date_of_birth: None,
+        gcse_english_grade4: Some(false),
+        gcse_maths_grade4: Some(true),
+        claiming_jobseeker_benefits: Some(true),
+        in_work_benefits: Some(true),
+        uk_resident_3_years: Some(false),
     }
     .to_wire();
     let mut dir_client = w::directory_client::DirectoryClient::new(ch);

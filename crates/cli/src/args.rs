@@ -267,8 +267,12 @@ pub struct SearchArgs {
 /// The client's circumstances, for fee and eligibility answers. Sent with the query only.
 #[derive(Debug, Args, Default)]
 pub struct LearnerArgs {
+    /// Age today (the funding rules' age on 31 August is derived from it).
     #[arg(long)]
     pub age: Option<u8>,
+    /// Date of birth, YYYY-MM-DD (exact age on 31 August; takes precedence over --age).
+    #[arg(long)]
+    pub date_of_birth: Option<String>,
     /// Borough of residence (GSS code).
     #[arg(long)]
     pub lives_in: Option<String>,
@@ -290,6 +294,21 @@ pub struct LearnerArgs {
     pub referred: Option<bool>,
     #[arg(long)]
     pub first_language_english: Option<bool>,
+    /// Holds GCSE (or equivalent) English at grade 4/C or above.
+    #[arg(long)]
+    pub gcse_english: Option<bool>,
+    /// Holds GCSE (or equivalent) maths at grade 4/C or above.
+    #[arg(long)]
+    pub gcse_maths: Option<bool>,
+    /// Claims JSA, Universal Credit or ESA and is looking for work.
+    #[arg(long)]
+    pub claiming_jobseeker_benefits: Option<bool>,
+    /// Claims an in-work benefit (e.g. Universal Credit while working).
+    #[arg(long)]
+    pub in_work_benefits: Option<bool>,
+    /// Has lived in the UK for the last 3 years.
+    #[arg(long)]
+    pub uk_resident_3_years: Option<bool>,
 }
 
 #[derive(Debug, Args)]

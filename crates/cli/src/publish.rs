@@ -5,7 +5,7 @@
 use crate::args::PublishArgs;
 use anyhow::{Context, Result, anyhow, bail};
 use indicatif::{ProgressBar, ProgressStyle};
-use prospectus_model::{FieldViolation, Record, validate_record};
+use prospectus_model::{FieldViolation, Record, validate_record_at};
 use prospectus_proto::v1 as w;
 use prospectus_server::client::{self, PublisherClient};
 use std::process::ExitCode;
@@ -119,11 +119,24 @@ pub async fn run(a: PublishArgs) -> Result<ExitCode> {
         bail!("{}: no records to publish", a.file.display());
     }
     let mut problems = Vec::new();
+    // The node checks the same as of its own clock; checking here first keeps a bad file
+    // from being sent at all.
+    let today = chrono::Utc::now().date_naive();
+    let mut seen = std::collections::HashMap::new();
     for (i, r) in records.iter().enumerate() {
-        if let Err(e) = validate_record(r) {
+        if let Err(e) = validate_record_at(r, today) {
             for FieldViolation { field, description } in e.0 {
                 problems.push(format!("{}: {description}", source.locate(i, &field)));
             }
+        }
+        if let Some(first) = seen.insert((r.kind(), r.id()), i) {
+            problems.push(format!(
+                "{}: {} {} is already in this file at {}; one record at most once per batch",
+                source.locate(i, "id"),
+                r.kind(),
+                r.id(),
+                source.locate(first, "id")
+            ));
         }
     }
     if !problems.is_empty() {

@@ -36,6 +36,17 @@ fn learner(a: &LearnerArgs) -> Result<Option<LearnerProfile>> {
             .map_err(|e| anyhow!("--highest-qualification: {e}"))?,
         referred_by_social_prescriber: a.referred,
         first_language_english: a.first_language_english,
+        date_of_birth: a
+            .date_of_birth
+            .as_deref()
+            .map(|d| chrono::NaiveDate::parse_from_str(d.trim(), "%Y-%m-%d"))
+            .transpose()
+            .map_err(|e| anyhow!("--date-of-birth: expected YYYY-MM-DD: {e}"))?,
+        gcse_english_grade4: a.gcse_english,
+        gcse_maths_grade4: a.gcse_maths,
+        claiming_jobseeker_benefits: a.claiming_jobseeker_benefits,
+        in_work_benefits: a.in_work_benefits,
+        uk_resident_3_years: a.uk_resident_3_years,
     };
     Ok((p != LearnerProfile::default()).then_some(p))
 }
@@ -138,23 +149,7 @@ pub async fn run(a: SearchArgs) -> Result<ExitCode> {
         let Some(c) = &v.course else { continue };
         let provider = v.provider.as_ref().map_or("?", |p| p.name.as_str());
         let fee = match &v.evaluation {
-            Some(e) => {
-                let mut s = pounds(e.fee_pence);
-                if let Some(con) = &e.concession {
-                    s.push_str(&format!(" ({con})"));
-                }
-                if !e.eligible {
-                    s.push_str(" — not eligible: ");
-                    s.push_str(
-                        &e.unmet
-                            .iter()
-                            .map(|u| u.description.clone())
-                            .collect::<Vec<_>>()
-                            .join("; "),
-                    );
-                }
-                s
-            }
+            Some(e) => answer_text(e),
             None => pounds(c.fees.as_ref().map_or(0, |f| f.full_fee_pence)),
         };
         let distance = h
@@ -170,16 +165,60 @@ pub async fn run(a: SearchArgs) -> Result<ExitCode> {
             "- {}  [{}]  {}  {}  starts {}{}  id {}{}",
             c.title, v.origin, provider, fee, h.next_start, distance, c.id, stale
         );
-        if let Some(e) = &v.evaluation
-            && !e.document_descriptions.is_empty()
-        {
-            println!("    bring: {}", e.document_descriptions.join("; "));
+        if let Some(e) = &v.evaluation {
+            for p in &e.possible_concessions {
+                println!(
+                    "    {} for {} if: {}",
+                    pounds(p.fee_pence),
+                    p.name,
+                    p.not_stated_descriptions.join("; ")
+                );
+            }
+            if !e.document_descriptions.is_empty() {
+                println!("    bring: {}", e.document_descriptions.join("; "));
+            }
         }
     }
     if !r.next_page_token.is_empty() {
         println!("next page: --page-token {}", r.next_page_token);
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// One line: the fee only with an eligible answer; otherwise why not, or what to ask.
+fn answer_text(e: &w::Evaluation) -> String {
+    let unmet = |not_stated: bool| {
+        e.unmet
+            .iter()
+            .filter(|u| u.not_stated == not_stated)
+            .map(|u| u.description.clone())
+            .collect::<Vec<_>>()
+            .join("; ")
+    };
+    match (w::Answer::try_from(e.answer), e.fee_pence) {
+        (Ok(w::Answer::Eligible), Some(fee)) => {
+            let mut s = pounds(fee);
+            if let Some(con) = &e.concession {
+                s.push_str(&format!(" ({con})"));
+            }
+            s
+        }
+        (Ok(w::Answer::DependsOn), _) => format!(
+            "depends on {}: {}",
+            e.depends_on_descriptions.join(", "),
+            unmet(true)
+        ),
+        _ => format!("not eligible: {}", unmet(false)),
+    }
+}
+
+fn answer_name(e: &w::Evaluation) -> &'static str {
+    match w::Answer::try_from(e.answer) {
+        Ok(w::Answer::Eligible) => "eligible",
+        Ok(w::Answer::NotEligible) => "not-eligible",
+        Ok(w::Answer::DependsOn) => "depends-on",
+        _ => "unknown",
+    }
 }
 
 /// A JSON rendering of the response for scripts (prost types carry no serde).
@@ -203,10 +242,13 @@ fn response_json(r: &w::SearchResponse) -> serde_json::Value {
                 "provider_last_verified": h.freshness.as_ref().map(|f| f.provider_last_verified.clone()),
                 "full_fee_pence": c.fees.as_ref().map(|f| f.full_fee_pence),
                 "evaluation": v.evaluation.as_ref().map(|e| serde_json::json!({
+                    "answer": answer_name(e),
                     "eligible": e.eligible,
                     "fee_pence": e.fee_pence,
                     "concession": e.concession,
+                    "depends_on": e.depends_on_descriptions,
                     "unmet": e.unmet.iter().map(|u| serde_json::json!({"condition": u.description, "not_stated": u.not_stated})).collect::<Vec<_>>(),
+                    "possible_concessions": e.possible_concessions.iter().map(|p| serde_json::json!({"name": p.name, "fee_pence": p.fee_pence, "if": p.not_stated_descriptions})).collect::<Vec<_>>(),
                     "documents": e.document_descriptions,
                 })),
             }))

@@ -13,8 +13,8 @@ use crate::rules_text::{
 use crate::{CellError, FileError};
 use chrono::{NaiveDate, NaiveTime, Timelike};
 use prospectus_model::{
-    Category, Course, DeliveryMode, Fees, Level, Record, Run, Start, Support, Uuid, Weekday,
-    validate_record,
+    Category, Course, DeliveryMode, Fees, Level, Record, RuleSetId, Run, Start, Support, Uuid,
+    Weekday, validate_record_at,
 };
 use std::collections::HashMap;
 
@@ -36,6 +36,7 @@ pub const COLUMNS: &[&str] = &[
     "full_fee",
     "concessions",
     "eligibility",
+    "funding_rules",
     "run_id",
     "venue_id",
     "start",
@@ -63,17 +64,18 @@ const LAST_VERIFIED: usize = 12;
 const FULL_FEE: usize = 13;
 const CONCESSIONS: usize = 14;
 const ELIGIBILITY: usize = 15;
-const RUN_ID: usize = 16;
-const VENUE_ID: usize = 17;
-const START: usize = 18;
-const DAYS: usize = 19;
-const START_TIME: usize = 20;
-const END_TIME: usize = 21;
-const WEEKS: usize = 22;
-const PLACES_LEFT: usize = 23;
-const WAITING_WEEKS: usize = 24;
+const FUNDING_RULES: usize = 16;
+const RUN_ID: usize = 17;
+const VENUE_ID: usize = 18;
+const START: usize = 19;
+const DAYS: usize = 20;
+const START_TIME: usize = 21;
+const END_TIME: usize = 22;
+const WEEKS: usize = 23;
+const PLACES_LEFT: usize = 24;
+const WAITING_WEEKS: usize = 25;
 
-/// Columns `course_id` to `eligibility` describe the course and must agree on all its rows.
+/// Columns `course_id` to `funding_rules` describe the course and must agree on all its rows.
 const FIRST_RUN_COLUMN: usize = RUN_ID;
 
 /// Columns that must be in the header; the others may be left out (read as empty).
@@ -159,12 +161,12 @@ impl CsvCourses {
         Some((first, col(c)))
     }
 
-    /// Runs `validate_record` on every course and reports each violation at its row and
-    /// column, with the model's field path in the message.
-    pub fn validate(&self) -> Result<(), FileError> {
+    /// Runs `validate_record_at` (as of `today`, the publish date) on every course and reports
+    /// each violation at its row and column, with the model's field path in the message.
+    pub fn validate(&self, today: NaiveDate) -> Result<(), FileError> {
         let mut out = Vec::new();
         for (i, c) in self.courses.iter().enumerate() {
-            if let Err(errs) = validate_record(&Record::Course(c.clone())) {
+            if let Err(errs) = validate_record_at(&Record::Course(c.clone()), today) {
                 for v in errs.0 {
                     let (row, column) = self.locate(i, &v.field).unwrap_or((0, ""));
                     out.push(CellError {
@@ -336,6 +338,7 @@ struct Head {
     last_verified: NaiveDate,
     fees: Fees,
     eligibility: Vec<prospectus_model::Requirement>,
+    funding_rules: Option<RuleSetId>,
 }
 
 fn parse_head(c: &mut Cells) -> Option<Head> {
@@ -374,6 +377,7 @@ fn parse_head(c: &mut Cells) -> Option<Head> {
         _ => Some(None),
     };
     let eligibility = c.optional(ELIGIBILITY, parse_eligibility);
+    let funding_rules = c.optional(FUNDING_RULES, |s| s.parse::<RuleSetId>());
     Some(Head {
         id: id?,
         provider_id: provider_id?,
@@ -393,6 +397,7 @@ fn parse_head(c: &mut Cells) -> Option<Head> {
             concessions: concessions?.unwrap_or_default(),
         },
         eligibility: eligibility?.unwrap_or_default(),
+        funding_rules: funding_rules?,
     })
 }
 
@@ -626,6 +631,7 @@ pub fn read_csv(text: &str) -> Result<CsvCourses, FileError> {
                 url: h.url,
                 contact_email: h.contact_email,
                 last_verified: h.last_verified,
+                funding_rules: h.funding_rules,
             });
             course_rows.push(group.iter().map(|&r| rows[r].line).collect());
         }
@@ -726,6 +732,7 @@ fn course_cells(c: &Course) -> Result<Vec<String>, String> {
         format_pounds(c.fees.full_fee_pence),
         format_concessions(&c.fees.concessions, c.level, &c.categories)?,
         format_eligibility(&c.eligibility)?,
+        c.funding_rules.map(|r| r.to_string()).unwrap_or_default(),
     ])
 }
 

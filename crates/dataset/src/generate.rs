@@ -1966,6 +1966,7 @@ impl Gen {
             url,
             contact_email,
             last_verified,
+            funding_rules: None,
         });
     }
 
@@ -2095,6 +2096,9 @@ impl Gen {
                 Template::MeansTestedBenefits => 0.7,
                 Template::SocialPrescriberReferral if mh => 0.6,
                 Template::SocialPrescriberReferral => 0.1,
+                // Added after the generator's stream was fixed: left out so every seed keeps
+                // producing the same data set.
+                Template::LowWageUpToLevel2 => continue,
             };
             // Legal entitlements are fully funded; local offers are often part-funded.
             let entitlement = matches!(t, Template::FirstFull19To23 | Template::EnglishMaths19Plus);

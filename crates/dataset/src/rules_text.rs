@@ -5,15 +5,15 @@
 //! A rule names one [`Condition`]; the documents that prove it are implied, never typed, so two
 //! providers stating the same rule always ask for the same evidence.
 
-use prospectus_model::{
-    Category, Concession, Condition, Document, LOW_WAGE_THRESHOLD_PENCE, Level, Requirement,
-    Template,
-};
+use prospectus_model::{Category, Concession, Condition, Document, Level, Requirement, Template};
 
 /// The rule forms, for error messages and docs.
 pub(crate) const RULE_FORMS: &str = "age>=N, age<=N, age=N-M, london-resident, \
 borough=E09000028 (or a borough name; several joined with /), first-language-not-english, \
-unemployed, means-tested-benefits, social-prescriber-referral, low-wage, low-wage<=POUNDS";
+unemployed, means-tested-benefits, social-prescriber-referral, low-wage (the funding rules' \
+threshold), low-wage<=POUNDS, no-gcse-english, no-gcse-maths, no-gcse-english-or-maths, \
+claiming-jobseeker-benefits, in-work-benefits, uk-resident-3-years, funding-age=19-plus|19-23|24-plus, \
+funding-unemployed, funding-residency, funding-low-wage<=POUNDS";
 
 /// Separates the items of a list cell (categories, days, rules, concessions).
 pub(crate) const LIST_SEP: char = ';';
@@ -42,6 +42,14 @@ pub(crate) fn implied_documents(c: &Condition) -> Vec<Document> {
         Condition::NoQualificationAtOrAbove { .. } => vec![Document::QualificationsDeclaration],
         Condition::ReferredBySocialPrescriber => vec![Document::ReferralLetter],
         Condition::FirstLanguageNotEnglish => vec![],
+        Condition::FundingAge { .. } => vec![Document::ProofOfIdentityAndAge],
+        Condition::FundingLowWage { .. } => vec![Document::Payslips],
+        Condition::FundingUnemployed => vec![Document::ProofOfUnemployment],
+        Condition::ClaimingJobseekerBenefits => vec![Document::ProofOfBenefits],
+        Condition::InWorkBenefits => vec![Document::ProofOfBenefits],
+        Condition::FundingResidency => vec![Document::ProofOfAddress],
+        Condition::UkResident3Years => vec![Document::ProofOfResidencyStatus],
+        Condition::NoGcseGrade4 { .. } => vec![Document::QualificationsDeclaration],
     }
 }
 
@@ -120,15 +128,44 @@ pub(crate) fn parse_rule(rule: &str) -> Result<Condition, String> {
             max_annual_gross_pence: pence,
         });
     }
+    if let Some(p) = r.strip_prefix("funding-low-wage<=") {
+        let pence = parse_pounds(p)?;
+        if pence == 0 {
+            return Err("the low-wage threshold must be above zero".into());
+        }
+        return Ok(Condition::FundingLowWage {
+            max_annual_gross_pence: Some(pence),
+        });
+    }
+    if let Some(b) = r.strip_prefix("funding-age=") {
+        return Ok(Condition::FundingAge { band: b.parse()? });
+    }
     match r.as_str() {
         "london-resident" => Ok(Condition::ResidentInLondon),
         "first-language-not-english" => Ok(Condition::FirstLanguageNotEnglish),
         "unemployed" => Ok(Condition::Unemployed),
         "means-tested-benefits" => Ok(Condition::MeansTestedBenefits),
         "social-prescriber-referral" => Ok(Condition::ReferredBySocialPrescriber),
-        "low-wage" => Ok(Condition::LowWage {
-            max_annual_gross_pence: LOW_WAGE_THRESHOLD_PENCE,
+        "low-wage" => Ok(Condition::FundingLowWage {
+            max_annual_gross_pence: None,
         }),
+        "no-gcse-english" => Ok(Condition::NoGcseGrade4 {
+            english: true,
+            maths: false,
+        }),
+        "no-gcse-maths" => Ok(Condition::NoGcseGrade4 {
+            english: false,
+            maths: true,
+        }),
+        "no-gcse-english-or-maths" => Ok(Condition::NoGcseGrade4 {
+            english: true,
+            maths: true,
+        }),
+        "claiming-jobseeker-benefits" => Ok(Condition::ClaimingJobseekerBenefits),
+        "in-work-benefits" => Ok(Condition::InWorkBenefits),
+        "uk-resident-3-years" => Ok(Condition::UkResident3Years),
+        "funding-unemployed" => Ok(Condition::FundingUnemployed),
+        "funding-residency" => Ok(Condition::FundingResidency),
         _ => Err(unknown()),
     }
 }
@@ -162,9 +199,24 @@ pub(crate) fn format_rule(c: &Condition) -> Option<String> {
         Condition::Unemployed => "unemployed".into(),
         Condition::MeansTestedBenefits => "means-tested-benefits".into(),
         Condition::ReferredBySocialPrescriber => "social-prescriber-referral".into(),
-        Condition::LowWage {
-            max_annual_gross_pence,
-        } if *max_annual_gross_pence == LOW_WAGE_THRESHOLD_PENCE => "low-wage".into(),
+        Condition::FundingLowWage {
+            max_annual_gross_pence: None,
+        } => "low-wage".into(),
+        Condition::FundingLowWage {
+            max_annual_gross_pence: Some(p),
+        } if *p > 0 => format!("funding-low-wage<={}", format_pounds(*p)),
+        Condition::FundingAge { band } => format!("funding-age={}", band.as_str()),
+        Condition::FundingUnemployed => "funding-unemployed".into(),
+        Condition::FundingResidency => "funding-residency".into(),
+        Condition::ClaimingJobseekerBenefits => "claiming-jobseeker-benefits".into(),
+        Condition::InWorkBenefits => "in-work-benefits".into(),
+        Condition::UkResident3Years => "uk-resident-3-years".into(),
+        Condition::NoGcseGrade4 { english, maths } => match (english, maths) {
+            (true, false) => "no-gcse-english".into(),
+            (false, true) => "no-gcse-maths".into(),
+            (true, true) => "no-gcse-english-or-maths".into(),
+            (false, false) => return None,
+        },
         Condition::LowWage {
             max_annual_gross_pence,
         } if *max_annual_gross_pence > 0 => {
@@ -381,6 +433,7 @@ pub(crate) fn format_concessions(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use prospectus_model::AgeBand;
 
     #[test]
     fn rules_parse_and_format_back() {
@@ -431,8 +484,35 @@ mod tests {
             ),
             (
                 "low-wage",
-                Condition::LowWage {
-                    max_annual_gross_pence: LOW_WAGE_THRESHOLD_PENCE,
+                Condition::FundingLowWage {
+                    max_annual_gross_pence: None,
+                },
+            ),
+            (
+                "funding-low-wage<=28860",
+                Condition::FundingLowWage {
+                    max_annual_gross_pence: Some(2_886_000),
+                },
+            ),
+            (
+                "funding-age=19-23",
+                Condition::FundingAge {
+                    band: AgeBand::YoungAdult,
+                },
+            ),
+            ("funding-unemployed", Condition::FundingUnemployed),
+            ("funding-residency", Condition::FundingResidency),
+            (
+                "claiming-jobseeker-benefits",
+                Condition::ClaimingJobseekerBenefits,
+            ),
+            ("in-work-benefits", Condition::InWorkBenefits),
+            ("uk-resident-3-years", Condition::UkResident3Years),
+            (
+                "no-gcse-maths",
+                Condition::NoGcseGrade4 {
+                    english: false,
+                    maths: true,
                 },
             ),
             (

@@ -6,7 +6,7 @@ use prospectus_model::{
     Category, Condition, Document, Level, Record, Start, Template, Weekday, validate_record,
 };
 
-const HEADER: &str = "course_id,provider_id,title,description,categories,level,delivery,mental_health_focus,support,language,url,contact_email,last_verified,full_fee,concessions,eligibility,run_id,venue_id,start,days,start_time,end_time,weeks,places_left,waiting_weeks";
+const HEADER: &str = "course_id,provider_id,title,description,categories,level,delivery,mental_health_focus,support,language,url,contact_email,last_verified,full_fee,concessions,eligibility,funding_rules,run_id,venue_id,start,days,start_time,end_time,weeks,places_left,waiting_weeks";
 
 const C1: &str = "11111111-1111-4111-8111-111111111111";
 const C2: &str = "22222222-2222-4222-8222-222222222222";
@@ -40,6 +40,7 @@ fn row(course: &str, run: &str, edit: &[(&str, &str)]) -> String {
                     "aeb-english-maths=0;means-tested-benefits=0;custom:Over 60s|age>=60=125"
                 }
                 "eligibility" => "age>=19;london-resident",
+                "funding_rules" => "",
                 "run_id" => run,
                 "venue_id" => V,
                 "start" => "2026-09-14",
@@ -69,6 +70,11 @@ fn row(course: &str, run: &str, edit: &[(&str, &str)]) -> String {
         })
         .collect::<Vec<_>>()
         .join(",")
+}
+
+/// The day these files are published (checked) on.
+fn publish_day() -> chrono::NaiveDate {
+    chrono::NaiveDate::from_ymd_opt(2026, 12, 1).expect("date")
 }
 
 fn file(rows: &[String]) -> String {
@@ -178,7 +184,7 @@ fn rows_with_the_same_course_id_are_one_course() {
     for c in &got.courses {
         validate_record(&Record::Course(c.clone())).unwrap();
     }
-    got.validate().unwrap();
+    got.validate(publish_day()).unwrap();
     // And back out.
     let again = read_csv(&write_csv(&got.courses).unwrap()).unwrap();
     assert_eq!(again.courses, got.courses);
@@ -356,7 +362,7 @@ fn empty_file_and_ragged_rows() {
     let errs = cells("");
     assert_eq!(errs[0].row, 1);
     let errs = cells(&format!("{HEADER}\n{},extra\n", row(C1, R1, &[])));
-    has(&errs, 2, "", "header names only 25 columns");
+    has(&errs, 2, "", "header names only 26 columns");
     // Trailing empty cells, as spreadsheets export them, are fine.
     read_csv(&format!("{HEADER}\n{},,\n", row(C1, R1, &[]))).unwrap();
 }
@@ -395,7 +401,7 @@ fn semantic_errors_are_located_by_row_and_column() {
     assert_eq!(got.locate(1, "runs"), Some((4, "run_id")));
     assert_eq!(got.locate(2, "title"), None);
 
-    let errs = match got.validate() {
+    let errs = match got.validate(publish_day()) {
         Err(FileError::Cells(c)) => c,
         other => panic!("{other:?}"),
     };
@@ -445,7 +451,8 @@ fn the_documented_example_file_is_valid() {
         got.courses.iter().map(|c| c.runs.len()).collect::<Vec<_>>(),
         vec![2, 1, 1]
     );
-    got.validate().unwrap_or_else(|e| panic!("{e}"));
+    got.validate(publish_day())
+        .unwrap_or_else(|e| panic!("{e}"));
 }
 
 #[test]
@@ -455,4 +462,65 @@ fn values_under_a_blank_header_are_reported() {
     assert_eq!(errs.len(), 1, "{errs:#?}");
     has(&errs, 2, "", "no name in the header row");
     read_csv(&format!("{HEADER},\n{},\n", row(C1, R1, &[]))).unwrap();
+}
+
+#[test]
+fn a_file_that_lies_about_dates_is_refused_at_its_cells() {
+    let text = file(&[
+        row(C1, R1, &[("last_verified", "9999-12-31")]),
+        row(C2, R2, &[("start", "9999-01-01")]),
+        row(C2, R3, &[("start", "0001-01-01")]),
+    ]);
+    let got = read_csv(&text).expect("well-formed");
+    let errs = match got.validate(publish_day()) {
+        Err(FileError::Cells(c)) => c,
+        other => panic!("{other:?}"),
+    };
+    let at: Vec<(usize, &str)> = errs.iter().map(|e| (e.row, e.column.as_str())).collect();
+    assert_eq!(at, [(2, "last_verified"), (3, "start"), (4, "start")]);
+    assert!(
+        errs[0].message.contains("in the future"),
+        "{}",
+        errs[0].message
+    );
+    assert!(
+        errs[1].message.contains("runs[0].start"),
+        "{}",
+        errs[1].message
+    );
+    // The same file is fine on its own terms without a clock, which is why the date is passed.
+    for c in &got.courses {
+        validate_record(&Record::Course(c.clone())).expect("undated check passes");
+    }
+}
+
+#[test]
+fn one_course_id_described_two_ways_is_refused() {
+    let text = file(&[
+        row(C1, R1, &[]),
+        row(C1, R2, &[("title", "Functional Skills Maths Level 2")]),
+    ]);
+    let errs = match read_csv(&text) {
+        Err(FileError::Cells(c)) => c,
+        other => panic!("{other:?}"),
+    };
+    assert_eq!(errs.len(), 1);
+    assert_eq!((errs[0].row, errs[0].column.as_str()), (3, "title"));
+}
+
+#[test]
+fn a_course_names_its_funding_rules_in_a_column() {
+    let text = file(&[row(C1, R1, &[("funding_rules", "gla-2026-27")])]);
+    let got = read_csv(&text).expect("read");
+    assert_eq!(
+        got.courses[0].funding_rules,
+        Some(prospectus_model::RuleSetId::Gla2026_27)
+    );
+    let again = read_csv(&write_csv(&got.courses).expect("write")).expect("read back");
+    assert_eq!(again.courses, got.courses);
+    let bad = file(&[row(C1, R1, &[("funding_rules", "gla-1999-00")])]);
+    match read_csv(&bad) {
+        Err(FileError::Cells(c)) => assert_eq!(c[0].column, "funding_rules"),
+        other => panic!("{other:?}"),
+    }
 }

@@ -253,7 +253,7 @@ fn csv_round_trip() {
         let text = write_csv(&b.courses).unwrap();
         let back = read_csv(&text).unwrap();
         assert_eq!(back.courses, b.courses, "seed {seed}");
-        back.validate().unwrap();
+        back.validate(prospectus_dataset::BASE_DATE).unwrap();
         assert_eq!(write_csv(&back.courses).unwrap(), text);
         let rows: usize = b.courses.iter().map(|c| c.runs.len()).sum();
         assert_eq!(text.lines().count(), rows + 1);

@@ -32,6 +32,10 @@ pub struct Course {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub contact_email: Option<String>,
     pub last_verified: NaiveDate,
+    /// The rule set the course is funded under; `None`: the node's default (a London node:
+    /// the GLA set for the current academic year).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub funding_rules: Option<crate::RuleSetId>,
 }
 
 impl Course {

@@ -7,6 +7,7 @@
 
 mod course;
 mod evaluate;
+mod funding;
 mod learner;
 mod provider;
 mod record;
@@ -16,18 +17,22 @@ mod venue;
 
 pub use course::{Attendance, Category, Course, DeliveryMode, Level, Run, Start, Support, Weekday};
 pub use evaluate::{
-    AppliedConcession, Evaluation, PossibleConcession, Unmet, UnmetReason, evaluate,
+    Answer, AppliedConcession, Evaluation, PossibleConcession, Unmet, UnmetReason, evaluate,
 };
-pub use learner::{Employment, LearnerProfile, Residency};
+pub use funding::{
+    Cited, Context, Funder, GLA_LOW_WAGE_SINCE_2019_SOURCE, LLW_ANNUALISATION_SOURCE, RULE_SETS,
+    RuleSet, RuleSetId, academic_year_of,
+};
+pub use learner::{Employment, Fact, LearnerProfile, Residency};
 pub use provider::Provider;
 pub use record::{Record, RecordKind};
 pub use rules::{
-    Concession, Condition, Document, Fees, LOW_WAGE_THRESHOLD_PENCE, Requirement, Template,
-    TemplateError,
+    AgeBand, Concession, Condition, Document, Fees, Requirement, Template, TemplateError,
 };
 pub use validate::{
     FieldViolation, MAX_CONCESSIONS, MAX_CONDITIONS, MAX_LIST, MAX_RUNS, MAX_VIOLATIONS,
-    ValidationErrors, Violations, is_valid_postcode, validate_record,
+    RUN_WINDOW_YEARS, ValidationErrors, Violations, is_valid_postcode, validate_record,
+    validate_record_at,
 };
 pub use venue::{Accessibility, Address, LatLon, Venue};
 

@@ -1,12 +1,34 @@
-//! Fees, concessions and eligibility as structured rules, and the AEB legal entitlements as
-//! named templates. Rules are data, not prose, so the evaluator can answer for one learner.
+//! Fees, concessions and eligibility as structured rules, and the Adult Skills Fund legal
+//! entitlements as named templates. Rules are data, not prose, so the evaluator can answer for
+//! one learner. Template conditions that differ by funder and academic year (age bands, the
+//! low-wage threshold, the unemployed and residency tests) are rule-set-relative `Funding*`
+//! conditions, resolved against [`crate::RuleSet`] when a course is evaluated.
 
 use crate::course::{Category, Level, named_enum};
+use crate::funding::RuleSet;
 use serde::{Deserialize, Serialize};
 
-/// The national AEB low-wage threshold for 2024/25 (£25,375 gross a year), used by the templates.
-/// Providers funded on a different threshold (e.g. the GLA's) write it on their own condition.
-pub const LOW_WAGE_THRESHOLD_PENCE: u32 = 2_537_500;
+named_enum! {
+    /// An age band of the funding rules, on their reference date (31 August).
+    AgeBand {
+        Adult = "19-plus" / "aged 19 or over",
+        YoungAdult = "19-23" / "aged 19 to 23",
+        Older = "24-plus" / "aged 24 or over",
+    }
+}
+
+impl AgeBand {
+    /// Inclusive bounds under `rules`.
+    pub fn bounds(self, rules: &RuleSet) -> (u8, Option<u8>) {
+        let min = rules.adult_age_min.value;
+        let young = rules.young_adult_age_max.value;
+        match self {
+            AgeBand::Adult => (min, None),
+            AgeBand::YoungAdult => (min, Some(young)),
+            AgeBand::Older => (young.saturating_add(1), None),
+        }
+    }
+}
 
 /// Something a learner must be or have. Every variant is answerable from a [`crate::LearnerProfile`].
 #[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
@@ -44,9 +66,73 @@ pub enum Condition {
     /// Referred by a social prescribing link worker or GP.
     ReferredBySocialPrescriber,
     FirstLanguageNotEnglish,
+    /// Has no GCSE (or equivalent) at grade 4/C or above in at least one flagged subject.
+    NoGcseGrade4 {
+        #[serde(default)]
+        english: bool,
+        #[serde(default)]
+        maths: bool,
+    },
+    /// Claims JSA, Universal Credit or ESA and is looking for work.
+    ClaimingJobseekerBenefits,
+    /// Claims an in-work benefit.
+    InWorkBenefits,
+    /// Has lived in the UK for the 3 years before the first day of learning.
+    UkResident3Years,
+    /// In the funding rules' age band on their reference date (31 August of the academic year).
+    FundingAge {
+        band: AgeBand,
+    },
+    /// Employed or self-employed, earning under the funding rules' low-wage threshold, or under
+    /// the amount stated here (required when the rule set publishes none).
+    FundingLowWage {
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        max_annual_gross_pence: Option<u32>,
+    },
+    /// Unemployed as the funding rules define it (GLA: unemployed and looking for work; DfE:
+    /// also claiming JSA, UC or ESA).
+    FundingUnemployed,
+    /// Meets the funding rules' residency test (GLA: lives in London; DfE: 3 years in the UK and
+    /// outside London).
+    FundingResidency,
 }
 
 impl Condition {
+    /// One line a link worker can read to the client, with rule-set values filled in.
+    pub fn describe_under(&self, rules: &RuleSet) -> String {
+        match self {
+            Condition::FundingAge { band } => {
+                let (min, max) = band.bounds(rules);
+                match max {
+                    Some(max) => format!("aged {min} to {max} on {}", ref_day(rules)),
+                    None => format!("aged {min} or over on {}", ref_day(rules)),
+                }
+            }
+            Condition::FundingLowWage {
+                max_annual_gross_pence,
+            } => match rules.low_wage_threshold(*max_annual_gross_pence) {
+                Some(t) => format!(
+                    "in work and earning under £{} a year ({})",
+                    pounds(t),
+                    rules.id
+                ),
+                None => format!(
+                    "in work on a low wage (no {} threshold published)",
+                    rules.id
+                ),
+            },
+            Condition::FundingUnemployed if rules.unemployed_must_claim_benefit.value => {
+                "unemployed, claiming JSA, UC or ESA and looking for work".into()
+            }
+            Condition::FundingUnemployed => "unemployed and looking for work".into(),
+            Condition::FundingResidency if rules.three_year_residency.value => {
+                "has lived in the UK for the last 3 years, outside London".into()
+            }
+            Condition::FundingResidency => "lives in Greater London".into(),
+            other => other.describe(),
+        }
+    }
+
     /// One line a link worker can read to the client.
     pub fn describe(&self) -> String {
         match self {
@@ -93,8 +179,34 @@ impl Condition {
                 "referred by a social prescribing link worker or GP".into()
             }
             Condition::FirstLanguageNotEnglish => "first language is not English".into(),
+            Condition::NoGcseGrade4 { english, maths } => {
+                let subject = match (english, maths) {
+                    (true, true) => "English or maths",
+                    (true, false) => "English",
+                    _ => "maths",
+                };
+                format!("has no GCSE {subject} at grade 4/C or above")
+            }
+            Condition::ClaimingJobseekerBenefits => {
+                "claims JSA, UC or ESA and is looking for work".into()
+            }
+            Condition::InWorkBenefits => "claims an in-work benefit".into(),
+            Condition::UkResident3Years => "has lived in the UK for the last 3 years".into(),
+            Condition::FundingAge { band } => format!("{} on 31 August", band.label()),
+            Condition::FundingLowWage {
+                max_annual_gross_pence: Some(t),
+            } => format!("in work and earning under £{} a year", pounds(*t)),
+            Condition::FundingLowWage { .. } => {
+                "in work and earning under the funding rules' low-wage threshold".into()
+            }
+            Condition::FundingUnemployed => "unemployed as the funding rules define it".into(),
+            Condition::FundingResidency => "meets the funding rules' residency test".into(),
         }
     }
+}
+
+fn ref_day(rules: &RuleSet) -> String {
+    rules.reference_date().format("%-d %B %Y").to_string()
 }
 
 fn pounds(pence: u32) -> String {
@@ -112,7 +224,7 @@ named_enum! {
         ProofOfAddress = "proof-of-address" / "Utility bill, council tax or bank letter from the last 3 months (proof of address)",
         ProofOfResidencyStatus = "proof-of-residency-status" / "UK/Irish passport, or eVisa share code / BRP showing immigration status",
         ProofOfBenefits = "proof-of-benefits" / "Benefit award letter or Universal Credit statement from the last 3 months",
-        ProofOfUnemployment = "proof-of-unemployment" / "Jobcentre Plus letter or Universal Credit statement showing you are looking for work",
+        ProofOfUnemployment = "proof-of-unemployment" / "Jobcentre Plus letter or Universal Credit statement showing you are looking for work (London: a signed declaration is enough)",
         Payslips = "payslips" / "Payslips for the last 3 months, or a P60",
         ReferralLetter = "referral-letter" / "Referral from a social prescribing link worker or GP",
         QualificationsDeclaration = "qualifications-declaration" / "Signed declaration of your highest qualification (form given at enrolment)",
@@ -163,6 +275,7 @@ named_enum! {
         EnglishMaths19Plus = "aeb-english-maths" / "Age 19+, English or maths up to level 2 without a GCSE grade 4/C (legal entitlement)",
         UnemployedUpToLevel2 = "aeb-unemployed-up-to-level-2" / "Unemployed, courses up to level 2",
         LowWageEsolUpToLevel2 = "aeb-low-wage-esol" / "Low wage, ESOL up to level 2",
+        LowWageUpToLevel2 = "asf-low-wage-up-to-level-2" / "Age 19+, low wage, courses up to level 2",
         MeansTestedBenefits = "means-tested-benefits" / "Receives a means-tested benefit",
         SocialPrescriberReferral = "social-prescriber-referral" / "Referred by a social prescriber",
     }
@@ -190,19 +303,27 @@ impl Template {
             template: self,
             reason: reason.to_string(),
         };
+        // Every Adult Skills Fund route asks the funder's age and residency tests; the local
+        // offers (benefits, social prescribing) are the provider's own and ask neither.
+        let funded = |band: AgeBand, mut rest: Vec<Condition>| {
+            let mut v = vec![C::FundingAge { band }];
+            v.append(&mut rest);
+            v.push(C::FundingResidency);
+            v
+        };
+        let low_wage = C::FundingLowWage {
+            max_annual_gross_pence: None,
+        };
         let (conditions, documents) = match self {
             Template::FirstFull19To23 => {
                 if !matches!(level, Level::L2 | Level::L3) {
                     return Err(fail("only for level 2 or level 3 courses"));
                 }
                 (
-                    vec![
-                        C::Age {
-                            min: Some(19),
-                            max: Some(23),
-                        },
-                        C::NoQualificationAtOrAbove { level },
-                    ],
+                    funded(
+                        AgeBand::YoungAdult,
+                        vec![C::NoQualificationAtOrAbove { level }],
+                    ),
                     vec![D::ProofOfIdentityAndAge, D::QualificationsDeclaration],
                 )
             }
@@ -211,16 +332,10 @@ impl Template {
                     return Err(fail("only for level 2 or level 3 courses"));
                 }
                 (
-                    vec![
-                        C::Age {
-                            min: Some(24),
-                            max: None,
-                        },
-                        C::LowWage {
-                            max_annual_gross_pence: LOW_WAGE_THRESHOLD_PENCE,
-                        },
-                        C::NoQualificationAtOrAbove { level },
-                    ],
+                    funded(
+                        AgeBand::Older,
+                        vec![low_wage, C::NoQualificationAtOrAbove { level }],
+                    ),
                     vec![
                         D::ProofOfIdentityAndAge,
                         D::Payslips,
@@ -232,20 +347,13 @@ impl Template {
                 if level > Level::L2 {
                     return Err(fail("only for courses up to level 2"));
                 }
-                if !categories
-                    .iter()
-                    .any(|c| matches!(c, Category::English | Category::Maths))
-                {
+                let english = categories.contains(&Category::English);
+                let maths = categories.contains(&Category::Maths);
+                if !english && !maths {
                     return Err(fail("only for English or maths courses"));
                 }
                 (
-                    vec![
-                        C::Age {
-                            min: Some(19),
-                            max: None,
-                        },
-                        C::NoQualificationAtOrAbove { level: Level::L2 },
-                    ],
+                    funded(AgeBand::Adult, vec![C::NoGcseGrade4 { english, maths }]),
                     vec![D::ProofOfIdentityAndAge, D::QualificationsDeclaration],
                 )
             }
@@ -253,7 +361,10 @@ impl Template {
                 if level > Level::L2 {
                     return Err(fail("only for courses up to level 2"));
                 }
-                (vec![C::Unemployed], vec![D::ProofOfUnemployment])
+                (
+                    funded(AgeBand::Adult, vec![C::FundingUnemployed]),
+                    vec![D::ProofOfUnemployment],
+                )
             }
             Template::LowWageEsolUpToLevel2 => {
                 if level > Level::L2 {
@@ -262,12 +373,13 @@ impl Template {
                 if !categories.contains(&Category::Esol) {
                     return Err(fail("only for ESOL courses"));
                 }
-                (
-                    vec![C::LowWage {
-                        max_annual_gross_pence: LOW_WAGE_THRESHOLD_PENCE,
-                    }],
-                    vec![D::Payslips],
-                )
+                (funded(AgeBand::Adult, vec![low_wage]), vec![D::Payslips])
+            }
+            Template::LowWageUpToLevel2 => {
+                if level > Level::L2 {
+                    return Err(fail("only for courses up to level 2"));
+                }
+                (funded(AgeBand::Adult, vec![low_wage]), vec![D::Payslips])
             }
             Template::MeansTestedBenefits => {
                 (vec![C::MeansTestedBenefits], vec![D::ProofOfBenefits])

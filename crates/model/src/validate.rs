@@ -1,11 +1,20 @@
 //! Validation that reports every problem at once, each with the path of the field at fault
 //! (`runs[2].start_time`), so a provider fixes a whole file in one pass.
+//!
+//! [`validate_record`] checks what a record says about itself; [`validate_record_at`] adds what
+//! it may not claim about time as of the publish date the caller passes in (this crate reads no
+//! clock): verified in the future, runs decades away.
 
-use crate::course::{Course, DeliveryMode};
+use crate::course::{Course, DeliveryMode, Start};
+use crate::funding::RuleSet;
 use crate::provider::Provider;
 use crate::record::Record;
 use crate::rules::{Concession, Condition};
 use crate::venue::Venue;
+use chrono::{Months, NaiveDate};
+
+/// Run start dates must fall within this many years either side of the publish date.
+pub const RUN_WINDOW_YEARS: u32 = 5;
 
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
 pub struct FieldViolation {
@@ -242,6 +251,51 @@ pub fn validate_record(record: &Record) -> Result<(), ValidationErrors> {
     c.finish()
 }
 
+/// [`validate_record`], plus the dates a record cannot truthfully carry when published on
+/// `today`: `last_verified` after `today`, or a run starting more than [`RUN_WINDOW_YEARS`]
+/// from it.
+pub fn validate_record_at(record: &Record, today: NaiveDate) -> Result<(), ValidationErrors> {
+    let mut c = Check { out: Vec::new() };
+    match record {
+        Record::Provider(p) => {
+            provider(&mut c, p);
+            verified(&mut c, p.last_verified, today);
+        }
+        Record::Venue(v) => venue(&mut c, v),
+        Record::Course(x) => {
+            course(&mut c, x);
+            verified(&mut c, x.last_verified, today);
+            let window = Months::new(RUN_WINDOW_YEARS * 12);
+            let (lo, hi) = (
+                today.checked_sub_months(window).unwrap_or(NaiveDate::MIN),
+                today.checked_add_months(window).unwrap_or(NaiveDate::MAX),
+            );
+            for (i, r) in x.runs.iter().enumerate() {
+                if let Start::On(d) = r.start
+                    && !(lo..=hi).contains(&d)
+                {
+                    c.fail(
+                        format!("runs[{i}].start"),
+                        format!(
+                            "{d} is more than {RUN_WINDOW_YEARS} years from today ({today}); between {lo} and {hi}"
+                        ),
+                    );
+                }
+            }
+        }
+    }
+    c.finish()
+}
+
+fn verified(c: &mut Check, last_verified: NaiveDate, today: NaiveDate) {
+    if last_verified > today {
+        c.fail(
+            "last_verified",
+            format!("{last_verified} is in the future (today is {today})"),
+        );
+    }
+}
+
 fn provider(c: &mut Check, p: &Provider) {
     if p.id.is_nil() {
         c.fail("id", "must not be the nil UUID");
@@ -401,7 +455,9 @@ fn course(c: &mut Check, x: &Course) {
     }
     if c.at_most("eligibility", x.eligibility.len(), MAX_CONDITIONS) {
         for (i, req) in x.eligibility.iter().enumerate() {
-            condition(c, &format!("eligibility[{i}].condition"), &req.condition);
+            let p = format!("eligibility[{i}].condition");
+            condition(c, &p, &req.condition);
+            funded_condition(c, &p, &req.condition, x);
             c.at_most(
                 &format!("eligibility[{i}].documents"),
                 req.documents.len(),
@@ -409,6 +465,31 @@ fn course(c: &mut Check, x: &Course) {
             );
         }
     }
+}
+
+/// A templated concession's conditions must be the template's. Where the template asks for the
+/// rule set's low-wage threshold, the provider may instead state an amount: required when the
+/// course's named rule set publishes none, otherwise it must be that set's threshold.
+fn template_conditions_match(
+    expected: &[Condition],
+    given: &[Condition],
+    named: Option<&RuleSet>,
+) -> bool {
+    expected.len() == given.len()
+        && expected.iter().zip(given).all(|(e, g)| match (e, g) {
+            (
+                Condition::FundingLowWage {
+                    max_annual_gross_pence: None,
+                },
+                Condition::FundingLowWage {
+                    max_annual_gross_pence: Some(x),
+                }
+                | Condition::LowWage {
+                    max_annual_gross_pence: x,
+                },
+            ) => named.is_some_and(|r| r.low_wage_threshold_pence.value.is_none_or(|t| t == *x)),
+            _ => e == g,
+        })
 }
 
 fn concession(c: &mut Check, p: &str, con: &Concession, x: &Course, full: u32) {
@@ -435,16 +516,47 @@ fn concession(c: &mut Check, p: &str, con: &Concession, x: &Course, full: u32) {
     }
     for (j, cond) in con.conditions.iter().enumerate() {
         condition(c, &format!("{p}.conditions[{j}]"), cond);
+        funded_condition(c, &format!("{p}.conditions[{j}]"), cond, x);
     }
     if let Some(t) = con.template {
+        let named = x.funding_rules.map(RuleSet::get);
         match t.concession(x.level, &x.categories, con.fee_pence) {
             Err(e) => c.fail(format!("{p}.template"), e.to_string()),
-            Ok(expected) if expected.conditions != con.conditions => c.fail(
-                format!("{p}.conditions"),
-                format!("must be exactly the conditions of template {t}"),
-            ),
+            Ok(expected)
+                if !template_conditions_match(&expected.conditions, &con.conditions, named) =>
+            {
+                c.fail(
+                    format!("{p}.conditions"),
+                    match named {
+                        Some(r) => format!(
+                            "must be exactly the conditions of template {t} (a low-wage amount, if stated, must be {}'s threshold)",
+                            r.id
+                        ),
+                        None => format!(
+                            "must be exactly the conditions of template {t} (to state a low-wage amount, name the course's funding_rules)"
+                        ),
+                    },
+                )
+            }
             Ok(_) => {}
         }
+    }
+}
+
+/// A rule-set-relative condition must be answerable under the course's named rule set.
+fn funded_condition(c: &mut Check, p: &str, cond: &Condition, x: &Course) {
+    if let (
+        Condition::FundingLowWage {
+            max_annual_gross_pence: None,
+        },
+        Some(id),
+    ) = (cond, x.funding_rules)
+        && RuleSet::get(id).low_wage_threshold_pence.value.is_none()
+    {
+        c.fail(
+            format!("{p}.max_annual_gross_pence"),
+            format!("rule set {id} publishes no low-wage threshold: state it here"),
+        );
     }
 }
 
@@ -492,7 +604,22 @@ fn condition(c: &mut Check, p: &str, cond: &Condition) {
                 c.fail(format!("{p}.max_annual_gross_pence"), "must be above zero");
             }
         }
-        Condition::ResidentInLondon
+        Condition::FundingLowWage {
+            max_annual_gross_pence: Some(0),
+        } => c.fail(format!("{p}.max_annual_gross_pence"), "must be above zero"),
+        Condition::NoGcseGrade4 {
+            english: false,
+            maths: false,
+        } => c.fail(p.to_string(), "flag english, maths or both"),
+        Condition::FundingLowWage { .. }
+        | Condition::NoGcseGrade4 { .. }
+        | Condition::ClaimingJobseekerBenefits
+        | Condition::InWorkBenefits
+        | Condition::UkResident3Years
+        | Condition::FundingAge { .. }
+        | Condition::FundingUnemployed
+        | Condition::FundingResidency
+        | Condition::ResidentInLondon
         | Condition::Unemployed
         | Condition::MeansTestedBenefits
         | Condition::NoQualificationAtOrAbove { .. }

@@ -2,10 +2,10 @@
 
 mod common;
 
-use common::{concession, nobody, req, valid_course};
+use common::{concession, eval, nobody, req, valid_course};
 use prospectus_model::{
-    AppliedConcession, Condition, Course, Document, Employment, LearnerProfile, Level,
-    PossibleConcession, Residency, Unmet, UnmetReason, evaluate,
+    Answer, AppliedConcession, Condition, Course, Document, Employment, Fact, LearnerProfile,
+    Level, Residency, UnmetReason,
 };
 
 const FULL: u32 = 30_000;
@@ -23,8 +23,16 @@ fn with_concessions(cs: Vec<prospectus_model::Concession>) -> Course {
     c
 }
 
-fn unmet(condition: Condition, reason: UnmetReason) -> Unmet {
-    Unmet { condition, reason }
+fn unmet(condition: Condition, reason: UnmetReason) -> (Condition, UnmetReason) {
+    (condition, reason)
+}
+
+/// An evaluation's unmet list as (condition, reason).
+fn unmet_of(e: &prospectus_model::Evaluation) -> Vec<(Condition, UnmetReason)> {
+    e.unmet
+        .iter()
+        .map(|u| (u.condition.clone(), u.reason))
+        .collect()
 }
 
 fn adult() -> Condition {
@@ -48,8 +56,8 @@ fn in_borough(code: &str) -> LearnerProfile {
 }
 
 /// Evaluates a course whose only eligibility condition is `cond` and returns the unmet list.
-fn verdict(cond: Condition, learner: &LearnerProfile) -> Vec<Unmet> {
-    evaluate(&with_eligibility(vec![req(cond, vec![])]), learner).unmet
+fn verdict(cond: Condition, learner: &LearnerProfile) -> Vec<(Condition, UnmetReason)> {
+    unmet_of(&eval(&with_eligibility(vec![req(cond, vec![])]), learner))
 }
 
 fn met(cond: Condition, learner: &LearnerProfile) {
@@ -75,8 +83,8 @@ fn not_stated(cond: Condition, learner: &LearnerProfile) {
 
 #[test]
 fn no_conditions_means_eligible_even_for_an_empty_profile() {
-    let e = evaluate(&valid_course(), &nobody());
-    assert!(e.eligible);
+    let e = eval(&valid_course(), &nobody());
+    assert!(e.eligible());
     assert!(e.unmet.is_empty());
     assert!(e.documents.is_empty());
 }
@@ -94,8 +102,8 @@ fn all_conditions_met_is_eligible() {
         first_language_english: Some(false),
         ..nobody()
     };
-    let e = evaluate(&course, &learner);
-    assert!(e.eligible);
+    let e = eval(&course, &learner);
+    assert!(e.eligible());
     assert!(e.unmet.is_empty());
 }
 
@@ -112,9 +120,9 @@ fn one_failed_condition_makes_learner_ineligible_and_is_reported() {
         first_language_english: Some(false),
         ..nobody()
     };
-    let e = evaluate(&course, &learner);
-    assert!(!e.eligible);
-    assert_eq!(e.unmet, vec![unmet(southwark(), UnmetReason::NotMet)]);
+    let e = eval(&course, &learner);
+    assert!(!e.eligible());
+    assert_eq!(unmet_of(&e), vec![unmet(southwark(), UnmetReason::NotMet)]);
 }
 
 #[test]
@@ -124,9 +132,12 @@ fn unanswered_condition_is_not_stated_and_makes_learner_not_yet_eligible() {
         age: Some(40),
         ..nobody()
     };
-    let e = evaluate(&course, &learner);
-    assert!(!e.eligible);
-    assert_eq!(e.unmet, vec![unmet(southwark(), UnmetReason::NotStated)]);
+    let e = eval(&course, &learner);
+    assert!(!e.eligible());
+    assert_eq!(
+        unmet_of(&e),
+        vec![unmet(southwark(), UnmetReason::NotStated)]
+    );
 }
 
 #[test]
@@ -142,10 +153,10 @@ fn unmet_conditions_are_listed_in_course_order_with_their_reasons() {
         employment: Some(Employment::Unemployed),
         ..nobody()
     };
-    let e = evaluate(&course, &learner);
-    assert!(!e.eligible);
+    let e = eval(&course, &learner);
+    assert!(!e.eligible());
     assert_eq!(
-        e.unmet,
+        unmet_of(&e),
         vec![
             unmet(Condition::MeansTestedBenefits, UnmetReason::NotStated),
             unmet(adult(), UnmetReason::NotMet),
@@ -244,11 +255,11 @@ fn residency_status_any_of() {
 }
 
 /// Builds a profile from one yes/no answer.
-type Answer = fn(Option<bool>) -> LearnerProfile;
+type Answering = fn(Option<bool>) -> LearnerProfile;
 
 #[test]
 fn boolean_conditions() {
-    let cases: [(Condition, Answer, bool); 3] = [
+    let cases: [(Condition, Answering, bool); 3] = [
         (
             Condition::MeansTestedBenefits,
             |b| LearnerProfile {
@@ -363,9 +374,9 @@ fn documents_are_eligibility_first_then_concession_without_repeats() {
         means_tested_benefits: Some(true),
         ..nobody()
     };
-    let e = evaluate(&course, &learner);
-    assert!(e.eligible);
-    assert_eq!(e.fee_pence, 0);
+    let e = eval(&course, &learner);
+    assert!(e.eligible());
+    assert_eq!(e.fee_pence, Some(0));
     assert_eq!(
         e.documents,
         vec![
@@ -400,7 +411,7 @@ fn documents_of_concessions_not_applied_are_not_listed() {
         referred_by_social_prescriber: Some(true),
         ..nobody()
     };
-    let e = evaluate(&course, &learner);
+    let e = eval(&course, &learner);
     assert_eq!(e.concession.map(|c| c.index), Some(1));
     assert_eq!(
         e.documents,
@@ -457,8 +468,8 @@ fn no_concession_met_pays_full() {
         referred_by_social_prescriber: Some(false),
         ..nobody()
     };
-    let e = evaluate(&course, &learner);
-    assert_eq!(e.fee_pence, FULL);
+    let e = eval(&course, &learner);
+    assert_eq!(e.fee_pence, Some(FULL));
     assert_eq!(e.full_fee_pence, FULL);
     assert_eq!(e.concession, None);
     assert!(e.possible_concessions.is_empty());
@@ -484,8 +495,8 @@ fn cheapest_satisfied_concession_wins_wherever_it_is() {
         ),
     ] {
         let names: Vec<String> = list.iter().map(|c| c.name.clone()).collect();
-        let e = evaluate(&with_concessions(list), &everything());
-        assert_eq!(e.fee_pence, want_fee, "{names:?}");
+        let e = eval(&with_concessions(list), &everything());
+        assert_eq!(e.fee_pence, Some(want_fee), "{names:?}");
         assert_eq!(
             e.concession,
             Some(AppliedConcession {
@@ -505,8 +516,8 @@ fn a_cheaper_concession_the_learner_fails_does_not_apply() {
         means_tested_benefits: Some(false),
         ..everything()
     };
-    let e = evaluate(&course, &learner);
-    assert_eq!(e.fee_pence, 7_500);
+    let e = eval(&course, &learner);
+    assert_eq!(e.fee_pence, Some(7_500));
     assert_eq!(e.concession.map(|c| c.index), Some(1));
     assert!(e.possible_concessions.is_empty());
 }
@@ -514,13 +525,13 @@ fn a_cheaper_concession_the_learner_fails_does_not_apply() {
 #[test]
 fn ties_go_to_the_earliest_concession() {
     let course = with_concessions(vec![over_60(9_000), referred(2_000), benefits(2_000)]);
-    let e = evaluate(&course, &everything());
-    assert_eq!(e.fee_pence, 2_000);
+    let e = eval(&course, &everything());
+    assert_eq!(e.fee_pence, Some(2_000));
     assert_eq!(e.concession.as_ref().map(|c| c.index), Some(1));
     assert_eq!(e.documents, vec![Document::ReferralLetter]);
 
     let course = with_concessions(vec![benefits(2_000), referred(2_000)]);
-    let e = evaluate(&course, &everything());
+    let e = eval(&course, &everything());
     assert_eq!(e.concession.as_ref().map(|c| c.index), Some(0));
     assert_eq!(e.documents, vec![Document::ProofOfBenefits]);
 }
@@ -540,28 +551,55 @@ fn concession_needs_every_condition() {
         vec![],
     );
     let course = with_concessions(vec![both]);
-    assert_eq!(evaluate(&course, &everything()).fee_pence, 100);
+    assert_eq!(eval(&course, &everything()).fee_pence, Some(100));
     let young = LearnerProfile {
         age: Some(59),
         ..everything()
     };
-    assert_eq!(evaluate(&course, &young).fee_pence, FULL);
+    assert_eq!(eval(&course, &young).fee_pence, Some(FULL));
 }
 
 #[test]
 fn concession_priced_above_full_fee_never_raises_the_fee() {
     let course = with_concessions(vec![benefits(FULL + 10_000)]);
-    let e = evaluate(&course, &everything());
-    assert_eq!(e.fee_pence, FULL);
+    let e = eval(&course, &everything());
+    assert_eq!(e.fee_pence, Some(FULL));
 }
 
 #[test]
-fn eligibility_does_not_change_the_fee() {
+fn an_ineligible_learner_is_never_shown_a_fee() {
+    // Earlier the answer was "not eligible" beside a fee of 0, read as "free".
     let mut course = with_concessions(vec![benefits(0)]);
     course.eligibility = vec![req(southwark(), vec![])];
-    let e = evaluate(&course, &everything());
-    assert!(!e.eligible);
-    assert_eq!(e.fee_pence, 0);
+    let lambeth = LearnerProfile {
+        borough: Some("E09000022".into()),
+        ..everything()
+    };
+    let e = eval(&course, &lambeth);
+    assert_eq!(e.answer, Answer::NotEligible);
+    assert_eq!(e.fee_pence, None);
+    assert_eq!(e.concession, None);
+    assert!(e.possible_concessions.is_empty());
+    // The same learner where eligible gets the concession and its fee.
+    let mut here = course.clone();
+    here.eligibility.clear();
+    assert_eq!(eval(&here, &everything()).fee_pence, Some(0));
+}
+
+#[test]
+fn an_unanswered_eligibility_condition_depends_on_its_facts() {
+    let mut course = with_concessions(vec![benefits(0)]);
+    course.eligibility = vec![req(southwark(), vec![]), req(adult(), vec![])];
+    let e = eval(&course, &nobody());
+    assert_eq!(e.answer, Answer::DependsOn);
+    assert_eq!(e.depends_on, vec![Fact::Borough, Fact::Age]);
+    assert_eq!(e.fee_pence, None);
+    // The cheaper route is still shown with what unlocks it.
+    assert_eq!(e.possible_concessions.len(), 1);
+    assert_eq!(
+        e.possible_concessions[0].unlock,
+        vec![Fact::MeansTestedBenefits]
+    );
 }
 
 #[test]
@@ -592,27 +630,42 @@ fn possible_concessions_list_only_cheaper_ones_with_nothing_failed() {
         employment: Some(Employment::Employed),
         ..nobody()
     };
-    let e = evaluate(&course, &learner);
-    assert_eq!(e.fee_pence, 8_000);
+    let e = eval(&course, &learner);
+    assert_eq!(e.fee_pence, Some(8_000));
     assert_eq!(e.concession.as_ref().map(|c| c.index), Some(0));
+    let possible: Vec<_> = e
+        .possible_concessions
+        .iter()
+        .map(|p| {
+            (
+                p.index,
+                p.name.as_str(),
+                p.fee_pence,
+                p.not_stated.clone(),
+                p.unlock.clone(),
+            )
+        })
+        .collect();
     assert_eq!(
-        e.possible_concessions,
+        possible,
         vec![
-            PossibleConcession {
-                index: 2,
-                name: "over 60 on benefits".into(),
-                fee_pence: 0,
-                not_stated: vec![
+            (
+                2,
+                "over 60 on benefits",
+                0,
+                vec![
                     Condition::MeansTestedBenefits,
                     Condition::ReferredBySocialPrescriber
                 ],
-            },
-            PossibleConcession {
-                index: 5,
-                name: "benefits 7999".into(),
-                fee_pence: 7_999,
-                not_stated: vec![Condition::MeansTestedBenefits],
-            },
+                vec![Fact::MeansTestedBenefits, Fact::ReferredBySocialPrescriber],
+            ),
+            (
+                5,
+                "benefits 7999",
+                7_999,
+                vec![Condition::MeansTestedBenefits],
+                vec![Fact::MeansTestedBenefits],
+            ),
         ]
     );
 
@@ -621,7 +674,7 @@ fn possible_concessions_list_only_cheaper_ones_with_nothing_failed() {
         referred_by_social_prescriber: Some(false),
         ..learner
     };
-    let e = evaluate(&course, &learner);
+    let e = eval(&course, &learner);
     let idx: Vec<usize> = e.possible_concessions.iter().map(|p| p.index).collect();
     assert_eq!(idx, [5]);
 }
@@ -629,10 +682,11 @@ fn possible_concessions_list_only_cheaper_ones_with_nothing_failed() {
 #[test]
 fn evaluation_serialises_to_json() {
     let course = with_concessions(vec![benefits(0)]);
-    let e = evaluate(&course, &nobody());
+    let e = eval(&course, &nobody());
     let v = serde_json::to_value(&e).expect("serialise");
     assert_eq!(v["fee_pence"], FULL);
-    assert_eq!(v["eligible"], true);
+    assert_eq!(v["answer"], "eligible");
+    assert_eq!(v["rules"], "gla-2025-26");
     assert_eq!(
         v["possible_concessions"][0]["not_stated"][0]["type"],
         "means_tested_benefits"

@@ -3,11 +3,34 @@
 
 mod common;
 
-use common::{course_with, nobody, valid_course};
+use common::{course_with, eval, nobody, valid_course};
 use prospectus_model::{
-    AppliedConcession, Category, Condition, Course, Document, Employment, LOW_WAGE_THRESHOLD_PENCE,
-    LearnerProfile, Level, PossibleConcession, Record, Template, evaluate, validate_record,
+    AgeBand, AppliedConcession, Category, Condition, Course, Document, Employment, LearnerProfile,
+    Level, Record, RuleSet, RuleSetId, Template, validate_record,
 };
+
+/// The GLA 2025-26 low-wage threshold the fixed context (`common::ctx`) evaluates under:
+/// London Living Wage £13.85 × 37.5 hours × 52 weeks = £27,007.50.
+const LOW_WAGE_THRESHOLD_PENCE: u32 = 2_700_750;
+
+/// A Londoner who has said nothing else (every Adult Skills Fund route asks residency).
+fn londoner() -> LearnerProfile {
+    LearnerProfile {
+        borough: Some("E09000028".into()),
+        ..nobody()
+    }
+}
+
+#[test]
+fn the_threshold_used_here_is_the_rule_sets() {
+    assert_eq!(
+        RuleSet::get(RuleSetId::Gla2025_26)
+            .low_wage_threshold_pence
+            .value,
+        Some(LOW_WAGE_THRESHOLD_PENCE)
+    );
+    assert_eq!(common::ctx().default_rules, Some(RuleSetId::Gla2025_26));
+}
 
 const FULL: u32 = 30_000;
 const CONC: u32 = 2_500;
@@ -27,8 +50,8 @@ fn assert_gets(
     docs: &[Document],
     ctx: &str,
 ) {
-    let e = evaluate(course, learner);
-    assert_eq!(e.fee_pence, CONC, "{ctx}: fee");
+    let e = eval(course, learner);
+    assert_eq!(e.fee_pence, Some(CONC), "{ctx}: fee");
     assert_eq!(e.full_fee_pence, FULL, "{ctx}: full fee");
     assert_eq!(
         e.concession,
@@ -44,13 +67,16 @@ fn assert_gets(
         e.possible_concessions.is_empty(),
         "{ctx}: nothing left to ask"
     );
-    assert!(e.eligible, "{ctx}: no eligibility conditions on the course");
+    assert!(
+        e.eligible(),
+        "{ctx}: no eligibility conditions on the course"
+    );
 }
 
 /// The learner fails a condition outright: full fee, no concession, nothing to ask about.
 fn assert_full_not_met(course: &Course, learner: &LearnerProfile, ctx: &str) {
-    let e = evaluate(course, learner);
-    assert_eq!(e.fee_pence, FULL, "{ctx}: fee");
+    let e = eval(course, learner);
+    assert_eq!(e.fee_pence, Some(FULL), "{ctx}: fee");
     assert_eq!(e.concession, None, "{ctx}: concession");
     assert!(e.documents.is_empty(), "{ctx}: documents {:?}", e.documents);
     assert!(
@@ -68,18 +94,18 @@ fn assert_full_not_stated(
     not_stated: Vec<Condition>,
     ctx: &str,
 ) {
-    let e = evaluate(course, learner);
-    assert_eq!(e.fee_pence, FULL, "{ctx}: fee");
+    let e = eval(course, learner);
+    assert_eq!(e.fee_pence, Some(FULL), "{ctx}: fee");
     assert_eq!(e.concession, None, "{ctx}: concession");
     assert!(e.documents.is_empty(), "{ctx}: documents {:?}", e.documents);
+    let possible: Vec<_> = e
+        .possible_concessions
+        .iter()
+        .map(|p| (p.index, p.name.clone(), p.fee_pence, p.not_stated.clone()))
+        .collect();
     assert_eq!(
-        e.possible_concessions,
-        vec![PossibleConcession {
-            index: 0,
-            name: t.label().to_string(),
-            fee_pence: CONC,
-            not_stated,
-        }],
+        possible,
+        vec![(0, t.label().to_string(), CONC, not_stated)],
         "{ctx}: possible concessions"
     );
 }
@@ -101,9 +127,10 @@ fn refused_levels(t: Template, allowed: &[Level], cats: &[Category]) {
 
 fn employed(earnings: u32) -> LearnerProfile {
     LearnerProfile {
+        age: Some(30),
         employment: Some(Employment::Employed),
         annual_gross_earnings_pence: Some(earnings),
-        ..nobody()
+        ..londoner()
     }
 }
 
@@ -111,28 +138,26 @@ fn employed(earnings: u32) -> LearnerProfile {
 fn expected_expansion(t: Template, level: Level) -> (Vec<Condition>, Vec<Document>) {
     use Condition as C;
     use Document as D;
-    let low_wage = C::LowWage {
-        max_annual_gross_pence: LOW_WAGE_THRESHOLD_PENCE,
+    let low_wage = C::FundingLowWage {
+        max_annual_gross_pence: None,
     };
+    let age = |band| C::FundingAge { band };
+    let res = C::FundingResidency;
     match t {
         Template::FirstFull19To23 => (
             vec![
-                C::Age {
-                    min: Some(19),
-                    max: Some(23),
-                },
+                age(AgeBand::YoungAdult),
                 C::NoQualificationAtOrAbove { level },
+                res,
             ],
             vec![D::ProofOfIdentityAndAge, D::QualificationsDeclaration],
         ),
         Template::LowWage24PlusFirstFull => (
             vec![
-                C::Age {
-                    min: Some(24),
-                    max: None,
-                },
+                age(AgeBand::Older),
                 low_wage,
                 C::NoQualificationAtOrAbove { level },
+                res,
             ],
             vec![
                 D::ProofOfIdentityAndAge,
@@ -142,16 +167,22 @@ fn expected_expansion(t: Template, level: Level) -> (Vec<Condition>, Vec<Documen
         ),
         Template::EnglishMaths19Plus => (
             vec![
-                C::Age {
-                    min: Some(19),
-                    max: None,
+                age(AgeBand::Adult),
+                C::NoGcseGrade4 {
+                    english: false,
+                    maths: true,
                 },
-                C::NoQualificationAtOrAbove { level: Level::L2 },
+                res,
             ],
             vec![D::ProofOfIdentityAndAge, D::QualificationsDeclaration],
         ),
-        Template::UnemployedUpToLevel2 => (vec![C::Unemployed], vec![D::ProofOfUnemployment]),
-        Template::LowWageEsolUpToLevel2 => (vec![low_wage], vec![D::Payslips]),
+        Template::UnemployedUpToLevel2 => (
+            vec![age(AgeBand::Adult), C::FundingUnemployed, res],
+            vec![D::ProofOfUnemployment],
+        ),
+        Template::LowWageEsolUpToLevel2 | Template::LowWageUpToLevel2 => {
+            (vec![age(AgeBand::Adult), low_wage, res], vec![D::Payslips])
+        }
         Template::MeansTestedBenefits => (vec![C::MeansTestedBenefits], vec![D::ProofOfBenefits]),
         Template::SocialPrescriberReferral => {
             (vec![C::ReferredBySocialPrescriber], vec![D::ReferralLetter])
@@ -166,7 +197,9 @@ fn home(t: Template) -> (Level, Vec<Category>) {
             (Level::L2, vec![Category::Digital])
         }
         Template::EnglishMaths19Plus => (Level::L1, vec![Category::Maths]),
-        Template::UnemployedUpToLevel2 => (Level::Entry, vec![Category::Employability]),
+        Template::UnemployedUpToLevel2 | Template::LowWageUpToLevel2 => {
+            (Level::Entry, vec![Category::Employability])
+        }
         Template::LowWageEsolUpToLevel2 => (Level::Entry, vec![Category::Esol]),
         Template::MeansTestedBenefits | Template::SocialPrescriberReferral => {
             (Level::NonAccredited, vec![Category::WellbeingMentalHealth])
@@ -176,7 +209,7 @@ fn home(t: Template) -> (Level, Vec<Category>) {
 
 #[test]
 fn every_template_expands_to_its_conditions_documents_name_and_fee() {
-    assert_eq!(Template::ALL.len(), 7);
+    assert_eq!(Template::ALL.len(), 8);
     for &t in Template::ALL {
         let (level, cats) = home(t);
         for fee in [0, 1, CONC] {
@@ -242,7 +275,7 @@ mod first_full_19_to_23 {
         LearnerProfile {
             age: Some(age),
             highest_qualification: Some(highest),
-            ..nobody()
+            ..londoner()
         }
     }
 
@@ -307,9 +340,8 @@ mod first_full_19_to_23 {
     #[test]
     fn unstated_fields_are_possible() {
         let course = course_for(T, Level::L2, &[Category::Digital]);
-        let age = Condition::Age {
-            min: Some(19),
-            max: Some(23),
+        let age = Condition::FundingAge {
+            band: AgeBand::YoungAdult,
         };
         let qual = Condition::NoQualificationAtOrAbove { level: Level::L2 };
         let no_age = LearnerProfile {
@@ -322,7 +354,7 @@ mod first_full_19_to_23 {
             ..qualifier(20, Level::L1)
         };
         assert_full_not_stated(T, &course, &no_qual, vec![qual.clone()], "qual unstated");
-        assert_full_not_stated(T, &course, &nobody(), vec![age, qual], "nothing stated");
+        assert_full_not_stated(T, &course, &londoner(), vec![age, qual], "nothing stated");
         // An unstated field does not rescue a failed one.
         let failed_age = LearnerProfile {
             highest_qualification: None,
@@ -437,8 +469,8 @@ mod low_wage_24_plus_first_full {
     #[test]
     fn unstated_fields_are_possible() {
         let course = course_for(T, Level::L2, &[Category::Digital]);
-        let low_wage = Condition::LowWage {
-            max_annual_gross_pence: LOW_WAGE_THRESHOLD_PENCE,
+        let low_wage = Condition::FundingLowWage {
+            max_annual_gross_pence: None,
         };
         let no_employment = LearnerProfile {
             employment: None,
@@ -464,9 +496,8 @@ mod low_wage_24_plus_first_full {
             T,
             &course,
             &no_age,
-            vec![Condition::Age {
-                min: Some(24),
-                max: None,
+            vec![Condition::FundingAge {
+                band: AgeBand::Older,
             }],
             "age",
         );
@@ -488,11 +519,12 @@ mod english_maths_19_plus {
         Document::QualificationsDeclaration,
     ];
 
-    fn qualifier(age: u8, highest: Level) -> LearnerProfile {
+    /// On a maths course: the learner's age and whether they hold GCSE maths at 4/C.
+    fn qualifier(age: u8, gcse_maths: Option<bool>) -> LearnerProfile {
         LearnerProfile {
             age: Some(age),
-            highest_qualification: Some(highest),
-            ..nobody()
+            gcse_maths_grade4: gcse_maths,
+            ..londoner()
         }
     }
 
@@ -515,61 +547,87 @@ mod english_maths_19_plus {
     }
 
     #[test]
-    fn qualification_condition_is_always_level_2() {
-        for level in [Level::NonAccredited, Level::Entry, Level::L1, Level::L2] {
-            let c = T
-                .concession(level, &[Category::English], 0)
-                .expect("applies");
-            assert!(
-                c.conditions
-                    .contains(&Condition::NoQualificationAtOrAbove { level: Level::L2 })
-            );
-        }
+    fn the_gcse_condition_names_the_course_subjects() {
+        let subject = |cats: &[Category]| {
+            T.concession(Level::L1, cats, 0)
+                .expect("applies")
+                .conditions
+                .into_iter()
+                .find(|c| matches!(c, Condition::NoGcseGrade4 { .. }))
+        };
+        assert_eq!(
+            subject(&[Category::Maths]),
+            Some(Condition::NoGcseGrade4 {
+                english: false,
+                maths: true
+            })
+        );
+        assert_eq!(
+            subject(&[Category::English]),
+            Some(Condition::NoGcseGrade4 {
+                english: true,
+                maths: false
+            })
+        );
+        assert_eq!(
+            subject(&[Category::English, Category::Maths]),
+            Some(Condition::NoGcseGrade4 {
+                english: true,
+                maths: true
+            })
+        );
     }
 
     #[test]
     fn edge_ages() {
-        let course = course_for(T, Level::Entry, &[Category::English]);
-        assert_full_not_met(&course, &qualifier(18, Level::Entry), "age 18");
-        assert_gets(T, &course, &qualifier(19, Level::Entry), DOCS, "age 19");
-        assert_gets(T, &course, &qualifier(23, Level::Entry), DOCS, "age 23");
-        assert_gets(T, &course, &qualifier(24, Level::Entry), DOCS, "age 24");
-        assert_gets(T, &course, &qualifier(90, Level::Entry), DOCS, "age 90");
+        let course = course_for(T, Level::Entry, &[Category::Maths]);
+        assert_full_not_met(&course, &qualifier(18, Some(false)), "age 18");
+        assert_gets(T, &course, &qualifier(19, Some(false)), DOCS, "age 19");
+        assert_gets(T, &course, &qualifier(23, Some(false)), DOCS, "age 23");
+        assert_gets(T, &course, &qualifier(24, Some(false)), DOCS, "age 24");
+        assert_gets(T, &course, &qualifier(90, Some(false)), DOCS, "age 90");
     }
 
     #[test]
-    fn having_level_2_already_is_not_met() {
+    fn the_gcse_not_any_level_2_decides() {
         let course = course_for(T, Level::L1, &[Category::Maths]);
-        assert_full_not_met(&course, &qualifier(40, Level::L2), "has L2");
-        assert_full_not_met(&course, &qualifier(40, Level::L4), "has L4");
-        assert_gets(T, &course, &qualifier(40, Level::L1), DOCS, "has L1");
+        // A level 2 in something else is not GCSE maths: still entitled.
+        let l = LearnerProfile {
+            highest_qualification: Some(Level::L2),
+            ..qualifier(40, Some(false))
+        };
+        assert_gets(T, &course, &l, DOCS, "has a level 2, no GCSE maths");
+        assert_full_not_met(&course, &qualifier(40, Some(true)), "holds GCSE maths");
+        // Holding GCSE English says nothing about maths.
+        let english_only = LearnerProfile {
+            gcse_english_grade4: Some(true),
+            ..qualifier(40, None)
+        };
+        assert_full_not_stated(
+            T,
+            &course,
+            &english_only,
+            vec![Condition::NoGcseGrade4 {
+                english: false,
+                maths: true,
+            }],
+            "GCSE maths not stated",
+        );
     }
 
     #[test]
     fn unstated_fields_are_possible() {
         let course = course_for(T, Level::L2, &[Category::Maths]);
-        let no_qual = LearnerProfile {
-            highest_qualification: None,
-            ..qualifier(40, Level::L1)
-        };
-        assert_full_not_stated(
-            T,
-            &course,
-            &no_qual,
-            vec![Condition::NoQualificationAtOrAbove { level: Level::L2 }],
-            "qualification",
-        );
         let no_age = LearnerProfile {
             age: None,
-            ..qualifier(40, Level::L1)
+            ..qualifier(40, Some(false))
         };
         assert_full_not_stated(
             T,
             &course,
             &no_age,
-            vec![Condition::Age {
-                min: Some(19),
-                max: None,
+            vec![Condition::FundingAge {
+                band: AgeBand::Adult,
             }],
             "age",
         );
@@ -583,8 +641,9 @@ mod unemployed_up_to_level_2 {
 
     fn with(e: Option<Employment>) -> LearnerProfile {
         LearnerProfile {
+            age: Some(30),
             employment: e,
-            ..nobody()
+            ..londoner()
         }
     }
 
@@ -617,7 +676,7 @@ mod unemployed_up_to_level_2 {
             T,
             &course,
             &with(None),
-            vec![Condition::Unemployed],
+            vec![Condition::FundingUnemployed],
             "unstated",
         );
     }
@@ -697,8 +756,8 @@ mod low_wage_esol_up_to_level_2 {
     #[test]
     fn unstated_fields_are_possible() {
         let course = course_for(T, Level::L1, &[Category::Esol]);
-        let cond = Condition::LowWage {
-            max_annual_gross_pence: LOW_WAGE_THRESHOLD_PENCE,
+        let cond = Condition::FundingLowWage {
+            max_annual_gross_pence: None,
         };
         let no_earnings = LearnerProfile {
             annual_gross_earnings_pence: None,
@@ -710,7 +769,10 @@ mod low_wage_esol_up_to_level_2 {
             ..employed(100)
         };
         assert_full_not_stated(T, &course, &no_employment, vec![cond.clone()], "employment");
-        assert_full_not_stated(T, &course, &nobody(), vec![cond], "nothing");
+        let adult = Condition::FundingAge {
+            band: AgeBand::Adult,
+        };
+        assert_full_not_stated(T, &course, &londoner(), vec![adult, cond], "nothing");
     }
 }
 
@@ -730,7 +792,7 @@ mod means_tested_benefits {
         let course = course_for(T, Level::L4, &[Category::Music]);
         let with = |b: Option<bool>| LearnerProfile {
             means_tested_benefits: b,
-            ..nobody()
+            ..londoner()
         };
         assert_gets(T, &course, &with(Some(true)), DOCS, "on benefits");
         assert_full_not_met(&course, &with(Some(false)), "not on benefits");
@@ -761,7 +823,7 @@ mod social_prescriber_referral {
         course.mental_health_focus = true;
         let with = |b: Option<bool>| LearnerProfile {
             referred_by_social_prescriber: b,
-            ..nobody()
+            ..londoner()
         };
         assert_gets(T, &course, &with(Some(true)), DOCS, "referred");
         assert_full_not_met(&course, &with(Some(false)), "not referred");
@@ -784,13 +846,13 @@ fn fully_funded_template_concession_costs_nothing() {
     let learner = LearnerProfile {
         age: Some(19),
         highest_qualification: Some(Level::NonAccredited),
-        ..nobody()
+        ..londoner()
     };
-    let e = evaluate(&course, &learner);
-    assert_eq!(e.fee_pence, 0);
+    let e = eval(&course, &learner);
+    assert_eq!(e.fee_pence, Some(0));
     assert_eq!(e.concession.map(|a| a.index), Some(0));
     // And the base fixture on its own has no concession at all.
-    let e = evaluate(&valid_course(), &learner);
-    assert_eq!(e.fee_pence, valid_course().fees.full_fee_pence);
+    let e = eval(&valid_course(), &learner);
+    assert_eq!(e.fee_pence, Some(valid_course().fees.full_fee_pence));
     assert_eq!(e.concession, None);
 }

@@ -804,3 +804,152 @@ fn record_kind_id_and_owner() {
         "numeric values are part of the wire format"
     );
 }
+
+// ---------------------------------------------------------------- records that cannot lie
+
+mod dated {
+    use super::*;
+    use common::date;
+    use prospectus_model::{RuleSetId, Start, validate_record_at};
+
+    const TODAY: (i32, u32, u32) = (2026, 12, 1);
+
+    fn today() -> chrono::NaiveDate {
+        date(TODAY.0, TODAY.1, TODAY.2)
+    }
+
+    fn dated_fields(r: Record) -> Vec<String> {
+        fields(validate_record_at(&r, today()))
+    }
+
+    #[test]
+    fn last_verified_in_the_future_is_refused_today_is_fine() {
+        let mut c = valid_course();
+        c.last_verified = today();
+        assert_eq!(
+            dated_fields(Record::Course(c.clone())),
+            Vec::<String>::new()
+        );
+        c.last_verified = date(9999, 12, 31);
+        assert_eq!(dated_fields(Record::Course(c.clone())), ["last_verified"]);
+        c.last_verified = today().succ_opt().expect("date");
+        assert_eq!(dated_fields(Record::Course(c.clone())), ["last_verified"]);
+        // The undated check does not know what today is.
+        assert_eq!(course_fields(c), Vec::<String>::new());
+    }
+
+    #[test]
+    fn a_provider_cannot_be_verified_in_the_future_either() {
+        let p = Provider {
+            id: uuid(2),
+            name: "Southwark Adult Learning".into(),
+            ukprn: None,
+            charity_number: None,
+            description: None,
+            email: None,
+            phone: None,
+            website: None,
+            last_verified: date(2030, 1, 1),
+        };
+        assert_eq!(dated_fields(Record::Provider(p)), ["last_verified"]);
+    }
+
+    #[test]
+    fn run_starts_must_be_within_five_years_of_today() {
+        let with_start = |s: Start| {
+            let mut c = valid_course();
+            c.runs = vec![run(1), run(2)];
+            c.runs[1].start = s;
+            c
+        };
+        for ok in [
+            Start::Rolling,
+            Start::On(date(2021, 12, 1)),
+            Start::On(date(2031, 12, 1)),
+        ] {
+            assert_eq!(
+                dated_fields(Record::Course(with_start(ok))),
+                Vec::<String>::new(),
+                "{ok:?}"
+            );
+        }
+        for bad in [
+            date(9999, 1, 1),
+            date(1, 1, 1),
+            date(2021, 11, 30),
+            date(2031, 12, 2),
+        ] {
+            assert_eq!(
+                dated_fields(Record::Course(with_start(Start::On(bad)))),
+                ["runs[1].start"],
+                "{bad}"
+            );
+        }
+    }
+
+    #[test]
+    fn a_stated_gla_threshold_on_a_low_wage_template_is_accepted_when_the_set_is_named() {
+        // The issue: a provider stating London's threshold on aeb-low-wage-esol was refused.
+        let mut c = valid_course();
+        c.level = Level::Entry;
+        c.categories = vec![Category::Esol];
+        let mut con = Template::LowWageEsolUpToLevel2
+            .concession(c.level, &c.categories, 0)
+            .expect("applies");
+        con.conditions[1] = Condition::LowWage {
+            max_annual_gross_pence: 2_886_000,
+        };
+        c.fees.concessions = vec![con.clone()];
+        // Without a named rule set, the amount cannot be checked against anything.
+        assert_eq!(course_fields(c.clone()), ["fees.concessions[0].conditions"]);
+        c.funding_rules = Some(RuleSetId::Gla2026_27);
+        assert_eq!(course_fields(c.clone()), Vec::<String>::new());
+        // A different amount is not the template.
+        c.funding_rules = Some(RuleSetId::Gla2025_26);
+        assert_eq!(course_fields(c.clone()), ["fees.concessions[0].conditions"]);
+        // As written by the template (threshold from the rule set) it is valid either way.
+        c.fees.concessions = vec![
+            Template::LowWageEsolUpToLevel2
+                .concession(c.level, &c.categories, 0)
+                .expect("applies"),
+        ];
+        assert_eq!(course_fields(c.clone()), Vec::<String>::new());
+        c.funding_rules = None;
+        assert_eq!(course_fields(c), Vec::<String>::new());
+    }
+
+    #[test]
+    fn a_rule_set_without_a_published_threshold_makes_it_a_required_parameter() {
+        let mut c = valid_course();
+        c.level = Level::L1;
+        c.categories = vec![Category::Digital];
+        c.funding_rules = Some(RuleSetId::Esfa2026_27);
+        let con = Template::LowWageUpToLevel2
+            .concession(c.level, &c.categories, 0)
+            .expect("applies");
+        c.fees.concessions = vec![con.clone()];
+        assert_eq!(
+            course_fields(c.clone()),
+            ["fees.concessions[0].conditions[1].max_annual_gross_pence"]
+        );
+        let mut stated = con;
+        stated.conditions[1] = Condition::FundingLowWage {
+            max_annual_gross_pence: Some(2_600_000),
+        };
+        c.fees.concessions = vec![stated];
+        assert_eq!(course_fields(c), Vec::<String>::new());
+    }
+
+    #[test]
+    fn a_gcse_condition_names_a_subject() {
+        let mut c = valid_course();
+        c.eligibility = vec![req(
+            Condition::NoGcseGrade4 {
+                english: false,
+                maths: false,
+            },
+            vec![],
+        )];
+        assert_eq!(course_fields(c), ["eligibility[0].condition"]);
+    }
+}

@@ -20,7 +20,8 @@ pub use taxonomy::{
 
 use chrono::{DateTime, Duration, NaiveDate, Utc};
 use prospectus_model::{
-    Condition, Course, DeliveryMode, Document, Provider, Run, Start, Venue, Weekday,
+    Condition, Course, DeliveryMode, Document, Provider, RuleSet, RuleSetId, Run, Start, Venue,
+    Weekday,
 };
 use serde_json::{Map, Value, json};
 use uuid::Uuid;
@@ -64,12 +65,15 @@ pub enum Detail {
 }
 
 /// Where a record came from, as the node knows it. Informational only.
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone)]
 pub struct Meta {
     /// GSS code of the origin borough.
     pub origin: String,
     /// When the origin wrote the record's latest entry (milliseconds since the epoch).
     pub modified_millis: i64,
+    /// The funding rules a course that names none is answered under (a London node: the GLA
+    /// set for the current academic year). Chosen by the caller: this crate reads no clock.
+    pub default_rules: RuleSetId,
 }
 
 /// Read access to the records a service refers to.
@@ -330,16 +334,31 @@ pub fn schedule(c: &Course, run: &Run, venue: Option<&Venue>) -> Value {
     Value::Object(m)
 }
 
-fn describe_all(conditions: &[Condition]) -> String {
+fn describe_all(conditions: &[Condition], rules: &RuleSet) -> String {
     conditions
         .iter()
-        .map(Condition::describe)
+        .map(|c| c.describe_under(rules))
         .collect::<Vec<_>>()
         .join("; ")
 }
 
-/// HSDS `cost_option`s: the full fee, then each concession in the provider's order.
-pub fn cost_options(c: &Course) -> Vec<Value> {
+/// True for a condition whose meaning comes from the funding rule set (and so from its year).
+fn rule_set_relative(c: &Condition) -> bool {
+    matches!(
+        c,
+        Condition::FundingAge { .. }
+            | Condition::FundingLowWage { .. }
+            | Condition::FundingUnemployed
+            | Condition::FundingResidency
+    )
+}
+
+/// HSDS `cost_option`s: the full fee, then each concession in the provider's order, its
+/// conditions read under `rules` (the course's funding rules). A concession that turns on the
+/// rule set is priced for that academic year only: `valid_from`/`valid_to` say so. The price
+/// is the route's; whether a given learner may join at all is the evaluator's answer, which
+/// ORUK has no place for.
+pub fn cost_options(c: &Course, rules: &RuleSet) -> Vec<Value> {
     let full = c.fees.full_fee_pence;
     let mut out = vec![json!({
         "id": derived_id(c.id, "cost_option/full").to_string(),
@@ -354,8 +373,16 @@ pub fn cost_options(c: &Course) -> Vec<Value> {
         let mut desc = format!(
             "{} for learners who meet all of: {}",
             money(fee),
-            describe_all(&k.conditions)
+            describe_all(&k.conditions, rules)
         );
+        let yearly = k.conditions.iter().any(rule_set_relative);
+        if yearly {
+            desc.push_str(&format!(
+                " (under {}: {})",
+                rules.id.as_str(),
+                rules.id.label()
+            ));
+        }
         if !k.documents.is_empty() {
             let docs: Vec<&str> = k.documents.iter().map(|d| d.label()).collect();
             desc.push_str(&format!(". Bring: {}", docs.join("; ")));
@@ -371,6 +398,19 @@ pub fn cost_options(c: &Course) -> Vec<Value> {
         put(&mut m, "amount", pounds(fee));
         put(&mut m, "currency", "GBP");
         put(&mut m, "amount_description", desc);
+        if yearly {
+            let y = rules.academic_year;
+            put_opt(
+                &mut m,
+                "valid_from",
+                NaiveDate::from_ymd_opt(y, 8, 1).map(date),
+            );
+            put_opt(
+                &mut m,
+                "valid_to",
+                NaiveDate::from_ymd_opt(y + 1, 7, 31).map(date),
+            );
+        }
         put_opt(&mut m, "template", k.template.map(|t| t.as_str()));
         out.push(Value::Object(m));
     }
@@ -480,9 +520,14 @@ pub fn service(c: &Course, meta: &Meta, recs: &dyn Records, detail: Detail) -> V
         return Value::Object(m);
     }
 
+    let rules = RuleSet::get(c.funding_rules.unwrap_or(meta.default_rules));
     if !c.eligibility.is_empty() {
         let conds: Vec<Condition> = c.eligibility.iter().map(|r| r.condition.clone()).collect();
-        put(&mut m, "eligibility_description", describe_all(&conds));
+        put(
+            &mut m,
+            "eligibility_description",
+            describe_all(&conds, rules),
+        );
     }
     put(
         &mut m,
@@ -516,7 +561,7 @@ pub fn service(c: &Course, meta: &Meta, recs: &dyn Records, detail: Detail) -> V
     }
     put(&mut m, "service_at_locations", sals);
     put(&mut m, "schedules", schedules);
-    put(&mut m, "cost_options", cost_options(c));
+    put(&mut m, "cost_options", cost_options(c, rules));
     let docs = required_documents(c);
     if !docs.is_empty() {
         put(&mut m, "required_documents", docs);

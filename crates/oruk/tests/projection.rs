@@ -131,6 +131,7 @@ fn fixture() -> (Course, Recs) {
         url: None,
         contact_email: Some("digital@example.org".into()),
         last_verified: NaiveDate::from_ymd_opt(2026, 10, 1).unwrap(),
+        funding_rules: None,
     };
     (course, Recs(provider, vec![hall, online]))
 }
@@ -139,6 +140,7 @@ fn meta() -> Meta {
     Meta {
         origin: "E09000028".into(),
         modified_millis: 1_790_000_000_000,
+        default_rules: prospectus_model::RuleSetId::Gla2026_27,
     }
 }
 

@@ -159,13 +159,16 @@ pub trait WireEnum: Sized + Copy {
 
 macro_rules! wire_enum {
     ($t:ident { $($mv:ident <=> $wv:ident),+ $(,)? }) => {
+        wire_enum!($t => $t { $($mv <=> $wv),+ });
+    };
+    ($t:ident => $wt:ident { $($mv:ident <=> $wv:ident),+ $(,)? }) => {
         impl WireEnum for m::$t {
             fn to_i32(self) -> i32 {
-                match self { $(m::$t::$mv => w::$t::$wv as i32),+ }
+                match self { $(m::$t::$mv => w::$wt::$wv as i32),+ }
             }
             fn from_i32(v: i32) -> Option<Self> {
-                match w::$t::try_from(v).ok()? {
-                    $(w::$t::$wv => Some(m::$t::$mv),)+
+                match w::$wt::try_from(v).ok()? {
+                    $(w::$wt::$wv => Some(m::$t::$mv),)+
                     _ => None,
                 }
             }
@@ -212,7 +215,23 @@ wire_enum!(Template {
     EnglishMaths19Plus <=> AebEnglishMaths, UnemployedUpToLevel2 <=> AebUnemployedUpToLevel2,
     LowWageEsolUpToLevel2 <=> AebLowWageEsol, MeansTestedBenefits <=> MeansTestedBenefits,
     SocialPrescriberReferral <=> SocialPrescriberReferral,
+    LowWageUpToLevel2 <=> AsfLowWageUpToLevel2,
 });
+wire_enum!(RuleSetId => RuleSet {
+    Gla2024_25 <=> Gla202425, Gla2025_26 <=> Gla202526, Gla2026_27 <=> Gla202627,
+    Esfa2024_25 <=> Esfa202425, Esfa2025_26 <=> Esfa202526, Esfa2026_27 <=> Esfa202627,
+});
+wire_enum!(AgeBand { Adult <=> AgeBand19Plus, YoungAdult <=> AgeBand1923, Older <=> AgeBand24Plus });
+wire_enum!(Fact {
+    Age <=> Age, DateOfBirth <=> DateOfBirth, Borough <=> Borough, Residency <=> Residency,
+    Employment <=> Employment, Earnings <=> Earnings, MeansTestedBenefits <=> MeansTestedBenefits,
+    HighestQualification <=> HighestQualification, GcseEnglish <=> GcseEnglish,
+    GcseMaths <=> GcseMaths, ClaimingJobseekerBenefits <=> ClaimingJobseekerBenefits,
+    InWorkBenefits <=> InWorkBenefits, UkResident3Years <=> UkResident3Years,
+    ReferredBySocialPrescriber <=> ReferredBySocialPrescriber,
+    FirstLanguageEnglish <=> FirstLanguageEnglish,
+});
+wire_enum!(Answer { Eligible <=> Eligible, NotEligible <=> NotEligible, DependsOn <=> DependsOn });
 
 fn ints<E: WireEnum>(v: &[E]) -> Vec<i32> {
     v.iter().map(|e| e.to_i32()).collect()
@@ -352,6 +371,23 @@ impl ToWire for m::Condition {
             }
             m::Condition::ReferredBySocialPrescriber => Rule::ReferredBySocialPrescriber(flag),
             m::Condition::FirstLanguageNotEnglish => Rule::FirstLanguageNotEnglish(flag),
+            m::Condition::NoGcseGrade4 { english, maths } => Rule::NoGcseGrade4(wc::NoGcseGrade4 {
+                english: *english,
+                maths: *maths,
+            }),
+            m::Condition::ClaimingJobseekerBenefits => Rule::ClaimingJobseekerBenefits(flag),
+            m::Condition::InWorkBenefits => Rule::InWorkBenefits(flag),
+            m::Condition::UkResident3Years => Rule::UkResident3Years(flag),
+            m::Condition::FundingAge { band } => Rule::FundingAge(wc::FundingAge {
+                band: band.to_i32(),
+            }),
+            m::Condition::FundingLowWage {
+                max_annual_gross_pence,
+            } => Rule::FundingLowWage(wc::FundingLowWage {
+                max_annual_gross_pence: *max_annual_gross_pence,
+            }),
+            m::Condition::FundingUnemployed => Rule::FundingUnemployed(flag),
+            m::Condition::FundingResidency => Rule::FundingResidency(flag),
         };
         w::Condition { rule: Some(rule) }
     }
@@ -385,6 +421,21 @@ fn condition(e: &mut Errs, p: &str, c: &w::Condition) -> Option<m::Condition> {
         },
         Some(Rule::ReferredBySocialPrescriber(_)) => m::Condition::ReferredBySocialPrescriber,
         Some(Rule::FirstLanguageNotEnglish(_)) => m::Condition::FirstLanguageNotEnglish,
+        Some(Rule::NoGcseGrade4(g)) => m::Condition::NoGcseGrade4 {
+            english: g.english,
+            maths: g.maths,
+        },
+        Some(Rule::ClaimingJobseekerBenefits(_)) => m::Condition::ClaimingJobseekerBenefits,
+        Some(Rule::InWorkBenefits(_)) => m::Condition::InWorkBenefits,
+        Some(Rule::UkResident3Years(_)) => m::Condition::UkResident3Years,
+        Some(Rule::FundingAge(a)) => m::Condition::FundingAge {
+            band: e.enum_req(format!("{p}.funding_age.band"), a.band)?,
+        },
+        Some(Rule::FundingLowWage(l)) => m::Condition::FundingLowWage {
+            max_annual_gross_pence: l.max_annual_gross_pence,
+        },
+        Some(Rule::FundingUnemployed(_)) => m::Condition::FundingUnemployed,
+        Some(Rule::FundingResidency(_)) => m::Condition::FundingResidency,
     })
 }
 
@@ -447,6 +498,7 @@ impl ToWire for m::Course {
             contact_email: self.contact_email.clone(),
             last_verified: date(self.last_verified),
             attendance: ints(&self.attendance()),
+            funding_rules: self.funding_rules.map_or(0, |r| r.to_i32()),
         }
     }
 }
@@ -559,6 +611,7 @@ impl FromWire for m::Course {
             url: c.url.clone(),
             contact_email: c.contact_email.clone(),
             last_verified: e.date("last_verified".into(), &c.last_verified),
+            funding_rules: e.enum_opt("funding_rules".into(), c.funding_rules),
         };
         e.finish(out)
     }
@@ -579,6 +632,15 @@ impl FromWire for m::LearnerProfile {
                 .enum_opt("highest_qualification".into(), p.highest_qualification),
             referred_by_social_prescriber: p.referred_by_social_prescriber,
             first_language_english: p.first_language_english,
+            date_of_birth: p
+                .date_of_birth
+                .as_deref()
+                .map(|d| e.date("date_of_birth".into(), d)),
+            gcse_english_grade4: p.gcse_english_grade4,
+            gcse_maths_grade4: p.gcse_maths_grade4,
+            claiming_jobseeker_benefits: p.claiming_jobseeker_benefits,
+            in_work_benefits: p.in_work_benefits,
+            uk_resident_3_years: p.uk_resident_3_years,
         };
         e.finish(out)
     }
@@ -597,6 +659,12 @@ impl ToWire for m::LearnerProfile {
             highest_qualification: self.highest_qualification.map_or(0, |v| v.to_i32()),
             referred_by_social_prescriber: self.referred_by_social_prescriber,
             first_language_english: self.first_language_english,
+            date_of_birth: self.date_of_birth.map(date),
+            gcse_english_grade4: self.gcse_english_grade4,
+            gcse_maths_grade4: self.gcse_maths_grade4,
+            claiming_jobseeker_benefits: self.claiming_jobseeker_benefits,
+            in_work_benefits: self.in_work_benefits,
+            uk_resident_3_years: self.uk_resident_3_years,
         }
     }
 }
@@ -605,14 +673,23 @@ impl ToWire for m::Evaluation {
     type Wire = w::Evaluation;
     fn to_wire(&self) -> w::Evaluation {
         w::Evaluation {
-            eligible: self.eligible,
+            eligible: self.eligible(),
+            answer: self.answer.to_i32(),
+            rules: self.rules.to_i32(),
+            depends_on: ints(&self.depends_on),
+            depends_on_descriptions: self
+                .depends_on
+                .iter()
+                .map(|f| f.label().to_string())
+                .collect(),
             unmet: self
                 .unmet
                 .iter()
                 .map(|u| w::Unmet {
                     condition: Some(u.condition.to_wire()),
                     not_stated: u.reason == m::UnmetReason::NotStated,
-                    description: u.condition.describe(),
+                    description: u.description.clone(),
+                    facts: ints(&u.facts),
                 })
                 .collect(),
             fee_pence: self.fee_pence,
@@ -636,7 +713,8 @@ impl ToWire for m::Evaluation {
                     name: p.name.clone(),
                     fee_pence: p.fee_pence,
                     not_stated: p.not_stated.iter().map(ToWire::to_wire).collect(),
-                    not_stated_descriptions: p.not_stated.iter().map(|c| c.describe()).collect(),
+                    not_stated_descriptions: p.not_stated_descriptions.clone(),
+                    unlock: ints(&p.unlock),
                 })
                 .collect(),
         }

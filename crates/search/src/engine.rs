@@ -6,7 +6,8 @@ use crate::SearchError;
 use crate::entry::{CELL_DEG, Entry, Hot, ONLINE_CELL, category_bit, start_key};
 use crate::query::{Checked, Cursor, Sort};
 use prospectus_model::{
-    Category, Course, Evaluation, Provider, Record, RecordKind, Start, Uuid, Venue, evaluate,
+    Category, Context, Course, Evaluation, Provider, Record, RecordKind, Start, Uuid, Venue,
+    evaluate,
 };
 use prospectus_store::Update;
 use std::collections::{BTreeSet, BinaryHeap, HashMap};
@@ -452,8 +453,9 @@ pub struct Hit {
     pub distance_km: Option<f64>,
     /// The earliest matching run's start.
     pub next_start: Option<Start>,
-    /// What this learner pays; the full fee without a learner.
-    pub fee_pence: u32,
+    /// What this learner pays: `None` when they are not (or not yet) eligible; the full fee
+    /// without a learner.
+    pub fee_pence: Option<u32>,
     pub evaluation: Option<Evaluation>,
 }
 
@@ -559,18 +561,25 @@ struct RuleMemo {
 }
 
 impl RuleMemo {
-    fn eligible(&mut self, h: &Hot, e: &Entry, l: &prospectus_model::LearnerProfile) -> bool {
+    fn eligible(
+        &mut self,
+        h: &Hot,
+        e: &Entry,
+        l: &prospectus_model::LearnerProfile,
+        ctx: &Context,
+    ) -> bool {
         *self
             .eligibility
             .entry(h.eligibility_hash)
             .or_insert_with(|| {
                 let mut c = (*e.course).clone();
                 c.fees.concessions.clear();
-                evaluate(&c, l).eligible
+                evaluate(&c, l, ctx).eligible()
             })
     }
 
-    fn fee(&mut self, e: &Entry, l: &prospectus_model::LearnerProfile) -> u32 {
+    /// The cheapest route's fee for this learner, eligibility aside.
+    fn fee(&mut self, e: &Entry, l: &prospectus_model::LearnerProfile, ctx: &Context) -> u32 {
         let full = e.course.fees.full_fee_pence;
         let mut fee = full;
         for (i, (hash, f)) in e.concessions.iter().enumerate() {
@@ -585,7 +594,7 @@ impl RuleMemo {
                 if let Some(x) = c.fees.concessions.first_mut() {
                     x.fee_pence = 0;
                 }
-                evaluate(&c, l).concession.is_some()
+                evaluate(&c, l, ctx).concession.is_some()
             });
             if met {
                 fee = *f;
@@ -879,11 +888,11 @@ impl Engine {
                     || (q.sort == Sort::Fee && h.min_fee_pence < h.full_fee_pence)
                     || q.max_fee_pence.is_some_and(|m| h.full_fee_pence > m))
             {
-                if q.eligible_only && h.has_eligibility && !rules.eligible(h, e, l) {
+                if q.eligible_only && h.has_eligibility && !rules.eligible(h, e, l, &q.funding) {
                     continue;
                 }
                 if h.min_fee_pence < h.full_fee_pence {
-                    fee = rules.fee(e, l);
+                    fee = rules.fee(e, l, &q.funding);
                 }
             }
             if q.max_fee_pence.is_some_and(|m| fee > m) {
@@ -954,15 +963,16 @@ impl Engine {
             let Some(Some(e)) = slots.entries.get(cand.slot) else {
                 continue;
             };
-            let evaluation = learner.map(|l| evaluate(&e.course, l));
+            let evaluation = learner.map(|l| evaluate(&e.course, l, &q.funding));
             hits.push(Hit {
                 entry: e.clone(),
                 score: cand.score,
                 distance_km: cand.distance_km,
                 next_start: cand.start.or(e.first_start),
-                fee_pence: evaluation
-                    .as_ref()
-                    .map_or(e.course.fees.full_fee_pence, |ev| ev.fee_pence),
+                fee_pence: match &evaluation {
+                    Some(ev) => ev.fee_pence,
+                    None => Some(e.course.fees.full_fee_pence),
+                },
                 evaluation,
             });
         }

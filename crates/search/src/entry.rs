@@ -169,12 +169,14 @@ impl Entry {
             .filter_map(|i| u8::try_from(i).ok())
             .collect();
         let first_start = course.runs.iter().map(|r| r.start).min_by_key(start_key);
-        let eligibility_hash = hash_of(&course.eligibility);
+        // Conditions are read under the course's funding rules, so the rule set is part of
+        // what makes two rules the same.
+        let eligibility_hash = hash_of(&(course.funding_rules, &course.eligibility));
         let concessions = course
             .fees
             .concessions
             .iter()
-            .map(|c| (hash_of(&c.conditions), c.fee_pence))
+            .map(|c| (hash_of(&(course.funding_rules, &c.conditions)), c.fee_pence))
             .collect();
         Entry {
             eligibility_hash,

@@ -102,6 +102,8 @@ pub struct Query {
     /// Leave out online runs even when they would match.
     pub exclude_online: bool,
     pub learner: Option<LearnerProfile>,
+    /// The date of the question and the default funding rules the learner is evaluated under.
+    pub funding: prospectus_model::Context,
     pub eligible_only: bool,
     pub sort: Sort,
     pub after: Option<Cursor>,

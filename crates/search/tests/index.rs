@@ -28,9 +28,18 @@ fn feed(index: &Index, records: Vec<Record>, first_seq: u64) -> u64 {
     seq - 1
 }
 
+/// Questions are asked on 31 August 2026 under the GLA 2026-27 rules.
+fn ctx() -> prospectus_model::Context {
+    prospectus_model::Context {
+        today: chrono::NaiveDate::from_ymd_opt(2026, 8, 31).expect("date"),
+        default_rules: Some(prospectus_model::RuleSetId::Gla2026_27),
+    }
+}
+
 fn q() -> Query {
     Query {
         limit: 100,
+        funding: ctx(),
         ..Default::default()
     }
 }
@@ -211,11 +220,11 @@ fn learner_filters_agree_with_the_evaluator_on_every_course() {
         LearnerProfile::default(),
     ];
     for l in learners {
-        let evals: Vec<_> = b.courses.iter().map(|c| evaluate(c, &l)).collect();
+        let evals: Vec<_> = b.courses.iter().map(|c| evaluate(c, &l, &ctx())).collect();
         for max in [0u32, 5_000, 20_000] {
             let want = evals
                 .iter()
-                .filter(|e| e.eligible && e.fee_pence <= max)
+                .filter(|e| e.eligible() && e.fee_pence.is_some_and(|f| f <= max))
                 .count();
             let got = index
                 .search(&Query {
@@ -228,7 +237,8 @@ fn learner_filters_agree_with_the_evaluator_on_every_course() {
             assert_eq!(got.total, want, "max fee {max}");
             for h in &got.hits {
                 let ev = h.evaluation.as_ref().expect("evaluation");
-                assert!(ev.eligible && ev.fee_pence <= max && h.fee_pence == ev.fee_pence);
+                assert!(ev.eligible() && ev.fee_pence.is_some_and(|f| f <= max));
+                assert_eq!(h.fee_pence, ev.fee_pence);
             }
         }
         let cheapest = index
@@ -238,9 +248,25 @@ fn learner_filters_agree_with_the_evaluator_on_every_course() {
                 ..q()
             })
             .expect("search");
-        let mut fees: Vec<u32> = evals.iter().map(|e| e.fee_pence).collect();
+        // Sorted by the cheapest route's fee (eligibility aside); a hit shows a fee only
+        // when the learner is eligible.
+        let route = |c: &prospectus_model::Course| {
+            let mut open = c.clone();
+            open.eligibility.clear();
+            evaluate(&open, &l, &ctx()).fee_pence.expect("open course")
+        };
+        let mut fees: Vec<u32> = b.courses.iter().map(route).collect();
         fees.sort();
-        let got: Vec<u32> = cheapest.hits.iter().map(|h| h.fee_pence).collect();
+        let got: Vec<u32> = cheapest
+            .hits
+            .iter()
+            .map(|h| route(&h.entry.course))
+            .collect();
         assert_eq!(got, fees[..got.len()].to_vec());
+        for h in &cheapest.hits {
+            let ev = h.evaluation.as_ref().expect("evaluation");
+            assert_eq!(h.fee_pence, ev.fee_pence);
+            assert_eq!(h.fee_pence.is_some(), ev.eligible());
+        }
     }
 }

@@ -5,7 +5,7 @@
 use crate::errors;
 use base64::Engine;
 use chrono::{NaiveDate, NaiveTime};
-use prospectus_model::{LearnerProfile, Record, RecordKind, Start, Uuid, evaluate};
+use prospectus_model::{Context, LearnerProfile, Record, RecordKind, Start, Uuid, evaluate};
 use prospectus_proto::v1::{self as w, directory_server::Directory};
 use prospectus_proto::{FromWire, ToWire, WireEnum};
 use prospectus_search::{Cursor, Index, Near, Query, Sort};
@@ -30,8 +30,21 @@ fn parse_id(s: &str) -> Result<Uuid, Status> {
 }
 
 fn learner(p: Option<&w::LearnerProfile>) -> Result<Option<LearnerProfile>, Status> {
-    p.map(|p| LearnerProfile::from_wire(p).map_err(|e| errors::invalid(&e.prefixed("learner"))))
-        .transpose()
+    let Some(p) = p else { return Ok(None) };
+    let l = LearnerProfile::from_wire(p).map_err(|e| errors::invalid(&e.prefixed("learner")))?;
+    let problems = l.problems(prospectus_store::today());
+    if !problems.is_empty() {
+        return Err(errors::invalid(
+            &prospectus_model::ValidationErrors(problems).prefixed("learner"),
+        ));
+    }
+    Ok(Some(l))
+}
+
+/// The evaluation context of a question asked now: a London node's default rule set is the
+/// GLA's for the current academic year.
+fn funding_now() -> Context {
+    Context::london(prospectus_store::today())
 }
 
 /// Page tokens are opaque to clients; they carry the sort and the last hit's sort key, so the
@@ -164,6 +177,7 @@ pub fn query(r: w::SearchRequest) -> Result<Query, Status> {
         radius_km: r.radius_km,
         exclude_online: r.exclude_online,
         learner,
+        funding: funding_now(),
         eligible_only: r.eligible_only,
         sort,
         after: decode_token(&r.page_token, sort)?,
@@ -241,7 +255,7 @@ fn course_view(
         origin,
         provider,
         venues,
-        evaluation: learner.map(|l| evaluate(course, l).to_wire()),
+        evaluation: learner.map(|l| evaluate(course, l, &funding_now()).to_wire()),
     })
 }
 

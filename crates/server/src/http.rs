@@ -19,6 +19,14 @@ use axum::routing::get;
 use chrono::{DateTime, NaiveDate, NaiveTime};
 use prospectus_model::{Course, Provider, Record, RecordKind, Uuid, Venue, Weekday};
 use prospectus_oruk::{self as oruk, Detail, Meta};
+
+/// The funding rules ORUK cost options are described under for a course that names none:
+/// this London node's default, the GLA set for the current academic year.
+fn default_rules() -> prospectus_model::RuleSetId {
+    prospectus_model::Context::london(prospectus_store::today())
+        .rules_for(None)
+        .id
+}
 use prospectus_search::Index;
 use prospectus_store::Store;
 use serde_json::{Value, json};
@@ -383,6 +391,7 @@ impl Snapshot {
                         Meta {
                             origin: s.origin,
                             modified_millis: s.unix_millis,
+                            default_rules: default_rules(),
                         },
                     ));
                 }
@@ -457,6 +466,7 @@ fn live_course(store: &Store, id: Uuid) -> Result<Option<(Course, Meta)>, ApiErr
                 Meta {
                     origin: s.origin,
                     modified_millis: s.unix_millis,
+                    default_rules: default_rules(),
                 },
             )),
             _ => None,
@@ -768,6 +778,7 @@ async fn service_at_location_by_id(
                 let meta = Meta {
                     origin: s.origin.clone(),
                     modified_millis: s.unix_millis,
+                    default_rules: default_rules(),
                 };
                 return Ok(json_response(sal_json(
                     c,
@@ -883,6 +894,7 @@ async fn feed_services(
                         let meta = Meta {
                             origin,
                             modified_millis,
+                            default_rules: default_rules(),
                         };
                         item["state"] = json!("updated");
                         item["data"] = oruk::service(&c, &meta, &recs, Detail::Full);

@@ -5,7 +5,7 @@ use crate::{auth, errors};
 use futures::StreamExt;
 use prospectus_model::{
     Course, FieldViolation, Provider, Record, RecordKind, Uuid, ValidationErrors, Venue,
-    validate_record,
+    validate_record_at,
 };
 use prospectus_proto::FromWire;
 use prospectus_proto::v1::{self as w, publisher_server::Publisher};
@@ -85,7 +85,7 @@ fn change(op: &w::PublishOp, prefix: &str) -> Result<Change, ValidationErrors> {
     };
     let at = format!("{prefix}.{name}");
     let record = record.map_err(|e| e.prefixed(&at))?;
-    validate_record(&record).map_err(|e| e.prefixed(&at))?;
+    validate_record_at(&record, prospectus_store::today()).map_err(|e| e.prefixed(&at))?;
     Ok(Change::Upsert(record))
 }
 
@@ -150,7 +150,7 @@ impl PublisherService {
         record: Result<Record, ValidationErrors>,
     ) -> Result<Response<w::PublishReceipt>, Status> {
         let record = record
-            .and_then(|r| validate_record(&r).map(|()| r))
+            .and_then(|r| validate_record_at(&r, prospectus_store::today()).map(|()| r))
             .map_err(|e| errors::invalid(&e))?;
         self.writable()?;
         let prefix = format!("ops[0].{}.", record.kind());
@@ -237,6 +237,7 @@ impl Publisher for PublisherService {
         let mut key: Option<String> = None;
         let mut changes = Vec::new();
         let mut violations = prospectus_model::Violations::default();
+        let mut seen = std::collections::HashMap::new();
         let mut index = 0usize;
         let mut first = true;
         while let Some(chunk) = stream.next().await {
@@ -260,7 +261,15 @@ impl Publisher for PublisherService {
                     ));
                 }
                 match change(op, &format!("ops[{index}]")) {
-                    Ok(c) => changes.push(c),
+                    Ok(c) => {
+                        // Reported here too, so one pass names every problem in the batch.
+                        if let Some(&first) = seen.get(&(c.kind(), c.id())) {
+                            violations.push(prospectus_store::repeated_in_batch(index, &c, first));
+                        } else {
+                            seen.insert((c.kind(), c.id()), index);
+                        }
+                        changes.push(c);
+                    }
                     Err(e) => violations.extend(e),
                 }
                 index += 1;

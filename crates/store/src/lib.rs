@@ -23,8 +23,8 @@ pub use digest::SetDigest;
 pub use keys::{KeyError, NodeKey, key_id, verify, write_private};
 pub use snapshot::{MAX_SNAPSHOT_BYTES, SnapshotOutcome};
 pub use write::{
-    ApplyMode, ApplyReport, CheckpointStatus, Rejection, Trust, Verified, verify_checkpoint,
-    verify_entry,
+    ApplyMode, ApplyReport, CheckpointStatus, Rejection, Trust, Verified, repeated_in_batch,
+    verify_checkpoint, verify_entry,
 };
 
 use codec::{META_EPOCH, META_ORIGIN, META_PUBLIC_KEY, OriginState};
@@ -76,13 +76,13 @@ pub enum Change {
 }
 
 impl Change {
-    fn kind(&self) -> RecordKind {
+    pub fn kind(&self) -> RecordKind {
         match self {
             Change::Upsert(r) => r.kind(),
             Change::Delete { kind, .. } => *kind,
         }
     }
-    fn id(&self) -> Uuid {
+    pub fn id(&self) -> Uuid {
         match self {
             Change::Upsert(r) => r.id(),
             Change::Delete { id, .. } => *id,
@@ -230,6 +230,12 @@ impl std::fmt::Debug for Store {
 
 pub(crate) fn now_millis() -> i64 {
     chrono::Utc::now().timestamp_millis()
+}
+
+/// The publish date local writes are validated against (records may not claim to be verified
+/// after it, nor run decades from it). UTC: the store has one clock for everything.
+pub fn today() -> chrono::NaiveDate {
+    chrono::Utc::now().date_naive()
 }
 
 /// Decodes stored `SignedEntry` bytes into its entry.

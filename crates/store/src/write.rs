@@ -5,11 +5,12 @@
 use crate::codec::{self, IDEM_PREFIX, IdemRecord, META_CHANGES, OriginState};
 use crate::digest::{SetDigest, record_hash};
 use crate::{
-    Change, Receipt, Scope, Store, StoreError, Update, entry_record, now_millis, open_entry,
+    Change, Receipt, Scope, Store, StoreError, Update, entry_record, now_millis, open_entry, today,
 };
 use ed25519_dalek::VerifyingKey;
 use prospectus_model::{
     FieldViolation, Record, RecordKind, Uuid, ValidationErrors, Violations, validate_record,
+    validate_record_at,
 };
 use prospectus_proto::v1::{Checkpoint, Entry, Op, SignedCheckpoint, SignedEntry};
 use prost::Message;
@@ -420,6 +421,22 @@ fn batch_hash(changes: &[Change], payloads: &[Vec<u8>]) -> Vec<u8> {
     h.finalize().to_vec()
 }
 
+/// The violation for op `index` (`change`) naming a record that op `first` of the same batch
+/// already names: the second would silently win, so neither is applied.
+pub fn repeated_in_batch(index: usize, change: &Change, first: usize) -> FieldViolation {
+    let (kind, id) = (change.kind(), change.id());
+    let op = match change {
+        Change::Upsert(_) => kind.as_str(),
+        Change::Delete { .. } => "delete",
+    };
+    FieldViolation {
+        field: format!("ops[{index}].{op}.id"),
+        description: format!(
+            "{kind} {id} is already in this batch at ops[{first}]; a batch may carry one op per record"
+        ),
+    }
+}
+
 impl Store {
     /// Validates, authorises and commits `changes` as one durable transaction, or nothing, and
     /// signs a checkpoint of the resulting live set in the same transaction.
@@ -434,9 +451,19 @@ impl Store {
         changes: &[Change],
     ) -> Result<Receipt, StoreError> {
         let mut violations = Violations::default();
+        let today = today();
+        let mut seen = std::collections::HashMap::with_capacity(changes.len());
         for (i, c) in changes.iter().enumerate() {
+            let (kind, id) = (c.kind(), c.id());
+            // One record at most once per batch: a second op on the same id would silently
+            // win, so the batch is refused and names both.
+            if let Some(&first) = seen.get(&(kind, id)) {
+                violations.push(repeated_in_batch(i, c, first));
+            } else {
+                seen.insert((kind, id), i);
+            }
             if let Change::Upsert(r) = c {
-                if let Err(e) = validate_record(r) {
+                if let Err(e) = validate_record_at(r, today) {
                     violations.extend(e.prefixed(&format!("ops[{i}].{}", r.kind())));
                 }
                 if let Scope::Provider(p) = scope

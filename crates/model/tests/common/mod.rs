@@ -6,6 +6,7 @@ use prospectus_model::{
     Category, Concession, Condition, Course, DeliveryMode, Document, Fees, LearnerProfile, Level,
     Requirement, Run, Start, Uuid, Weekday,
 };
+use prospectus_model::{Context, Evaluation, RuleSetId, evaluate};
 
 pub fn uuid(n: u128) -> Uuid {
     Uuid::from_u128(n)
@@ -55,6 +56,7 @@ pub fn valid_course() -> Course {
         url: Some("https://example.org/maths".into()),
         contact_email: Some("courses@example.org".into()),
         last_verified: date(2025, 6, 1),
+        funding_rules: None,
     }
 }
 
@@ -99,4 +101,18 @@ pub fn req(condition: Condition, documents: Vec<Document>) -> Requirement {
 
 pub fn nobody() -> LearnerProfile {
     LearnerProfile::default()
+}
+
+/// The question asked on 31 August 2025, the GLA 2025-26 reference date, so an `age` given is
+/// exactly the age the funding rules ask.
+pub fn ctx() -> Context {
+    Context {
+        today: date(2025, 8, 31),
+        default_rules: Some(RuleSetId::Gla2025_26),
+    }
+}
+
+/// `evaluate` in the fixed context above.
+pub fn eval(course: &Course, learner: &LearnerProfile) -> Evaluation {
+    evaluate(course, learner, &ctx())
 }
