@@ -255,7 +255,9 @@ pub fn validate_record(record: &Record) -> Result<(), ValidationErrors> {
 /// `today`: `last_verified` after `today`, or a run starting more than [`RUN_WINDOW_YEARS`]
 /// from it.
 pub fn validate_record_at(record: &Record, today: NaiveDate) -> Result<(), ValidationErrors> {
-    let mut c = Check { out: Vec::new() };
+    let mut c = Check {
+        out: Violations::default(),
+    };
     match record {
         Record::Provider(p) => {
             provider(&mut c, p);
