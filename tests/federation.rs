@@ -5,44 +5,14 @@
 mod common;
 
 use common::*;
-use prospectus_model::{Course, Record, RecordKind};
-use prospectus_proto::FromWire;
+use prospectus_model::{Record, RecordKind};
 use prospectus_proto::v1 as w;
 use tonic::Code;
 
-fn bundle(seed: u64, n: usize, borough: &str) -> prospectus_dataset::Bundle {
-    prospectus_dataset::generate(seed, n, Some(borough)).expect("generate")
-}
-
 async fn publish(node: &Node, key: &str, records: &[Record]) -> w::PublishReceipt {
-    let ops: Vec<w::PublishOp> = records.iter().map(op).collect();
-    let start = std::time::Instant::now();
-    loop {
-        match publish_batch(
-            &mut node.publisher().await,
-            &node.admin_token(),
-            key,
-            ops.clone(),
-        )
+    publish_when_ready(node, key, records)
         .await
-        {
-            Ok(r) => return r,
-            // A node that has just started waits to hear from a peer before publishing.
-            Err(s) if s.code() == Code::Unavailable && start.elapsed() < DEADLINE => {
-                tokio::time::sleep(std::time::Duration::from_millis(50)).await
-            }
-            Err(s) => panic!("publish failed: {s:?}"),
-        }
-    }
-}
-
-async fn course_at(node: &Node, id: prospectus_model::Uuid) -> Result<Course, Code> {
-    match node.directory().await.get_course(get_req(id)).await {
-        Ok(v) => {
-            Ok(Course::from_wire(v.into_inner().course.as_ref().expect("course")).expect("decode"))
-        }
-        Err(s) => Err(s.code()),
-    }
+        .expect("publish")
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -316,75 +286,6 @@ async fn a_borough_that_lost_its_disk_restores_from_peers_and_continues_in_a_new
     }
 }
 
-mod rogue {
-    //! A hostile peer: a real gRPC Federation server that serves forged and forked entries.
-    use super::*;
-    use prospectus_proto::v1::federation_server::{Federation, FederationServer};
-    use prospectus_proto::v1::{Entry, PullItem, SignedEntry, pull_item::Item};
-    use prost::Message;
-    use std::pin::Pin;
-    use tokio_stream::Stream;
-
-    pub struct Rogue {
-        pub items: Vec<PullItem>,
-    }
-
-    type S = Pin<Box<dyn Stream<Item = Result<PullItem, tonic::Status>> + Send>>;
-
-    #[tonic::async_trait]
-    impl Federation for Rogue {
-        async fn get_heads(
-            &self,
-            _: tonic::Request<w::GetHeadsRequest>,
-        ) -> Result<tonic::Response<w::Heads>, tonic::Status> {
-            Ok(tonic::Response::new(w::Heads::default()))
-        }
-        type PullStream = S;
-        async fn pull(
-            &self,
-            _: tonic::Request<w::PullRequest>,
-        ) -> Result<tonic::Response<S>, tonic::Status> {
-            Ok(tonic::Response::new(Box::pin(tokio_stream::iter(
-                self.items.clone().into_iter().map(Ok),
-            ))))
-        }
-        type SubscribeStream = S;
-        async fn subscribe(
-            &self,
-            _: tonic::Request<w::PullRequest>,
-        ) -> Result<tonic::Response<S>, tonic::Status> {
-            Ok(tonic::Response::new(Box::pin(tokio_stream::iter(
-                self.items.clone().into_iter().map(Ok),
-            ))))
-        }
-    }
-
-    pub fn entry(key: &prospectus_server::NodeKey, e: &Entry) -> PullItem {
-        let entry_bytes = e.encode_to_vec();
-        PullItem {
-            item: Some(Item::Entry(SignedEntry {
-                signature: key.sign(&entry_bytes),
-                key_id: key.key_id().to_string(),
-                entry_bytes,
-            })),
-        }
-    }
-
-    pub async fn serve(items: Vec<PullItem>) -> (String, tokio::task::JoinHandle<()>) {
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
-            .await
-            .expect("bind");
-        let addr = listener.local_addr().expect("addr");
-        let h = tokio::spawn(async move {
-            let _ = tonic::transport::Server::builder()
-                .add_service(FederationServer::new(Rogue { items }))
-                .serve_with_incoming(tokio_stream::wrappers::TcpListenerStream::new(listener))
-                .await;
-        });
-        (format!("http://{addr}"), h)
-    }
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_rogue_peers_forged_altered_unknown_and_forked_entries_are_never_stored() {
     use prospectus_proto::v1::{Entry, Op, SignedEntry, pull_item::Item};
@@ -432,7 +333,7 @@ async fn a_rogue_peers_forged_altered_unknown_and_forked_entries_are_never_store
     let new_payload = prospectus_proto::encode_record(&Record::Provider(new_provider));
 
     // 1. Bad signature: a new record "signed" with garbage.
-    let mut bad_sig = rogue::entry(
+    let mut bad_sig = rogue::signed(
         &a_key,
         &Entry {
             seq: r.last_seq + 1,
@@ -455,7 +356,7 @@ async fn a_rogue_peers_forged_altered_unknown_and_forked_entries_are_never_store
         })),
     };
     // 3. Signed by a key the roster does not list for A.
-    let unknown = rogue::entry(
+    let unknown = rogue::signed(
         &stranger,
         &Entry {
             seq: r.last_seq + 2,
@@ -465,7 +366,7 @@ async fn a_rogue_peers_forged_altered_unknown_and_forked_entries_are_never_store
         },
     );
     // 4. A fork: A's real key, the same (epoch, seq) as the genuine first entry, other content.
-    let forked = rogue::entry(
+    let forked = rogue::signed(
         &a_key,
         &Entry {
             payload: forged_payload.clone(),
@@ -473,7 +374,19 @@ async fn a_rogue_peers_forged_altered_unknown_and_forked_entries_are_never_store
             ..first_entry.clone()
         },
     );
-    let (rogue_url, _rogue) = rogue::serve(vec![bad_sig, altered, unknown, forked]).await;
+    // A heads after the entries makes the node apply (and count) them.
+    let script = vec![
+        bad_sig,
+        altered,
+        unknown,
+        forked,
+        w::PullItem {
+            item: Some(Item::Heads(w::Heads::default())),
+        },
+    ];
+    let rogue = rogue::Rogue::serve(move |_| script.clone()).await;
+    rogue.open();
+    let rogue_url = rogue.url.clone();
 
     // B syncs from A first, then also from the rogue.
     let a_url = a.url();

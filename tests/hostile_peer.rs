@@ -8,52 +8,15 @@
 mod common;
 
 use common::*;
-use prospectus_model::{Course, Record, Uuid};
-use prospectus_proto::FromWire;
+use prospectus_model::{Record, Uuid};
 use prospectus_proto::v1::{
     self as w, Entry, PullItem, SignedCheckpoint, SignedEntry, federation_client::FederationClient,
     pull_item::Item,
 };
 use prost::Message;
-use tonic::Code;
 
 /// Far beyond any real head.
 const HUGE: u64 = 1 << 60;
-
-fn bundle(seed: u64, n: usize, borough: &str) -> prospectus_dataset::Bundle {
-    prospectus_dataset::generate(seed, n, Some(borough)).expect("generate")
-}
-
-async fn publish(node: &Node, key: &str, records: &[Record]) -> Result<w::PublishReceipt, Code> {
-    let ops: Vec<w::PublishOp> = records.iter().map(op).collect();
-    let start = std::time::Instant::now();
-    loop {
-        match publish_batch(
-            &mut node.publisher().await,
-            &node.admin_token(),
-            key,
-            ops.clone(),
-        )
-        .await
-        {
-            Ok(r) => return Ok(r),
-            // A node that has just started waits to hear from a peer before publishing.
-            Err(s) if s.code() == Code::Unavailable && start.elapsed() < DEADLINE => {
-                tokio::time::sleep(std::time::Duration::from_millis(50)).await
-            }
-            Err(s) => return Err(s.code()),
-        }
-    }
-}
-
-async fn course_at(node: &Node, id: Uuid) -> Result<Course, Code> {
-    match node.directory().await.get_course(get_req(id)).await {
-        Ok(v) => {
-            Ok(Course::from_wire(v.into_inner().course.as_ref().expect("course")).expect("decode"))
-        }
-        Err(s) => Err(s.code()),
-    }
-}
 
 /// Every course of `data` is served by `node` exactly as published.
 async fn serves_all(node: &Node, data: &prospectus_dataset::Bundle) {
@@ -172,135 +135,7 @@ fn a_key_id(fleet: &Fleet) -> String {
         .to_string()
 }
 
-mod rogue {
-    //! The hostile peer: a real Federation server on loopback whose every stream is a script
-    //! (a function of the request), held back until the test opens the gate, then held open in
-    //! silence (a live stream that never ends).
-    use super::*;
-    use prospectus_proto::v1::federation_server::{Federation, FederationServer};
-    use std::pin::Pin;
-    use std::sync::{Arc, Mutex};
-    use tokio::sync::{mpsc, watch};
-    use tokio_stream::Stream;
-    use tokio_stream::wrappers::ReceiverStream;
-
-    type Script = Arc<dyn Fn(&w::PullRequest) -> Vec<PullItem> + Send + Sync>;
-    type S = Pin<Box<dyn Stream<Item = Result<PullItem, tonic::Status>> + Send>>;
-
-    struct Service {
-        script: Script,
-        gate: watch::Receiver<bool>,
-        requests: Arc<Mutex<Vec<w::PullRequest>>>,
-    }
-
-    impl Service {
-        fn stream(&self, req: w::PullRequest, live: bool) -> S {
-            self.requests.lock().expect("requests").push(req.clone());
-            let script = self.script.clone();
-            let mut gate = self.gate.clone();
-            let (tx, rx) = mpsc::channel(64);
-            tokio::spawn(async move {
-                if gate.wait_for(|open| *open).await.is_err() {
-                    return;
-                }
-                // The script is read once the gate is open (the test fills it in late).
-                for i in script(&req) {
-                    if tx.send(Ok(i)).await.is_err() {
-                        return;
-                    }
-                }
-                if live {
-                    tx.closed().await;
-                }
-            });
-            Box::pin(ReceiverStream::new(rx))
-        }
-    }
-
-    #[tonic::async_trait]
-    impl Federation for Service {
-        async fn get_heads(
-            &self,
-            _: tonic::Request<w::GetHeadsRequest>,
-        ) -> Result<tonic::Response<w::Heads>, tonic::Status> {
-            Ok(tonic::Response::new(w::Heads::default()))
-        }
-        type PullStream = S;
-        async fn pull(
-            &self,
-            r: tonic::Request<w::PullRequest>,
-        ) -> Result<tonic::Response<S>, tonic::Status> {
-            Ok(tonic::Response::new(self.stream(r.into_inner(), false)))
-        }
-        type SubscribeStream = S;
-        async fn subscribe(
-            &self,
-            r: tonic::Request<w::PullRequest>,
-        ) -> Result<tonic::Response<S>, tonic::Status> {
-            Ok(tonic::Response::new(self.stream(r.into_inner(), true)))
-        }
-    }
-
-    pub struct Rogue {
-        pub url: String,
-        gate: watch::Sender<bool>,
-        requests: Arc<Mutex<Vec<w::PullRequest>>>,
-        task: tokio::task::JoinHandle<()>,
-    }
-
-    impl Rogue {
-        /// Serves `script` on 127.0.0.1 (a port the OS picks); streams wait for `open`.
-        pub async fn serve(
-            script: impl Fn(&w::PullRequest) -> Vec<PullItem> + Send + Sync + 'static,
-        ) -> Rogue {
-            let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
-                .await
-                .expect("bind");
-            let addr = listener.local_addr().expect("addr");
-            let (gate, rx) = watch::channel(false);
-            let requests = Arc::new(Mutex::new(Vec::new()));
-            let svc = Service {
-                script: Arc::new(script),
-                gate: rx,
-                requests: requests.clone(),
-            };
-            let task = tokio::spawn(async move {
-                let _ = tonic::transport::Server::builder()
-                    .add_service(FederationServer::new(svc))
-                    .serve_with_incoming(tokio_stream::wrappers::TcpListenerStream::new(listener))
-                    .await;
-            });
-            Rogue {
-                url: format!("http://{addr}"),
-                gate,
-                requests,
-                task,
-            }
-        }
-
-        pub fn open(&self) {
-            let _ = self.gate.send(true);
-        }
-
-        /// Origins the node asked this rogue to send as snapshots.
-        pub fn snapshot_requests(&self) -> Vec<String> {
-            self.requests
-                .lock()
-                .expect("requests")
-                .iter()
-                .flat_map(|r| r.snapshot_origins.clone())
-                .collect()
-        }
-    }
-
-    impl Drop for Rogue {
-        fn drop(&mut self) {
-            self.task.abort();
-        }
-    }
-}
-
-use rogue::Rogue;
+use common::rogue::Rogue;
 
 /// A (origin X) publishes `n` courses; C is up so A may publish; B follows A and the rogue.
 /// Returns once B has verified A's checkpoint.
@@ -322,7 +157,7 @@ async fn scene(rogue: &Rogue, seed: u64) -> Scene {
     let a = fleet.start(0, &[]);
     let c = fleet.start(2, &[]);
     let data = bundle(seed, 40, BOROUGHS[0]);
-    let r = publish(&a, "honest", &data.clone().into_records())
+    let r = publish_when_ready(&a, "honest", &data.clone().into_records())
         .await
         .expect("publish");
     let head = (r.epoch, r.last_seq);
@@ -388,7 +223,7 @@ async fn a_snapshot_of_the_nodes_own_origin_changes_nothing() {
     let s = scene(&rogue, 42).await;
     let own = BOROUGHS[1];
     let mine = bundle(43, 20, own);
-    let r = publish(&s.b, "mine", &mine.clone().into_records())
+    let r = publish_when_ready(&s.b, "mine", &mine.clone().into_records())
         .await
         .expect("publish at B");
     // "B's origin holds nothing, and its head is u64::MAX."
@@ -413,7 +248,7 @@ async fn a_snapshot_of_the_nodes_own_origin_changes_nothing() {
     // B still publishes, right after its last seq.
     let mut c = mine.courses[0].clone();
     c.title = "After the rogue".into();
-    let r2 = publish(&s.b, "after", &[Record::Course(c.clone())])
+    let r2 = publish_when_ready(&s.b, "after", &[Record::Course(c.clone())])
         .await
         .expect("publish after the attack");
     assert_eq!((r2.epoch, r2.first_seq), (r.epoch, r.last_seq + 1));
@@ -613,7 +448,7 @@ async fn a_recovering_node_restores_and_publishes_despite_a_peer_claiming_its_or
     let b = fleet.start(1, &[]);
     let c = fleet.start(2, &[]);
     let data = bundle(47, 60, BOROUGHS[0]);
-    let r1 = publish(&a, "before", &data.clone().into_records())
+    let r1 = publish_when_ready(&a, "before", &data.clone().into_records())
         .await
         .expect("publish");
     let head1 = (r1.epoch, r1.last_seq);
@@ -648,7 +483,7 @@ async fn a_recovering_node_restores_and_publishes_despite_a_peer_claiming_its_or
 
     let mut changed = data.courses[0].clone();
     changed.title = "Published after recovery".into();
-    let r2 = publish(&a, "after", &[Record::Course(changed.clone())])
+    let r2 = publish_when_ready(&a, "after", &[Record::Course(changed.clone())])
         .await
         .expect("publish after recovery");
     assert_eq!((r2.epoch, r2.first_seq), (2, 1));

@@ -12,6 +12,8 @@ use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 use tonic::transport::Channel;
 
+pub mod rogue;
+
 pub const BIN: &str = env!("CARGO_BIN_EXE_prospectus");
 pub const SOUTHWARK: &str = "E09000028";
 pub const DEADLINE: Duration = Duration::from_secs(60);
@@ -423,4 +425,47 @@ pub fn write_secret(path: &Path, bytes: &[u8]) {
         .open(path)
         .and_then(|mut f| f.write_all(bytes))
         .expect("write private key file");
+}
+
+/// `n` generated courses (with their providers and venues) of `borough`.
+pub fn bundle(seed: u64, n: usize, borough: &str) -> prospectus_dataset::Bundle {
+    prospectus_dataset::generate(seed, n, Some(borough)).expect("generate")
+}
+
+/// Publishes `records` as one batch, retrying while the node answers `UNAVAILABLE` (a node that
+/// has just started waits to hear from a peer before publishing), up to the deadline.
+pub async fn publish_when_ready(
+    node: &Node,
+    key: &str,
+    records: &[Record],
+) -> Result<w::PublishReceipt, tonic::Status> {
+    let ops: Vec<w::PublishOp> = records.iter().map(op).collect();
+    let start = Instant::now();
+    loop {
+        match publish_batch(
+            &mut node.publisher().await,
+            &node.admin_token(),
+            key,
+            ops.clone(),
+        )
+        .await
+        {
+            Err(s) if s.code() == tonic::Code::Unavailable && start.elapsed() < DEADLINE => {
+                tokio::time::sleep(Duration::from_millis(50)).await
+            }
+            r => return r,
+        }
+    }
+}
+
+/// The course `id` as `node` serves it, or the gRPC code it answers with.
+pub async fn course_at(node: &Node, id: Uuid) -> Result<prospectus_model::Course, tonic::Code> {
+    use prospectus_proto::FromWire;
+    match node.directory().await.get_course(get_req(id)).await {
+        Ok(v) => Ok(prospectus_model::Course::from_wire(
+            v.into_inner().course.as_ref().expect("course"),
+        )
+        .expect("decode")),
+        Err(s) => Err(s.code()),
+    }
 }

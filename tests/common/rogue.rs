@@ -1,0 +1,141 @@
+//! A hostile peer for tests: a real `prospectus.v1.Federation` server on loopback (a port the
+//! OS picks) whose every stream is a script — a function of the request, read once the test
+//! opens the gate — after which a Subscribe stream stays open in silence.
+
+#![allow(dead_code)]
+
+use prospectus_proto::v1::federation_server::{Federation, FederationServer};
+use prospectus_proto::v1::{self as w, PullItem, SignedEntry, pull_item::Item};
+use prost::Message;
+use std::pin::Pin;
+use std::sync::{Arc, Mutex};
+use tokio::sync::{mpsc, watch};
+use tokio_stream::Stream;
+use tokio_stream::wrappers::ReceiverStream;
+
+type Script = Arc<dyn Fn(&w::PullRequest) -> Vec<PullItem> + Send + Sync>;
+type S = Pin<Box<dyn Stream<Item = Result<PullItem, tonic::Status>> + Send>>;
+
+struct Service {
+    script: Script,
+    gate: watch::Receiver<bool>,
+    requests: Arc<Mutex<Vec<w::PullRequest>>>,
+}
+
+impl Service {
+    fn stream(&self, req: w::PullRequest, live: bool) -> S {
+        self.requests.lock().expect("requests").push(req.clone());
+        let script = self.script.clone();
+        let mut gate = self.gate.clone();
+        let (tx, rx) = mpsc::channel(64);
+        tokio::spawn(async move {
+            if gate.wait_for(|open| *open).await.is_err() {
+                return;
+            }
+            // The script is read once the gate is open (the test fills it in late).
+            for i in script(&req) {
+                if tx.send(Ok(i)).await.is_err() {
+                    return;
+                }
+            }
+            if live {
+                tx.closed().await;
+            }
+        });
+        Box::pin(ReceiverStream::new(rx))
+    }
+}
+
+#[tonic::async_trait]
+impl Federation for Service {
+    async fn get_heads(
+        &self,
+        _: tonic::Request<w::GetHeadsRequest>,
+    ) -> Result<tonic::Response<w::Heads>, tonic::Status> {
+        Ok(tonic::Response::new(w::Heads::default()))
+    }
+    type PullStream = S;
+    async fn pull(
+        &self,
+        r: tonic::Request<w::PullRequest>,
+    ) -> Result<tonic::Response<S>, tonic::Status> {
+        Ok(tonic::Response::new(self.stream(r.into_inner(), false)))
+    }
+    type SubscribeStream = S;
+    async fn subscribe(
+        &self,
+        r: tonic::Request<w::PullRequest>,
+    ) -> Result<tonic::Response<S>, tonic::Status> {
+        Ok(tonic::Response::new(self.stream(r.into_inner(), true)))
+    }
+}
+
+pub struct Rogue {
+    pub url: String,
+    gate: watch::Sender<bool>,
+    requests: Arc<Mutex<Vec<w::PullRequest>>>,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl Rogue {
+    /// Serves `script` on 127.0.0.1 (a port the OS picks); streams wait for `open`.
+    pub async fn serve(
+        script: impl Fn(&w::PullRequest) -> Vec<PullItem> + Send + Sync + 'static,
+    ) -> Rogue {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind");
+        let addr = listener.local_addr().expect("addr");
+        let (gate, rx) = watch::channel(false);
+        let requests = Arc::new(Mutex::new(Vec::new()));
+        let svc = Service {
+            script: Arc::new(script),
+            gate: rx,
+            requests: requests.clone(),
+        };
+        let task = tokio::spawn(async move {
+            let _ = tonic::transport::Server::builder()
+                .add_service(FederationServer::new(svc))
+                .serve_with_incoming(tokio_stream::wrappers::TcpListenerStream::new(listener))
+                .await;
+        });
+        Rogue {
+            url: format!("http://{addr}"),
+            gate,
+            requests,
+            task,
+        }
+    }
+
+    pub fn open(&self) {
+        let _ = self.gate.send(true);
+    }
+
+    /// Origins the node asked this rogue to send as snapshots.
+    pub fn snapshot_requests(&self) -> Vec<String> {
+        self.requests
+            .lock()
+            .expect("requests")
+            .iter()
+            .flat_map(|r| r.snapshot_origins.clone())
+            .collect()
+    }
+}
+
+impl Drop for Rogue {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
+}
+
+/// `entry` signed with `key`, as a stream item.
+pub fn signed(key: &prospectus_server::NodeKey, entry: &w::Entry) -> PullItem {
+    let entry_bytes = entry.encode_to_vec();
+    PullItem {
+        item: Some(Item::Entry(SignedEntry {
+            signature: key.sign(&entry_bytes),
+            key_id: key.key_id().to_string(),
+            entry_bytes,
+        })),
+    }
+}
