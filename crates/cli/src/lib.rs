@@ -207,6 +207,19 @@ async fn serve(a: args::ServeArgs) -> Result<ExitCode> {
     if let Some(g) = a.tombstone_grace_secs {
         cfg.tombstone_grace_secs = g;
     }
+    cfg.federation.public |= a.public_federation;
+    if let Some(n) = a.max_streams {
+        cfg.max_streams = n;
+    }
+    if let Some(n) = a.max_streams_per_peer {
+        cfg.max_streams_per_peer = n;
+    }
+    if let Some(s) = a.stream_stall_secs {
+        cfg.stream_stall_secs = s;
+    }
+    if let Some(s) = a.snapshot_interval_secs {
+        cfg.snapshot_interval_secs = s;
+    }
     let node = prospectus_server::start(cfg).await?;
     let addr = node.addr;
     tokio::select! {

@@ -124,8 +124,17 @@ pub async fn cors(req: Request, next: Next) -> Response {
 /// Errors as JSON bodies.
 #[derive(Debug)]
 pub enum ApiError {
-    BadParam { parameter: String, message: String },
+    BadParam {
+        parameter: String,
+        message: String,
+    },
     NotFound(String),
+    /// A change-feed consumer positioned before the feed floor: it must start again from
+    /// `restart` (the first page) with an empty copy.
+    FeedExpired {
+        message: String,
+        restart: String,
+    },
     Internal(String),
 }
 
@@ -138,7 +147,16 @@ fn bad(parameter: &str, message: impl Into<String>) -> ApiError {
 
 impl From<prospectus_store::StoreError> for ApiError {
     fn from(e: prospectus_store::StoreError) -> Self {
-        ApiError::Internal(e.to_string())
+        match e {
+            e @ prospectus_store::StoreError::FeedBeyond { .. } => {
+                bad("afterTimestamp", e.to_string())
+            }
+            e @ prospectus_store::StoreError::FeedExpired { .. } => ApiError::FeedExpired {
+                message: e.to_string(),
+                restart: "/feeds/services".into(),
+            },
+            e => ApiError::Internal(e.to_string()),
+        }
     }
 }
 
@@ -152,6 +170,10 @@ impl IntoResponse for ApiError {
             ApiError::NotFound(m) => (
                 StatusCode::NOT_FOUND,
                 json!({"error": "not_found", "message": m}),
+            ),
+            ApiError::FeedExpired { message, restart } => (
+                StatusCode::GONE,
+                json!({"error": "feed_expired", "message": message, "restart": restart}),
             ),
             ApiError::Internal(m) => {
                 tracing::error!(error = %m, "http request failed");
@@ -860,7 +882,16 @@ async fn feed_services(
         let mut last: Option<(u64, Uuid)> = None;
         let recs = CachedRecords::new(&st.store);
         'scan: loop {
-            let chunk = st.store.changes_after(pos, 1000)?;
+            let chunk = st
+                .store
+                .changes_after(pos, 1000)
+                .map_err(|e| match e.into() {
+                    ApiError::FeedExpired { message, .. } => ApiError::FeedExpired {
+                        message,
+                        restart: format!("{scheme}://{host}/feeds/services"),
+                    },
+                    other => other,
+                })?;
             if chunk.is_empty() {
                 break;
             }
@@ -869,17 +900,20 @@ async fn feed_services(
                 if it.kind != RecordKind::Course {
                     continue;
                 }
-                let Some(stored) = it.stored else { continue };
                 let mut item = json!({
                     "id": it.id.to_string(),
                     "kind": "Service",
                     "modified": it.pos,
                 });
-                match stored.record {
-                    Some(Record::Course(c)) => {
+                // A position whose record is gone (or unreadable) is a deletion.
+                match it
+                    .stored
+                    .and_then(|s| s.record.map(|r| (r, s.origin, s.unix_millis)))
+                {
+                    Some((Record::Course(c), origin, modified_millis)) => {
                         let meta = Meta {
-                            origin: stored.origin,
-                            modified_millis: stored.unix_millis,
+                            origin,
+                            modified_millis,
                         };
                         item["state"] = json!("updated");
                         item["data"] = oruk::service(&c, &meta, &recs, Detail::Full);
