@@ -85,11 +85,25 @@ async fn probe(
     (search, t.elapsed())
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn five_hundred_subscribers_that_never_read_do_not_starve_search_or_publish() {
-    let tmp = tempfile::tempdir().unwrap();
-    let dir = tmp.path().join("node");
-    let node = Node::start_with(&dir, SOUTHWARK, &["--stream-stall-secs", "3"]);
+/// A `/metrics` sample's value (summed over label sets), 0 when absent.
+fn metric(node: &Node, name: &str) -> f64 {
+    let (_, body) = http_get(&node.addr, "/metrics");
+    body.lines()
+        .filter(|l| l.starts_with(name) && !l.starts_with('#'))
+        .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
+        .sum()
+}
+
+/// Loads 20k courses, holds 500 never-read Subscribe streams against the node (started with
+/// `extra`), and checks that searches and publishes answer within 1 s and that the node's
+/// threads and RSS stay bounded. Returns the node and the streams still held.
+async fn stalled_subscribers(
+    tmp: &std::path::Path,
+    extra: &[&str],
+) -> (Node, Vec<tonic::Streaming<w::PullItem>>) {
+    std::fs::create_dir_all(tmp).expect("dir");
+    let dir = tmp.join("node");
+    let node = Node::start_with(&dir, SOUTHWARK, extra);
     let token = node.admin_token();
     let data = prospectus_dataset::generate(91, COURSES, Some(SOUTHWARK)).expect("generate");
     let records = bundle_records(&data);
@@ -173,5 +187,56 @@ async fn five_hundred_subscribers_that_never_read_do_not_starve_search_or_publis
         "RSS grew from {rss0} to {} MiB",
         peak.1
     );
+    (node, held)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn five_hundred_subscribers_that_never_read_do_not_starve_search_or_publish() {
+    let tmp = tempfile::tempdir().unwrap();
+    // Default caps: one address gets 16 streams, the rest are refused.
+    let (node, held) =
+        stalled_subscribers(&tmp.path().join("capped"), &["--stream-stall-secs", "3"]).await;
+    assert_eq!(held.len(), 16, "the per-peer cap admits 16");
+    // Once they are dropped, the places are free again.
     drop(held);
+    wait_for_async(|| async { (metric(&node, "prospectus_streams_open") == 0.0).then_some(()) })
+        .await;
+    let mut fed = FederationClient::new(node.channel().await);
+    fed.subscribe(w::PullRequest::default())
+        .await
+        .expect("a new subscriber is admitted");
+    drop(node);
+
+    // Caps raised so all 500 are admitted: production is async, so they still cost no
+    // threads, and every stalled one is dropped after the deadline.
+    let (node, held) = stalled_subscribers(
+        &tmp.path().join("admitted"),
+        &[
+            "--stream-stall-secs",
+            "3",
+            "--max-streams",
+            "1000",
+            "--max-streams-per-peer",
+            "1000",
+        ],
+    )
+    .await;
+    assert_eq!(held.len(), STALLED);
+    // None of them reads: after the stall deadline every producer has given up on its stream.
+    let dropped = wait_for_async(|| async {
+        let n = metric(&node, "prospectus_streams_dropped_total");
+        (n >= STALLED as f64).then_some(n)
+    })
+    .await;
+    println!("dropped as stalled: {dropped}");
+    // A stalled stream that is read again ends with an error, not as if it were complete.
+    let mut first = held.into_iter().next().expect("one");
+    let end = loop {
+        match first.message().await {
+            Ok(Some(_)) => continue,
+            Ok(None) => panic!("a dropped stream must not end as if complete"),
+            Err(s) => break s,
+        }
+    };
+    assert_eq!(end.code(), tonic::Code::ResourceExhausted, "{end:?}");
 }
