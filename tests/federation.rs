@@ -288,8 +288,12 @@ async fn a_borough_that_lost_its_disk_restores_from_peers_and_continues_in_a_new
     a.kill9();
     std::fs::remove_dir_all(fleet.dir(0)).expect("wipe A's data dir");
     let a = fleet.start(0, &[]);
-    let s = wait_status(&a, "A to restore its origin", |s| !s.recovering).await;
-    assert!(converged(&s, BOROUGHS[0], head1), "{s:#?}");
+    wait_status(
+        &a,
+        "A to restore its origin and verify its checkpoint",
+        |s| !s.recovering && converged(s, BOROUGHS[0], head1),
+    )
+    .await;
     for course in data.courses.iter().take(20) {
         assert_eq!(course_at(&a, course.id).await.as_ref(), Ok(course));
     }
@@ -475,32 +479,42 @@ async fn a_rogue_peers_forged_altered_unknown_and_forked_entries_are_never_store
     let a_url = a.url();
     let b = fleet.start(1, &["--peer", &a_url, "--peer", &rogue_url]);
     let head = (r.epoch, r.last_seq);
-    let s = wait_status(&b, "B to report the fork from the rogue", |s| {
-        converged(s, BOROUGHS[0], head)
+    // Everything below changes asynchronously (fork record, link counters, metrics): one
+    // poll on the whole condition.
+    let lines: Vec<String> = ["bad_signature", "unknown_key"]
+        .iter()
+        .map(|reason| {
+            format!(
+                "prospectus_entries_rejected_total{{origin=\"{}\",reason=\"{reason}\"}} ",
+                BOROUGHS[0]
+            )
+        })
+        .collect();
+    let start = std::time::Instant::now();
+    let s = loop {
+        let s = b.status().await;
+        let (code, metrics) = http_get(&b.addr, "/metrics");
+        let done = converged(&s, BOROUGHS[0], head)
             && s.forks
                 .iter()
                 .any(|f| f.origin == BOROUGHS[0] && f.seq == 1)
-    })
-    .await;
-    let rogue_link = s
-        .peers
-        .iter()
-        .find(|p| p.url == rogue_url)
-        .expect("rogue link");
-    assert!(rogue_link.rejected >= 2, "{rogue_link:?}");
-    // The refusals are counted per origin and reason on /metrics.
-    let (code, metrics) = http_get(&b.addr, "/metrics");
-    assert_eq!(code, 200);
-    for reason in ["bad_signature", "unknown_key"] {
-        let line = format!(
-            "prospectus_entries_rejected_total{{origin=\"{}\",reason=\"{reason}\"}} ",
-            BOROUGHS[0]
-        );
+            && s.peers
+                .iter()
+                .any(|p| p.url == rogue_url && p.rejected >= 2)
+            && code == 200
+            && lines
+                .iter()
+                .all(|line| metrics.lines().any(|l| l.starts_with(line.as_str())));
+        if done {
+            break s;
+        }
         assert!(
-            metrics.lines().any(|l| l.starts_with(&line)),
-            "no {line:?} in:\n{metrics}"
+            start.elapsed() < DEADLINE,
+            "timed out waiting for the fork, the rogue link's rejections and {lines:?}; \
+             last status: {s:#?}\nlast metrics:\n{metrics}"
         );
-    }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    };
     assert!(
         s.origins
             .iter()
@@ -570,7 +584,7 @@ mod pki {
                 dir.join(format!("{name}.key")),
             );
             std::fs::write(&c, cert.pem()).unwrap();
-            std::fs::write(&k, key.serialize_pem()).unwrap();
+            super::common::write_secret(&k, key.serialize_pem().as_bytes());
             (c, k)
         }
     }
@@ -582,19 +596,20 @@ async fn nodes_replicate_over_mutual_tls_and_refuse_peers_without_a_roster_certi
     let root = tmp.path();
     let ca = pki::Ca::new(root);
     let names = ["a.prospectus.test", "b.prospectus.test"];
-    let ports = [free_port(), free_port()];
+    let addrs = [unique_addr(), unique_addr()];
     let mut roster = String::new();
     let mut certs = Vec::new();
     for (i, name) in names.iter().enumerate() {
         let (key, _) =
             prospectus_server::NodeKey::load_or_create(&root.join(format!("key-{i}"))).unwrap();
         roster.push_str(&format!(
-            "[[member]]\norigin = \"{}\"\nname = \"N{i}\"\nendpoint = \"https://localhost:{}\"\ntls_name = \"{name}\"\n[[member.keys]]\npublic_key = \"{}\"\n\n",
+            "[[member]]\norigin = \"{}\"\nname = \"N{i}\"\nendpoint = \"https://{}\"\ntls_name = \"{name}\"\n[[member.keys]]\npublic_key = \"{}\"\n\n",
             BOROUGHS[i],
-            ports[i],
+            addrs[i],
             key.public_hex()
         ));
-        certs.push(ca.issue(root, &format!("node{i}"), &["localhost", name]));
+        let ip = addrs[i].ip().to_string();
+        certs.push(ca.issue(root, &format!("node{i}"), &[&ip, "localhost", name]));
     }
     let roster_path = root.join("roster.toml");
     std::fs::write(&roster_path, roster).unwrap();
@@ -604,7 +619,7 @@ async fn nodes_replicate_over_mutual_tls_and_refuse_peers_without_a_roster_certi
         Node::start_on(
             &root.join(format!("node-{i}")),
             BOROUGHS[i],
-            &format!("127.0.0.1:{}", ports[i]),
+            &addrs[i].to_string(),
             &[
                 "--roster",
                 roster_path.to_str().unwrap(),

@@ -163,7 +163,7 @@ async fn tls_serves_grpc_and_refuses_plaintext() {
         tmp.path().join("ca.crt"),
     );
     std::fs::write(&cert_path, cert.pem()).unwrap();
-    std::fs::write(&key_path, key.serialize_pem()).unwrap();
+    write_secret(&key_path, key.serialize_pem().as_bytes());
     std::fs::write(&ca_path, ca.pem()).unwrap();
 
     let node = Node::start_with(

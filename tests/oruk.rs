@@ -1037,7 +1037,7 @@ async fn http_is_served_over_tls_on_the_grpc_port() {
         .unwrap();
     let (c, k) = (root.join("node.crt"), root.join("node.key"));
     std::fs::write(&c, cert.pem()).unwrap();
-    std::fs::write(&k, key.serialize_pem()).unwrap();
+    write_secret(&k, key.serialize_pem().as_bytes());
     let node = Node::start_with(
         &root.join("n"),
         SOUTHWARK,

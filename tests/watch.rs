@@ -8,7 +8,6 @@ use prospectus_model::{Course, Record};
 use prospectus_proto::FromWire;
 use prospectus_proto::v1 as w;
 use std::collections::BTreeMap;
-use std::time::Duration;
 
 fn delete_op(id: prospectus_model::Uuid) -> w::PublishOp {
     w::PublishOp {
@@ -157,6 +156,27 @@ async fn a_follower_of_the_change_feed_holds_exactly_the_live_set_and_resumes_wi
         .expect("open");
     assert_eq!(m.id, c.id.to_string());
     assert!(m.position > last);
-    let none = tokio::time::timeout(Duration::from_millis(300), resumed.message()).await;
-    assert!(none.is_err(), "nothing else pending after the resume point");
+    // Nothing else was pending after the resume point: the very next message is the next
+    // change made, not anything older (no timing window involved).
+    let mut c2 = data.courses[1].clone();
+    c2.title = "Second change after resume".into();
+    publish_batch(
+        &mut pubc,
+        &token,
+        "after-2",
+        vec![op(&Record::Course(c2.clone()))],
+    )
+    .await
+    .expect("publish");
+    let m2 = tokio::time::timeout(DEADLINE, resumed.message())
+        .await
+        .expect("in time")
+        .expect("ok")
+        .expect("open");
+    assert_eq!(
+        m2.id,
+        c2.id.to_string(),
+        "an older change was still pending"
+    );
+    assert!(m2.position > m.position);
 }

@@ -110,13 +110,13 @@ impl Node {
         self.addr = addr;
     }
 
+    /// The node's URL. With TLS on 127.0.0.1 it names `localhost` (the tests' certificates
+    /// carry that name); on a [`unique_addr`] the IP itself, which those certificates carry.
     pub fn url(&self) -> String {
-        match &self.ca {
-            Some(_) => format!(
-                "https://localhost:{}",
-                self.addr.rsplit(':').next().unwrap_or("0")
-            ),
-            None => format!("http://{}", self.addr),
+        match (&self.ca, self.addr.strip_prefix("127.0.0.1:")) {
+            (Some(_), Some(port)) => format!("https://localhost:{port}"),
+            (Some(_), None) => format!("https://{}", self.addr),
+            (None, _) => format!("http://{}", self.addr),
         }
     }
 
@@ -256,12 +256,26 @@ pub fn violations(s: &tonic::Status) -> Vec<(String, String)> {
         .unwrap_or_default()
 }
 
-/// A port that was free a moment ago (bind to 0, read it, release it).
-pub fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .map(|a| a.port())
-        .expect("free port")
+/// A loopback address that no other process can take between its allocation and the node's
+/// bind, nor during a restart: its own `127.a.b.c` (all of 127/8 is loopback on Linux), and a
+/// port below the kernel's ephemeral range, so nothing that binds port 0 can ever be handed it.
+/// `a.b` and the port come from this test process's pid, `c` from a per-process counter; a
+/// candidate some other process already holds is skipped.
+pub fn unique_addr() -> std::net::SocketAddr {
+    use std::sync::atomic::{AtomicU32, Ordering};
+    static NEXT: AtomicU32 = AtomicU32::new(0);
+    let pid = std::process::id();
+    loop {
+        let n = NEXT.fetch_add(1, Ordering::Relaxed);
+        let ip = std::net::Ipv4Addr::new(127, (pid >> 8) as u8, pid as u8, (n % 250 + 2) as u8);
+        // 17000..=21095: below 32768, where the ephemeral range starts by default.
+        let port = 17000 + ((pid >> 16) & 0x3f) as u16 * 64 + (n / 250) as u16;
+        let addr = std::net::SocketAddr::from((ip, port));
+        if std::net::TcpListener::bind(addr).is_ok() {
+            return addr;
+        }
+        assert!(n < 10_000, "no free loopback address found");
+    }
 }
 
 /// Boroughs used by federation tests, in roster order.
@@ -273,34 +287,35 @@ pub const BOROUGHS: [&str; 5] = [
     "E09000030",
 ];
 
-/// Keys, ports and a roster for `n` boroughs; nodes are started by the test.
+/// Keys, addresses and a roster for `n` boroughs; nodes are started by the test. Each member
+/// has its own [`unique_addr`], written into the roster before any node starts.
 pub struct Fleet {
     pub root: PathBuf,
     pub roster: PathBuf,
-    pub ports: Vec<u16>,
+    pub addrs: Vec<std::net::SocketAddr>,
 }
 
 impl Fleet {
     pub fn new(root: &Path, n: usize) -> Fleet {
         let mut roster = String::new();
-        let mut ports = Vec::new();
+        let mut addrs = Vec::new();
         for (i, b) in BOROUGHS.iter().take(n).enumerate() {
-            let port = free_port();
+            let addr = unique_addr();
             let (key, _) =
                 prospectus_server::NodeKey::load_or_create(&root.join(format!("key-{i}")))
                     .expect("key");
             roster.push_str(&format!(
-                "[[member]]\norigin = \"{b}\"\nname = \"Borough {i}\"\nendpoint = \"http://127.0.0.1:{port}\"\n[[member.keys]]\npublic_key = \"{}\"\n\n",
+                "[[member]]\norigin = \"{b}\"\nname = \"Borough {i}\"\nendpoint = \"http://{addr}\"\n[[member.keys]]\npublic_key = \"{}\"\n\n",
                 key.public_hex()
             ));
-            ports.push(port);
+            addrs.push(addr);
         }
         let path = root.join("roster.toml");
         std::fs::write(&path, roster).expect("roster");
         Fleet {
             root: root.to_path_buf(),
             roster: path,
-            ports,
+            addrs,
         }
     }
 
@@ -318,12 +333,7 @@ impl Fleet {
             key.to_str().expect("path"),
         ];
         args.extend_from_slice(extra);
-        Node::start_on(
-            &self.dir(i),
-            BOROUGHS[i],
-            &format!("127.0.0.1:{}", self.ports[i]),
-            &args,
-        )
+        Node::start_on(&self.dir(i), BOROUGHS[i], &self.addrs[i].to_string(), &args)
     }
 }
 
@@ -398,4 +408,19 @@ pub fn http_get(addr: &str, path: &str) -> (u16, String) {
         .and_then(|c| c.parse().ok())
         .unwrap_or(0);
     (status, body.to_string())
+}
+
+/// Writes a private key file as an admin must: readable by its owner only (mode 0600); the
+/// node refuses to start with a TLS key that others can read.
+pub fn write_secret(path: &Path, bytes: &[u8]) {
+    use std::io::Write;
+    use std::os::unix::fs::OpenOptionsExt;
+    let _ = std::fs::remove_file(path);
+    std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(0o600)
+        .open(path)
+        .and_then(|mut f| f.write_all(bytes))
+        .expect("write private key file");
 }

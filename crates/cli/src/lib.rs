@@ -163,9 +163,18 @@ pub(crate) fn read_token(path: &std::path::Path) -> Result<String> {
     Ok(t)
 }
 
+/// Exit status for a configuration mistake (sysexits.h `EX_CONFIG`).
+const EX_CONFIG: u8 = 78;
+
 async fn serve(a: args::ServeArgs) -> Result<ExitCode> {
     let mut cfg = match &a.config {
-        Some(p) => prospectus_server::NodeConfig::load(p)?,
+        Some(p) => match prospectus_server::NodeConfig::load(p) {
+            Ok(c) => c,
+            Err(e) => {
+                eprintln!("error: {e}");
+                return Ok(ExitCode::from(EX_CONFIG));
+            }
+        },
         None => prospectus_server::NodeConfig::default(),
     };
     if let Some(d) = a.data_dir {
@@ -220,12 +229,27 @@ async fn serve(a: args::ServeArgs) -> Result<ExitCode> {
     if let Some(s) = a.snapshot_interval_secs {
         cfg.snapshot_interval_secs = s;
     }
-    let node = prospectus_server::start(cfg).await?;
+    let node = match prospectus_server::start(cfg).await {
+        Ok(node) => node,
+        // A mistake in the configuration will not mend itself: exit 78 (EX_CONFIG), which the
+        // systemd unit does not restart on.
+        Err(e) if e.is_config() => {
+            eprintln!("error: {e}");
+            return Ok(ExitCode::from(EX_CONFIG));
+        }
+        Err(e) => return Err(e.into()),
+    };
     let addr = node.addr;
+    // systemd (Type=notify): ready once the listener is bound and the store is open. Without
+    // NOTIFY_SOCKET (not under systemd) this does nothing.
+    if let Err(e) = sd_notify::notify(&[sd_notify::NotifyState::Ready]) {
+        tracing::warn!(error = %e, "could not notify systemd of readiness");
+    }
     tokio::select! {
         r = wait_for_signal() => {
             r?;
             tracing::info!(%addr, "shutting down");
+            let _ = sd_notify::notify(&[sd_notify::NotifyState::Stopping]);
             node.shutdown().await?;
         }
     }

@@ -16,6 +16,7 @@ mod http;
 mod metrics;
 mod node;
 mod peers;
+mod preflight;
 mod publisher;
 mod streams;
 pub mod transport;

@@ -74,8 +74,28 @@ pub enum NodeError {
         url: String,
         source: crate::transport::TransportError,
     },
+    #[error(transparent)]
+    Preflight(#[from] crate::preflight::PreflightError),
     #[error("reflection: {0}")]
     Reflection(#[from] tonic_reflection::server::Error),
+}
+
+impl NodeError {
+    /// A mistake in the configuration or the files it names: restarting will not help.
+    pub fn is_config(&self) -> bool {
+        matches!(
+            self,
+            NodeError::NoBorough
+                | NodeError::UnknownBorough(_)
+                | NodeError::TlsRequired(_)
+                | NodeError::TlsConfig { .. }
+                | NodeError::TlsFile { .. }
+                | NodeError::Key(_)
+                | NodeError::Roster(_)
+                | NodeError::Preflight(_)
+                | NodeError::Peer { .. }
+        )
+    }
 }
 
 /// A node that is up. Dropping it does not stop it; call [`RunningNode::shutdown`].
@@ -132,6 +152,8 @@ fn stored_borough(data_dir: &Path) -> Option<String> {
 /// Opens everything and starts serving; returns once the listener is bound.
 pub async fn start(cfg: NodeConfig) -> Result<RunningNode, NodeError> {
     let _ = rustls::crypto::ring::default_provider().install_default();
+    // Every file the config names exists (and secrets are private) before anything is written.
+    crate::preflight::check_files(&cfg)?;
     let dir = cfg.data_dir.clone();
     let dir_err = |source| NodeError::DataDir {
         path: dir.display().to_string(),
@@ -187,6 +209,8 @@ pub async fn start(cfg: NodeConfig) -> Result<RunningNode, NodeError> {
     if created {
         tracing::info!(key_id = key.key_id(), path = %cfg.key_path().display(), "created origin key");
     }
+    crate::preflight::check_roster(&cfg, &roster, &borough, &key.public_hex(), key.key_id())?;
+    crate::preflight::check_certificate(&cfg, &roster, &borough, chrono::Utc::now().timestamp())?;
     let store = Arc::new(Store::open(&dir, &borough, key)?);
     ready.store_open.store(true, Ordering::SeqCst);
     store.add_observer(Arc::new(crate::metrics::AppliedCounter));
@@ -448,13 +472,19 @@ fn tls_incoming(
                 None => break,
             };
             let (acceptor, tx) = (acceptor.clone(), tx.clone());
+            let remote = tcp
+                .peer_addr()
+                .map(|a| a.to_string())
+                .unwrap_or_else(|_| "unknown".into());
             tokio::spawn(async move {
                 match tokio::time::timeout(TLS_HANDSHAKE_TIMEOUT, acceptor.accept(tcp)).await {
                     Ok(Ok(tls)) => {
                         let _ = tx.send(Ok(tls)).await;
                     }
-                    Ok(Err(e)) => tracing::debug!(error = %e, "TLS handshake failed"),
-                    Err(_) => tracing::debug!("TLS handshake timed out"),
+                    // An admin debugging a peer needs the reason (expired, unknown issuer,
+                    // wrong name) at the default level.
+                    Ok(Err(e)) => tracing::warn!(%remote, reason = %e, "TLS handshake failed"),
+                    Err(_) => tracing::warn!(%remote, "TLS handshake timed out"),
                 }
             });
         }
