@@ -24,7 +24,7 @@ fn pid_of(dir: &std::path::Path) -> u32 {
                 .split(|b| *b == 0)
                 .map(|a| String::from_utf8_lossy(a).to_string())
                 .collect();
-            if args.iter().any(|a| a == "serve") && args.iter().any(|a| *a == want) {
+            if args.iter().any(|a| a == "serve") && args.contains(&want) {
                 return Some(pid);
             }
         }

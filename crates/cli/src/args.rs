@@ -21,7 +21,7 @@ pub struct Cli {
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// Run a borough node (gRPC; TLS required beyond loopback).
-    Serve(ServeArgs),
+    Serve(Box<ServeArgs>),
     /// Create or revoke provider write tokens (needs the admin token).
     #[command(subcommand)]
     Token(TokenCommand),

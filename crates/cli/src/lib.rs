@@ -57,7 +57,7 @@ fn init_logging(cli: &Cli) {
 
 async fn run(cli: Cli) -> Result<ExitCode> {
     match cli.command {
-        Command::Serve(a) => serve(a).await,
+        Command::Serve(a) => serve(*a).await,
         Command::Token(TokenCommand::Create(a)) => {
             let token = read_token(&a.conn.token_file)?;
             let mut c = AdminClient::new(a.conn.channel().await?);

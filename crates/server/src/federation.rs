@@ -177,7 +177,7 @@ impl Producer {
         beat.tick().await;
         loop {
             if std::mem::take(&mut send_heads) {
-                let Ok(h) = self.read(|s| heads(s)).await else {
+                let Ok(h) = self.read(heads).await else {
                     return;
                 };
                 if self.send(Item::Heads(h)).await.is_err() {
