@@ -21,7 +21,7 @@ pub struct Cli {
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// Run a borough node (gRPC; TLS required beyond loopback).
-    Serve(ServeArgs),
+    Serve(Box<ServeArgs>),
     /// Create or revoke provider write tokens (needs the admin token).
     #[command(subcommand)]
     Token(TokenCommand),
@@ -82,9 +82,25 @@ pub struct ServeArgs {
     /// How long deletions are remembered before purging [default: 30 days].
     #[arg(long)]
     pub tombstone_grace_secs: Option<u64>,
-    /// Allow plaintext on a non-loopback address. Local demos only.
+    /// Allow plaintext on a non-loopback address, and to non-loopback peers. Local demos only.
     #[arg(long)]
     pub insecure_dev: bool,
+    /// With TLS, serve Federation to any client (a public read mirror), not only roster
+    /// members presenting a client certificate.
+    #[arg(long)]
+    pub public_federation: bool,
+    /// Long-lived streams (Subscribe, Pull, WatchChanges) open at once [default: 256].
+    #[arg(long)]
+    pub max_streams: Option<usize>,
+    /// Long-lived streams open at once per peer (roster member, else IP address) [default: 16].
+    #[arg(long)]
+    pub max_streams_per_peer: Option<usize>,
+    /// Drop a stream whose consumer reads nothing for this long [default: 30].
+    #[arg(long)]
+    pub stream_stall_secs: Option<u64>,
+    /// Serve one peer a snapshot request at most this often, after a burst of 4 [default: 10].
+    #[arg(long)]
+    pub snapshot_interval_secs: Option<u64>,
 }
 
 /// How to reach a node.
@@ -99,11 +115,20 @@ pub struct Conn {
     /// File holding the token (admin or provider).
     #[arg(long, default_value = "./prospectus-data/admin-token")]
     pub token_file: PathBuf,
+    /// Allow plaintext http:// to a non-loopback node (the token would cross the network in
+    /// the clear). Local demos only.
+    #[arg(long)]
+    pub insecure_dev: bool,
 }
 
 impl Conn {
     pub async fn channel(&self) -> anyhow::Result<tonic::transport::Channel> {
-        Ok(prospectus_server::client::connect(&self.node, self.ca.as_deref()).await?)
+        Ok(prospectus_server::client::connect_with(
+            &self.node,
+            self.ca.as_deref(),
+            self.insecure_dev,
+        )
+        .await?)
     }
 }
 
@@ -187,6 +212,9 @@ pub struct SearchArgs {
     pub node: String,
     #[arg(long)]
     pub ca: Option<PathBuf>,
+    /// Allow plaintext http:// to a non-loopback node. Local demos only.
+    #[arg(long)]
+    pub insecure_dev: bool,
     /// Free text.
     #[arg(long, default_value = "")]
     pub text: String,

@@ -107,6 +107,7 @@ pub async fn run(a: DemoArgs) -> Result<ExitCode> {
                 node: format!("http://{}", n.addr),
                 ca: None,
                 token_file: n.admin_token_file.clone(),
+                insecure_dev: false,
             };
             let s = crate::status::fetch(&conn).await?;
             if s.origins.len() < chosen.len() || s.origins.iter().any(|o| !o.checkpoint_verified) {

@@ -57,7 +57,7 @@ fn init_logging(cli: &Cli) {
 
 async fn run(cli: Cli) -> Result<ExitCode> {
     match cli.command {
-        Command::Serve(a) => serve(a).await,
+        Command::Serve(a) => serve(*a).await,
         Command::Token(TokenCommand::Create(a)) => {
             let token = read_token(&a.conn.token_file)?;
             let mut c = AdminClient::new(a.conn.channel().await?);
@@ -215,6 +215,19 @@ async fn serve(a: args::ServeArgs) -> Result<ExitCode> {
     cfg.insecure_dev |= a.insecure_dev;
     if let Some(g) = a.tombstone_grace_secs {
         cfg.tombstone_grace_secs = g;
+    }
+    cfg.federation.public |= a.public_federation;
+    if let Some(n) = a.max_streams {
+        cfg.max_streams = n;
+    }
+    if let Some(n) = a.max_streams_per_peer {
+        cfg.max_streams_per_peer = n;
+    }
+    if let Some(s) = a.stream_stall_secs {
+        cfg.stream_stall_secs = s;
+    }
+    if let Some(s) = a.snapshot_interval_secs {
+        cfg.snapshot_interval_secs = s;
     }
     let node = match prospectus_server::start(cfg).await {
         Ok(node) => node,

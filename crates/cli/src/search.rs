@@ -122,7 +122,7 @@ pub fn request(a: &SearchArgs) -> Result<w::SearchRequest> {
 
 pub async fn run(a: SearchArgs) -> Result<ExitCode> {
     let req = request(&a)?;
-    let ch = client::connect(&a.node, a.ca.as_deref()).await?;
+    let ch = client::connect_with(&a.node, a.ca.as_deref(), a.insecure_dev).await?;
     let r = DirectoryClient::new(ch)
         .search(req)
         .await

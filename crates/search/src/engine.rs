@@ -122,6 +122,9 @@ pub(crate) struct State {
     pending: Vec<Arc<Entry>>,
     to_clear: Vec<u64>,
     dirty: bool,
+    /// The newest `(epoch, seq)` applied per record, tombstones included, so an older update
+    /// arriving late never replaces a newer one.
+    versions: HashMap<(RecordKind, Uuid), (u64, u64)>,
 }
 
 impl Engine {
@@ -155,6 +158,7 @@ impl Engine {
             pending: Vec::new(),
             to_clear: Vec::new(),
             dirty: false,
+            versions: HashMap::new(),
         };
         Ok((engine, state))
     }
@@ -178,7 +182,24 @@ impl State {
         }
     }
 
+    /// Records that `(kind, id)` is at `version`; false (and nothing changes) if a newer
+    /// version was already applied. The same version again is accepted: re-applying is
+    /// harmless (start-up re-applies what changed during the rebuild scan).
+    pub(crate) fn advance(&mut self, kind: RecordKind, id: Uuid, version: (u64, u64)) -> bool {
+        let v = self.versions.entry((kind, id)).or_insert(version);
+        if version < *v {
+            return false;
+        }
+        *v = version;
+        true
+    }
+
+    /// Applies one change unless the index already holds a newer version of its record.
     pub(crate) fn apply(&mut self, engine: &Engine, u: Update) -> Result<(), SearchError> {
+        if !self.advance(u.kind, u.id, (u.epoch, u.seq)) {
+            tracing::debug!(kind = %u.kind, id = %u.id, origin = %u.origin, epoch = u.epoch, seq = u.seq, "search index: older update ignored");
+            return Ok(());
+        }
         match (u.kind, u.new) {
             (_, Some(Record::Course(c))) => self.put_course(engine, c, &u.origin, u.seq),
             (RecordKind::Course, _) => {

@@ -4,7 +4,9 @@
 //! and kept current through the store's [`Observer`] hook. `updated(old, new)` only pushes the
 //! change onto a channel (it can neither block nor fail the write); one background thread applies
 //! changes in batches to a tantivy index held in RAM, commits, and then publishes the new
-//! generation. [`Index::wait_for`] lets callers (tests) wait until a store seq is visible.
+//! generation. [`Index::wait_for`] lets callers (tests) wait until a store `(epoch, seq)` is
+//! visible. Every change carries its record's `(epoch, seq)`: an older one arriving after a
+//! newer one is ignored, so the index never goes back in time.
 //!
 //! Text goes to tantivy (English stemming; edit-distance typo tolerance on an unstemmed copy),
 //! as do the course-level filters (category, borough, level, delivery, attendance, day, mental
@@ -53,10 +55,10 @@ enum Msg {
     Update(Box<Update>),
 }
 
-/// Which store seq per origin the searchable generation reflects.
+/// Which store `(epoch, seq)` per origin the searchable generation reflects.
 #[derive(Default)]
 struct Progress {
-    heads: Mutex<BTreeMap<String, u64>>,
+    heads: Mutex<BTreeMap<String, (u64, u64)>>,
     changed: Condvar,
 }
 
@@ -100,15 +102,16 @@ impl Index {
         let (index, rx, mut state) = Self::parts()?;
         store.add_observer(index.clone());
         let started = Instant::now();
-        let mut heads: BTreeMap<String, u64> = BTreeMap::new();
-        let mut note = |origin: &str, seq: u64| {
-            let h = heads.entry(origin.to_string()).or_default();
-            *h = (*h).max(seq);
+        let mut heads: BTreeMap<String, (u64, u64)> = BTreeMap::new();
+        let mut note = |state: &mut engine::State, s: &prospectus_store::Stored| {
+            let h = heads.entry(s.origin.clone()).or_default();
+            *h = (*h).max((s.epoch, s.seq));
+            state.advance(s.kind, s.id, (s.epoch, s.seq))
         };
         for kind in [RecordKind::Provider, RecordKind::Venue] {
             for s in store.scan(kind) {
                 let s = s?;
-                note(&s.origin, s.seq);
+                note(&mut state, &s);
                 if let Some(r) = s.record {
                     state.put_reference(r);
                 }
@@ -117,7 +120,7 @@ impl Index {
         let mut n = 0usize;
         for s in store.scan(RecordKind::Course) {
             let s = s?;
-            note(&s.origin, s.seq);
+            note(&mut state, &s);
             if let Some(Record::Course(c)) = s.record {
                 state.put_course(&index.engine, c, &s.origin, s.seq)?;
                 n += 1;
@@ -162,8 +165,8 @@ impl Index {
         self.len() == 0
     }
 
-    /// The highest store seq per origin that searches see.
-    pub fn heads(&self) -> BTreeMap<String, u64> {
+    /// The highest store `(epoch, seq)` per origin that searches see.
+    pub fn heads(&self) -> BTreeMap<String, (u64, u64)> {
         self.progress
             .heads
             .lock()
@@ -171,14 +174,16 @@ impl Index {
             .unwrap_or_default()
     }
 
-    /// Waits until searches reflect `origin`'s log up to `seq`, or `timeout` passes.
-    pub fn wait_for(&self, origin: &str, seq: u64, timeout: Duration) -> bool {
+    /// Waits until searches reflect `origin`'s log up to `(epoch, seq)`, or `timeout` passes.
+    /// Positions compare epoch first: after a recovery, seq 1 of the new epoch is newer than
+    /// any seq of the old one.
+    pub fn wait_for(&self, origin: &str, epoch: u64, seq: u64, timeout: Duration) -> bool {
         let deadline = Instant::now() + timeout;
         let Ok(mut heads) = self.progress.heads.lock() else {
             return false;
         };
         loop {
-            if heads.get(origin).is_some_and(|s| *s >= seq) {
+            if heads.get(origin).is_some_and(|h| *h >= (epoch, seq)) {
                 return true;
             }
             let now = Instant::now();
@@ -223,11 +228,11 @@ fn writer_loop(
                 Err(_) => break,
             }
         }
-        let mut heads: BTreeMap<String, u64> = BTreeMap::new();
+        let mut heads: BTreeMap<String, (u64, u64)> = BTreeMap::new();
         let mut failed = false;
         for Msg::Update(u) in batch {
             let h = heads.entry(u.origin.clone()).or_default();
-            *h = (*h).max(u.seq);
+            *h = (*h).max((u.epoch, u.seq));
             if let Err(e) = state.apply(&engine, *u) {
                 tracing::error!(error = %e, "search index: cannot apply a change");
                 failed = true;

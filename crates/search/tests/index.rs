@@ -49,9 +49,9 @@ fn changes_become_searchable_and_dependants_follow_their_venue() {
     let b = prospectus_dataset::generate(3, 300, Some(ORIGIN)).expect("generate");
     let index = Index::empty().expect("index");
     let last = feed(&index, b.clone().into_records(), 1);
-    assert!(index.wait_for(ORIGIN, last, WAIT));
+    assert!(index.wait_for(ORIGIN, 1, last, WAIT));
     assert_eq!(index.len(), 300);
-    assert_eq!(index.heads().get(ORIGIN), Some(&last));
+    assert_eq!(index.heads().get(ORIGIN), Some(&(1, last)));
     assert_eq!(index.search(&q()).expect("search").total, 300);
 
     // Move one physical venue far away: its courses leave a 2 km radius around Peckham.
@@ -77,7 +77,7 @@ fn changes_become_searchable_and_dependants_follow_their_venue() {
         lon: loc.lon,
     });
     let seq = feed(&index, vec![Record::Venue(moved)], last + 1);
-    assert!(index.wait_for(ORIGIN, seq, WAIT));
+    assert!(index.wait_for(ORIGIN, 1, seq, WAIT));
     let after = index.search(&near(0.5)).expect("search");
     assert!(
         after.total < before.total,
@@ -98,7 +98,7 @@ fn changes_become_searchable_and_dependants_follow_their_venue() {
         old: Some(Record::Course(b.courses[0].clone())),
         new: None,
     });
-    assert!(index.wait_for(ORIGIN, seq + 1, WAIT));
+    assert!(index.wait_for(ORIGIN, 1, seq + 1, WAIT));
     let all = index.search(&q()).expect("search");
     assert_eq!(all.total, 299);
     let mut cursor = None;
@@ -194,7 +194,7 @@ fn learner_filters_agree_with_the_evaluator_on_every_course() {
     let b = prospectus_dataset::generate(11, 1500, None).expect("generate");
     let index = Index::empty().expect("index");
     let last = feed(&index, b.clone().into_records(), 1);
-    assert!(index.wait_for(ORIGIN, last, WAIT));
+    assert!(index.wait_for(ORIGIN, 1, last, WAIT));
     let learners = [
         LearnerProfile {
             age: Some(30),

@@ -25,10 +25,24 @@ pub enum ClientError {
     },
     #[error("token is not valid header text")]
     BadToken,
+    #[error(transparent)]
+    Transport(#[from] crate::transport::TransportError),
 }
 
 /// Connects to `url`; `https://` uses TLS, trusting `ca` if given, else the public web roots.
+/// Plaintext `http://` is refused beyond loopback (see [`connect_with`]).
 pub async fn connect(url: &str, ca: Option<&Path>) -> Result<Channel, ClientError> {
+    connect_with(url, ca, false).await
+}
+
+/// [`connect`], allowing plaintext beyond loopback when `insecure_dev` (`--insecure-dev`). The
+/// transport policy is checked before anything is resolved or connected.
+pub async fn connect_with(
+    url: &str,
+    ca: Option<&Path>,
+    insecure_dev: bool,
+) -> Result<Channel, ClientError> {
+    crate::transport::check_url(url, insecure_dev)?;
     let _ = rustls::crypto::ring::default_provider().install_default();
     let mut ep =
         Endpoint::from_shared(url.to_string()).map_err(|_| ClientError::BadUrl(url.to_string()))?;

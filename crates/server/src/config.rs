@@ -32,6 +32,9 @@ pub struct FederationConfig {
     pub peers: Option<Vec<String>>,
     /// CA (PEM) that signed peers' server certificates (https peers).
     pub ca: Option<PathBuf>,
+    /// With TLS on, serve the Federation service to any client, not only roster members with
+    /// a client certificate: for a public read mirror that others replicate from.
+    pub public: bool,
 }
 
 #[derive(Debug, Clone, Deserialize, PartialEq)]
@@ -53,6 +56,14 @@ pub struct NodeConfig {
     /// Deletions are remembered (as tombstones) this long, then purged; a peer away longer
     /// than this re-syncs the origin from a snapshot.
     pub tombstone_grace_secs: u64,
+    /// Long-lived streams (Subscribe, Pull, WatchChanges) open at once, in total.
+    pub max_streams: usize,
+    /// Long-lived streams open at once per peer (roster member by certificate, else address).
+    pub max_streams_per_peer: usize,
+    /// A stream whose consumer accepts nothing for this long is dropped.
+    pub stream_stall_secs: u64,
+    /// One peer is served a snapshot request at most this often (after a short burst).
+    pub snapshot_interval_secs: u64,
 }
 
 /// Default stale threshold: a week without news from an origin.
@@ -72,6 +83,10 @@ impl Default for NodeConfig {
             federation: FederationConfig::default(),
             stale_after_secs: DEFAULT_STALE_AFTER_SECS,
             tombstone_grace_secs: 30 * 24 * 3600,
+            max_streams: crate::streams::DEFAULT_MAX_STREAMS,
+            max_streams_per_peer: crate::streams::DEFAULT_MAX_STREAMS_PER_PEER,
+            stream_stall_secs: crate::streams::DEFAULT_STALL_SECS,
+            snapshot_interval_secs: crate::streams::DEFAULT_SNAPSHOT_INTERVAL_SECS,
         }
     }
 }
@@ -97,6 +112,15 @@ impl NodeConfig {
             path: path.display().to_string(),
             message: e.to_string(),
         })
+    }
+
+    pub fn stream_limits(&self) -> crate::streams::StreamLimits {
+        crate::streams::StreamLimits {
+            max_streams: self.max_streams,
+            max_streams_per_peer: self.max_streams_per_peer,
+            stall: std::time::Duration::from_secs(self.stream_stall_secs.max(1)),
+            snapshot_interval: std::time::Duration::from_secs(self.snapshot_interval_secs),
+        }
     }
 
     pub fn key_path(&self) -> PathBuf {

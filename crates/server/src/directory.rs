@@ -12,6 +12,7 @@ use prospectus_search::{Cursor, Index, Near, Query, Sort};
 use prospectus_store::Store;
 use std::sync::Arc;
 use tonic::{Request, Response, Status};
+use tracing::Instrument;
 
 pub struct DirectoryService {
     pub store: Arc<Store>,
@@ -22,6 +23,8 @@ pub struct DirectoryService {
     pub stopping: tokio::sync::watch::Receiver<bool>,
     /// Results from an origin quiet for longer than this are marked stale.
     pub stale_after: std::time::Duration,
+    /// Bounds on open streams and stalled consumers (shared with Federation).
+    pub streams: Arc<crate::streams::Streams>,
 }
 
 fn parse_id(s: &str) -> Result<Uuid, Status> {
@@ -305,50 +308,62 @@ impl Directory for DirectoryService {
         &self,
         req: Request<w::WatchChangesRequest>,
     ) -> Result<Response<ChangeStream>, Status> {
+        let peer = crate::streams::peer_identity(None, req.remote_addr());
         let mut pos = req.into_inner().after;
+        // A position this node never issued, or one a purge has made inexact, is refused
+        // before the stream opens (and again on every page, should a purge overtake it).
         let store = self.store.clone();
+        self.streams
+            .read(move || store.changes_after(pos, 0))
+            .await?
+            .map_err(errors::store)?;
+        let permit = self.streams.admit(&peer).map_err(|e| {
+            metrics::counter!(crate::metrics::STREAMS_REFUSED, "reason" => e.label()).increment(1);
+            errors::stream(e)
+        })?;
+        let (out, body) = self.streams.channel(permit);
+        let (store, streams) = (self.store.clone(), self.streams.clone());
         let mut wake = self.notify.subscribe();
         let mut stopping = self.stopping.clone();
-        let (tx, rx) = tokio::sync::mpsc::channel(256);
-        tokio::spawn(async move {
-            loop {
-                // Drain everything after `pos`, page by page.
+        tokio::spawn(
+            async move {
                 loop {
-                    let s = store.clone();
-                    let page = tokio::task::spawn_blocking(move || feed_page(&s, pos)).await;
-                    let (changes, next) = match page {
-                        Ok(Ok(p)) => p,
-                        Ok(Err(status)) => {
-                            let _ = tx.send(Err(status)).await;
-                            return;
+                    // Drain everything after `pos`, page by page.
+                    loop {
+                        let s = store.clone();
+                        let page = match streams.read(move || feed_page(&s, pos)).await {
+                            Ok(Ok(p)) => p,
+                            Ok(Err(status)) | Err(status) => {
+                                out.fail(status).await;
+                                return;
+                            }
+                        };
+                        let (changes, next) = page;
+                        if next == pos {
+                            break;
                         }
-                        Err(_) => return,
-                    };
-                    if next == pos {
-                        break;
-                    }
-                    pos = next;
-                    for c in changes {
-                        if tx.send(Ok(c)).await.is_err() {
-                            return;
+                        pos = next;
+                        for c in changes {
+                            if out.send(Ok(c)).await.is_err() {
+                                return;
+                            }
                         }
                     }
-                }
-                tokio::select! {
-                    r = wake.recv() => {
-                        if matches!(r, Err(tokio::sync::broadcast::error::RecvError::Closed)) {
-                            return;
+                    tokio::select! {
+                        r = wake.recv() => {
+                            if matches!(r, Err(tokio::sync::broadcast::error::RecvError::Closed)) {
+                                return;
+                            }
+                            while wake.try_recv().is_ok() {}
                         }
-                        while wake.try_recv().is_ok() {}
+                        _ = out.closed() => return,
+                        _ = stopping.changed() => return,
                     }
-                    _ = tx.closed() => return,
-                    _ = stopping.changed() => return,
                 }
             }
-        });
-        Ok(Response::new(Box::pin(
-            tokio_stream::wrappers::ReceiverStream::new(rx),
-        )))
+            .instrument(tracing::Span::current()),
+        );
+        Ok(Response::new(Box::pin(body)))
     }
 
     async fn get_course(
@@ -452,7 +467,7 @@ impl Directory for DirectoryService {
             borough_facets: page.facets.boroughs.into_iter().map(facet).collect(),
             index_heads: heads
                 .into_iter()
-                .map(|(origin, seq)| w::IndexHead { origin, seq })
+                .map(|(origin, (epoch, seq))| w::IndexHead { origin, seq, epoch })
                 .collect(),
         }))
     }

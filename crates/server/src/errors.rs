@@ -42,6 +42,8 @@ pub fn store(e: StoreError) -> Status {
         }
         e @ StoreError::NotFound { .. } => Status::not_found(e.to_string()),
         e @ StoreError::IdempotencyConflict(_) => Status::already_exists(e.to_string()),
+        e @ StoreError::FeedExpired { .. } => Status::failed_precondition(e.to_string()),
+        e @ StoreError::FeedBeyond { .. } => invalid_field("after", e.to_string()),
         e => {
             tracing::error!(error = %e, "store failure");
             Status::internal("storage failure; see the node's log")
@@ -57,6 +59,15 @@ pub fn search(e: SearchError) -> Status {
             tracing::error!(error = %e, "search failure");
             Status::internal("search failure; see the node's log")
         }
+    }
+}
+
+/// A refused or dropped long-lived stream.
+pub fn stream(e: crate::streams::StreamError) -> Status {
+    use crate::streams::StreamError as E;
+    match e {
+        e @ E::TooManySnapshotOrigins { .. } => invalid_field("snapshot_origins", e.to_string()),
+        e => Status::resource_exhausted(e.to_string()),
     }
 }
 

@@ -3,21 +3,22 @@
 //! as they are applied here (own publishes and relayed ones) with periodic heads heartbeats.
 
 use crate::errors;
+use crate::streams::{Gone, MAX_CURSORS, Outlet, StreamError, Streams, peer_identity};
 use prospectus_federation::{OriginPlan, Roster, heads, plan};
 use prospectus_proto::v1::{
     self as w, PullItem, SignedCheckpoint, SignedEntry, federation_server::Federation,
     pull_item::Item,
 };
-use prospectus_store::{Observer, Store, Update};
+use prospectus_store::{Observer, Store, StoreError, Update};
 use prost::Message;
 use std::collections::HashMap;
 use std::pin::Pin;
 use std::sync::Arc;
 use std::time::Duration;
-use tokio::sync::{broadcast, mpsc};
+use tokio::sync::broadcast;
 use tokio_stream::Stream;
-use tokio_stream::wrappers::ReceiverStream;
 use tonic::{Request, Response, Status};
+use tracing::Instrument;
 
 /// How often an open Subscribe stream carries a heads heartbeat.
 pub const HEARTBEAT: Duration = Duration::from_secs(2);
@@ -38,8 +39,10 @@ pub struct FederationService {
     pub notify: broadcast::Sender<()>,
     /// Ends open streams when the node shuts down.
     pub stopping: tokio::sync::watch::Receiver<bool>,
-    /// Require a client certificate mapped to a roster member (mutual TLS is configured).
+    /// Require a client certificate mapped to a roster member (TLS on, not a public mirror).
     pub require_peer_cert: bool,
+    /// Bounds on open streams, stalled consumers, blocking reads and snapshots.
+    pub streams: Arc<Streams>,
 }
 
 type ItemStream = Pin<Box<dyn Stream<Item = Result<PullItem, Status>> + Send>>;
@@ -55,88 +58,174 @@ fn item(i: Item) -> Result<PullItem, Status> {
     Ok(PullItem { item: Some(i) })
 }
 
-/// Streams everything `plans` call for into `tx`; blocking (sled iteration). Returns false
-/// when the receiver has gone away.
-fn produce(
-    store: &Store,
-    plans: Vec<OriginPlan>,
-    sent: &mut Sent,
-    tx: &mpsc::Sender<Result<PullItem, Status>>,
-) -> bool {
-    let send = |i: Item| tx.blocking_send(item(i)).is_ok();
-    for p in plans {
-        let (origin, from, snapshot) = match p {
-            OriginPlan::SnapshotRequired { origin } => {
-                if !send(Item::SnapshotRequired(w::SnapshotRequired { origin })) {
-                    return false;
-                }
-                continue;
+/// Entries read from the log per blocking step; between steps the stream only awaits.
+const CHUNK: usize = 256;
+
+/// What one stream's producer works with.
+struct Producer {
+    store: Arc<Store>,
+    streams: Arc<Streams>,
+    out: Outlet<PullItem>,
+}
+
+impl Producer {
+    async fn send(&self, i: Item) -> Result<(), Gone> {
+        self.out.send(item(i)).await
+    }
+
+    /// Runs a blocking store read (bounded across all streams); a failure ends the stream.
+    async fn read<T: Send + 'static>(
+        &self,
+        f: impl FnOnce(&Store) -> Result<T, StoreError> + Send + 'static,
+    ) -> Result<T, Gone> {
+        let store = self.store.clone();
+        match self.streams.read(move || f(&store)).await {
+            Ok(Ok(v)) => Ok(v),
+            Ok(Err(e)) => {
+                self.out.fail(errors::store(e)).await;
+                Err(Gone::Closed)
             }
-            OriginPlan::Snapshot { origin } => (origin, (0, 0), true),
-            OriginPlan::From { origin, epoch, seq } => (origin, (epoch, seq), false),
-        };
-        let info = match store.origin_info(&origin) {
-            Ok(i) => i,
-            Err(e) => {
-                let _ = tx.blocking_send(Err(errors::store(e)));
-                return false;
+            Err(status) => {
+                self.out.fail(status).await;
+                Err(Gone::Closed)
             }
-        };
-        if snapshot
-            && !send(Item::SnapshotBegin(w::SnapshotBegin {
-                origin: origin.clone(),
-            }))
-        {
-            return false;
         }
-        let mut last = from;
-        for r in store.log_after(&origin, from.0, from.1) {
-            match r {
-                Ok((e, s, bytes)) => {
+    }
+
+    /// Streams everything `plans` call for, a chunk of the log at a time.
+    async fn produce(&self, plans: Vec<OriginPlan>, sent: &mut Sent) -> Result<(), Gone> {
+        for p in plans {
+            let (origin, from, snapshot) = match p {
+                OriginPlan::SnapshotRequired { origin } => {
+                    self.send(Item::SnapshotRequired(w::SnapshotRequired { origin }))
+                        .await?;
+                    continue;
+                }
+                OriginPlan::Snapshot { origin } => (origin, (0, 0), true),
+                OriginPlan::From { origin, epoch, seq } => (origin, (epoch, seq), false),
+            };
+            let o = origin.clone();
+            let info = self.read(move |s| s.origin_info(&o)).await?;
+            if snapshot {
+                self.send(Item::SnapshotBegin(w::SnapshotBegin {
+                    origin: origin.clone(),
+                }))
+                .await?;
+            }
+            let mut last = from;
+            loop {
+                let (o, at) = (origin.clone(), last);
+                let chunk = self
+                    .read(move |s| {
+                        s.log_after(&o, at.0, at.1)
+                            .take(CHUNK)
+                            .collect::<Result<Vec<_>, _>>()
+                    })
+                    .await?;
+                let n = chunk.len();
+                for (e, s, bytes) in chunk {
+                    last = (e, s);
                     let Ok(signed) = SignedEntry::decode(bytes.as_slice()) else {
                         continue;
                     };
-                    if !send(Item::Entry(signed)) {
-                        return false;
-                    }
-                    last = (e, s);
+                    self.send(Item::Entry(signed)).await?;
                 }
-                Err(e) => {
-                    let _ = tx.blocking_send(Err(errors::store(e)));
-                    return false;
+                if n < CHUNK {
+                    break;
                 }
             }
-        }
-        if snapshot {
-            last = (info.epoch, info.seq).max(last);
-            // The set ends with the origin's signed checkpoint as held now (after the scan), which
-            // the receiver checks it against before replacing anything.
-            let checkpoint = store
-                .origin_info(&origin)
-                .ok()
-                .and_then(|i| SignedCheckpoint::decode(i.checkpoint.as_slice()).ok());
-            if !send(Item::SnapshotEnd(w::SnapshotEnd {
-                origin: origin.clone(),
-                epoch: last.0,
-                seq: last.1,
-                checkpoint,
-            })) {
-                return false;
+            if snapshot {
+                last = (info.epoch, info.seq).max(last);
+                // The set ends with the origin's signed checkpoint as held now (after the
+                // scan), which the receiver checks it against before replacing anything.
+                let o = origin.clone();
+                let checkpoint = self
+                    .read(move |s| {
+                        Ok(s.origin_info(&o)
+                            .ok()
+                            .and_then(|i| SignedCheckpoint::decode(i.checkpoint.as_slice()).ok()))
+                    })
+                    .await?;
+                self.send(Item::SnapshotEnd(w::SnapshotEnd {
+                    origin: origin.clone(),
+                    epoch: last.0,
+                    seq: last.1,
+                    checkpoint,
+                }))
+                .await?;
             }
-        }
-        let prev = sent.cursors.entry(origin.clone()).or_insert(last);
-        *prev = (*prev).max(last);
-        // The checkpoint is only useful once; resend it when it changes.
-        if !info.checkpoint.is_empty() && sent.checkpoints.get(&origin) != Some(&info.checkpoint) {
-            if let Ok(cp) = SignedCheckpoint::decode(info.checkpoint.as_slice())
-                && !send(Item::Checkpoint(cp))
+            let prev = sent.cursors.entry(origin.clone()).or_insert(last);
+            *prev = (*prev).max(last);
+            // The checkpoint is only useful once; resend it when it changes.
+            if !info.checkpoint.is_empty()
+                && sent.checkpoints.get(&origin) != Some(&info.checkpoint)
             {
-                return false;
+                if let Ok(cp) = SignedCheckpoint::decode(info.checkpoint.as_slice()) {
+                    self.send(Item::Checkpoint(cp)).await?;
+                }
+                sent.checkpoints.insert(origin, info.checkpoint);
             }
-            sent.checkpoints.insert(origin, info.checkpoint);
+        }
+        Ok(())
+    }
+
+    /// One stream's life: heads, what the cursors call for, then (live) new entries as they
+    /// are applied and heads on the heartbeat, until the consumer leaves, stalls, or the node
+    /// stops.
+    async fn run(
+        self,
+        mut cursors: Vec<w::Cursor>,
+        mut snapshots: Vec<String>,
+        live: bool,
+        mut wake: broadcast::Receiver<()>,
+        mut stopping: tokio::sync::watch::Receiver<bool>,
+    ) {
+        let mut sent = Sent::default();
+        // Heads open the stream and then ride on the heartbeat, not on every new entry.
+        let mut send_heads = true;
+        let mut beat = tokio::time::interval(HEARTBEAT);
+        beat.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        beat.tick().await;
+        loop {
+            if std::mem::take(&mut send_heads) {
+                let Ok(h) = self.read(heads).await else {
+                    return;
+                };
+                if self.send(Item::Heads(h)).await.is_err() {
+                    return;
+                }
+            }
+            let (cur, snaps) = (std::mem::take(&mut cursors), std::mem::take(&mut snapshots));
+            let Ok(plans) = self.read(move |s| plan(s, &cur, &snaps)).await else {
+                return;
+            };
+            if self.produce(plans, &mut sent).await.is_err() || !live {
+                return;
+            }
+            cursors = sent
+                .cursors
+                .iter()
+                .map(|(o, (e, q))| w::Cursor {
+                    origin: o.clone(),
+                    epoch: *e,
+                    seq: *q,
+                })
+                .collect();
+            // Wait for something new, or the heartbeat.
+            tokio::select! {
+                r = wake.recv() => {
+                    if matches!(r, Err(broadcast::error::RecvError::Closed)) {
+                        return;
+                    }
+                    // Coalesce a burst of applies into one pass.
+                    while wake.try_recv().is_ok() {}
+                }
+                _ = beat.tick() => send_heads = true,
+                _ = self.out.closed() => return,
+                _ = stopping.changed() => return,
+            }
         }
     }
-    true
 }
 
 impl FederationService {
@@ -167,81 +256,50 @@ impl FederationService {
         ))
     }
 
-    fn start(&self, req: w::PullRequest, live: bool) -> Result<ItemStream, Status> {
-        let (tx, rx) = mpsc::channel(256);
-        let store = self.store.clone();
-        let mut wake = self.notify.subscribe();
-        let mut stopping = self.stopping.clone();
-        let mut cursors = req.cursors;
-        let snapshots = req.snapshot_origins;
-        tokio::spawn(async move {
-            let mut sent = Sent::default();
-            let mut snapshots = snapshots;
-            // Heads open the stream and then ride on the heartbeat, not on every new entry.
-            let mut send_heads = true;
-            let mut beat = tokio::time::interval(HEARTBEAT);
-            beat.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-            beat.tick().await;
-            loop {
-                let store2 = store.clone();
-                let tx2 = tx.clone();
-                let cur = std::mem::take(&mut cursors);
-                let snaps = std::mem::take(&mut snapshots);
-                let mut s = std::mem::take(&mut sent);
-                let with_heads = std::mem::take(&mut send_heads);
-                let r = tokio::task::spawn_blocking(move || {
-                    let heads_ok = !with_heads
-                        || match heads(&store2) {
-                            Ok(h) => tx2.blocking_send(item(Item::Heads(h))).is_ok(),
-                            Err(e) => {
-                                let _ = tx2.blocking_send(Err(errors::store(e)));
-                                false
-                            }
-                        };
-                    if !heads_ok {
-                        return (false, s);
-                    }
-                    let plans = match plan(&store2, &cur, &snaps) {
-                        Ok(p) => p,
-                        Err(e) => {
-                            let _ = tx2.blocking_send(Err(errors::store(e)));
-                            return (false, s);
-                        }
-                    };
-                    let ok = produce(&store2, plans, &mut s, &tx2);
-                    (ok, s)
-                })
-                .await;
-                let Ok((ok, s)) = r else { return };
-                if !ok || !live {
-                    return;
-                }
-                sent = s;
-                cursors = sent
-                    .cursors
-                    .iter()
-                    .map(|(o, (e, q))| w::Cursor {
-                        origin: o.clone(),
-                        epoch: *e,
-                        seq: *q,
-                    })
-                    .collect();
-                // Wait for something new, or the heartbeat.
-                tokio::select! {
-                    r = wake.recv() => {
-                        if matches!(r, Err(broadcast::error::RecvError::Closed)) {
-                            return;
-                        }
-                        // Coalesce a burst of applies into one pass.
-                        while wake.try_recv().is_ok() {}
-                    }
-                    _ = beat.tick() => send_heads = true,
-                    _ = tx.closed() => return,
-                    _ = stopping.changed() => return,
-                }
-            }
-        });
-        Ok(Box::pin(ReceiverStream::new(rx)))
+    /// Admits a Pull or Subscribe (caller, stream and snapshot bounds) and starts its
+    /// producer; the producer only awaits between bounded blocking reads.
+    fn start(&self, req: Request<w::PullRequest>, live: bool) -> Result<ItemStream, Status> {
+        let member = self.check_peer(&req)?;
+        let peer = peer_identity(member.as_deref(), req.remote_addr());
+        let w::PullRequest {
+            cursors,
+            mut snapshot_origins,
+        } = req.into_inner();
+        if cursors.len() > MAX_CURSORS {
+            return Err(errors::invalid_field(
+                "cursors",
+                format!("at most {MAX_CURSORS} cursors, got {}", cursors.len()),
+            ));
+        }
+        snapshot_origins.sort();
+        snapshot_origins.dedup();
+        let refused = |e: StreamError| {
+            tracing::warn!(%peer, reason = %e, "stream refused");
+            metrics::counter!(crate::metrics::STREAMS_REFUSED, "reason" => e.label()).increment(1);
+            errors::stream(e)
+        };
+        let permit = self.streams.admit(&peer).map_err(refused)?;
+        self.streams
+            .admit_snapshots(&peer, snapshot_origins.len())
+            .map_err(refused)?;
+        let (out, body) = self.streams.channel(permit);
+        let producer = Producer {
+            store: self.store.clone(),
+            streams: self.streams.clone(),
+            out,
+        };
+        tokio::spawn(
+            producer
+                .run(
+                    cursors,
+                    snapshot_origins,
+                    live,
+                    self.notify.subscribe(),
+                    self.stopping.clone(),
+                )
+                .instrument(tracing::Span::current()),
+        );
+        Ok(Box::pin(body))
     }
 }
 
@@ -263,8 +321,7 @@ impl Federation for FederationService {
     type PullStream = ItemStream;
 
     async fn pull(&self, req: Request<w::PullRequest>) -> Result<Response<ItemStream>, Status> {
-        self.check_peer(&req)?;
-        Ok(Response::new(self.start(req.into_inner(), false)?))
+        Ok(Response::new(self.start(req, false)?))
     }
 
     type SubscribeStream = ItemStream;
@@ -273,7 +330,6 @@ impl Federation for FederationService {
         &self,
         req: Request<w::PullRequest>,
     ) -> Result<Response<ItemStream>, Status> {
-        self.check_peer(&req)?;
-        Ok(Response::new(self.start(req.into_inner(), true)?))
+        Ok(Response::new(self.start(req, true)?))
     }
 }

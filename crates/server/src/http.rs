@@ -132,8 +132,17 @@ pub async fn cors(req: Request, next: Next) -> Response {
 /// Errors as JSON bodies.
 #[derive(Debug)]
 pub enum ApiError {
-    BadParam { parameter: String, message: String },
+    BadParam {
+        parameter: String,
+        message: String,
+    },
     NotFound(String),
+    /// A change-feed consumer positioned before the feed floor: it must start again from
+    /// `restart` (the first page) with an empty copy.
+    FeedExpired {
+        message: String,
+        restart: String,
+    },
     Internal(String),
 }
 
@@ -146,7 +155,16 @@ fn bad(parameter: &str, message: impl Into<String>) -> ApiError {
 
 impl From<prospectus_store::StoreError> for ApiError {
     fn from(e: prospectus_store::StoreError) -> Self {
-        ApiError::Internal(e.to_string())
+        match e {
+            e @ prospectus_store::StoreError::FeedBeyond { .. } => {
+                bad("afterTimestamp", e.to_string())
+            }
+            e @ prospectus_store::StoreError::FeedExpired { .. } => ApiError::FeedExpired {
+                message: e.to_string(),
+                restart: "/feeds/services".into(),
+            },
+            e => ApiError::Internal(e.to_string()),
+        }
     }
 }
 
@@ -160,6 +178,10 @@ impl IntoResponse for ApiError {
             ApiError::NotFound(m) => (
                 StatusCode::NOT_FOUND,
                 json!({"error": "not_found", "message": m}),
+            ),
+            ApiError::FeedExpired { message, restart } => (
+                StatusCode::GONE,
+                json!({"error": "feed_expired", "message": message, "restart": restart}),
             ),
             ApiError::Internal(m) => {
                 tracing::error!(error = %m, "http request failed");
@@ -871,7 +893,16 @@ async fn feed_services(
         let mut last: Option<(u64, Uuid)> = None;
         let recs = CachedRecords::new(&st.store);
         'scan: loop {
-            let chunk = st.store.changes_after(pos, 1000)?;
+            let chunk = st
+                .store
+                .changes_after(pos, 1000)
+                .map_err(|e| match e.into() {
+                    ApiError::FeedExpired { message, .. } => ApiError::FeedExpired {
+                        message,
+                        restart: format!("{scheme}://{host}/feeds/services"),
+                    },
+                    other => other,
+                })?;
             if chunk.is_empty() {
                 break;
             }
@@ -885,7 +916,8 @@ async fn feed_services(
                     "kind": "Service",
                     "modified": it.pos,
                 });
-                // A position whose record is gone (removed by a snapshot re-sync) is a deletion.
+                // A position whose record is gone (removed by a snapshot re-sync, or unreadable)
+                // is a deletion.
                 match it
                     .stored
                     .and_then(|s| s.record.map(|r| (r, s.origin, s.unix_millis)))

@@ -18,6 +18,8 @@ mod node;
 mod peers;
 mod preflight;
 mod publisher;
+mod streams;
+pub mod transport;
 
 pub use config::{ConfigError, FederationConfig, NodeConfig, TlsPaths};
 /// The wire `SearchRequest` as an index query, with the `Directory.Search` checks (the
@@ -25,3 +27,4 @@ pub use config::{ConfigError, FederationConfig, NodeConfig, TlsPaths};
 pub use directory::query as search_query;
 pub use node::{NodeError, RunningNode, start};
 pub use prospectus_store::NodeKey;
+pub use streams::StreamLimits;

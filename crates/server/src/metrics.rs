@@ -21,6 +21,9 @@ pub const REQUEST_SECONDS: &str = "prospectus_request_duration_seconds";
 pub const APPLIED: &str = "prospectus_entries_applied_total";
 pub const REJECTED: &str = "prospectus_entries_rejected_total";
 pub const LAG: &str = "prospectus_replication_lag_entries";
+pub const STREAMS_OPEN: &str = "prospectus_streams_open";
+pub const STREAMS_DROPPED: &str = "prospectus_streams_dropped_total";
+pub const STREAMS_REFUSED: &str = "prospectus_streams_refused_total";
 
 /// Latency buckets in seconds: sub-millisecond lookups up to slow bulk imports.
 const BUCKETS: [f64; 14] = [
@@ -74,6 +77,18 @@ fn describe() {
     metrics::describe_gauge!(
         LAG,
         "Entries this node is behind the best signed checkpoint any peer relayed, by roster origin"
+    );
+    metrics::describe_gauge!(
+        STREAMS_OPEN,
+        "Long-lived streams (Subscribe, Pull, WatchChanges) holding a place"
+    );
+    metrics::describe_counter!(
+        STREAMS_DROPPED,
+        "Streams dropped because the consumer stopped reading"
+    );
+    metrics::describe_counter!(
+        STREAMS_REFUSED,
+        "Streams or snapshot requests refused by a bound, by reason"
     );
 }
 

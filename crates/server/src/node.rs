@@ -69,6 +69,11 @@ pub enum NodeError {
     Transport(#[from] tonic::transport::Error),
     #[error(transparent)]
     Roster(#[from] prospectus_federation::RosterError),
+    #[error("peer {url}: {source}")]
+    Peer {
+        url: String,
+        source: crate::transport::TransportError,
+    },
     #[error(transparent)]
     Preflight(#[from] crate::preflight::PreflightError),
     #[error("reflection: {0}")]
@@ -88,6 +93,7 @@ impl NodeError {
                 | NodeError::Key(_)
                 | NodeError::Roster(_)
                 | NodeError::Preflight(_)
+                | NodeError::Peer { .. }
         )
     }
 }
@@ -192,6 +198,13 @@ pub async fn start(cfg: NodeConfig) -> Result<RunningNode, NodeError> {
             .map(|m| m.endpoint.clone())
             .collect(),
     };
+    // Before any link connects: plaintext beyond loopback only with --insecure-dev.
+    for url in &peers {
+        crate::transport::check_url(url, cfg.insecure_dev).map_err(|source| NodeError::Peer {
+            url: url.chars().take(200).collect(),
+            source,
+        })?;
+    }
     let (key, created) = NodeKey::load_or_create(&cfg.key_path())?;
     if created {
         tracing::info!(key_id = key.key_id(), path = %cfg.key_path().display(), "created origin key");
@@ -229,6 +242,7 @@ pub async fn start(cfg: NodeConfig) -> Result<RunningNode, NodeError> {
         recovering: AtomicBool::new(recovering),
         links: Default::default(),
         tls: client_tls,
+        insecure_dev: cfg.insecure_dev,
     });
 
     // Subscribes to the store, then rebuilds from it (logging progress).
@@ -260,12 +274,22 @@ pub async fn start(cfg: NodeConfig) -> Result<RunningNode, NodeError> {
         index: index.clone(),
     })
     .max_decoding_message_size(MAX_MESSAGE_BYTES);
+    let streams = crate::streams::Streams::new(cfg.stream_limits());
+    // With TLS on, Federation is for roster members presenting a client certificate, unless
+    // the admin runs a public read mirror.
+    let require_peer_cert = cfg.tls.is_some() && !cfg.federation.public;
+    if require_peer_cert && cfg.tls.as_ref().is_some_and(|t| t.client_ca.is_none()) {
+        tracing::warn!(
+            "TLS without a client CA: Federation calls will be refused (no client can present a roster certificate); set --tls-client-ca, or --public-federation for a public read mirror"
+        );
+    }
     let federation = FederationServer::new(FederationService {
         store: store.clone(),
         roster: fed.roster.clone(),
         notify: notify.clone(),
         stopping: stopping.subscribe(),
-        require_peer_cert: cfg.tls.as_ref().is_some_and(|t| t.client_ca.is_some()),
+        require_peer_cert,
+        streams: streams.clone(),
     })
     .max_encoding_message_size(MAX_MESSAGE_BYTES);
     let directory = DirectoryServer::new(DirectoryService {
@@ -274,6 +298,7 @@ pub async fn start(cfg: NodeConfig) -> Result<RunningNode, NodeError> {
         stale_after: std::time::Duration::from_secs(cfg.stale_after_secs),
         notify: notify.clone(),
         stopping: stopping.subscribe(),
+        streams,
     });
     let admin = AdminServer::new(AdminService {
         store: store.clone(),

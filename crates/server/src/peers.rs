@@ -35,6 +35,8 @@ pub struct Fed {
     pub recovering: AtomicBool,
     pub links: Mutex<BTreeMap<String, LinkStatus>>,
     pub tls: Option<ClientTlsConfig>,
+    /// `--insecure-dev`: plaintext links beyond loopback are allowed.
+    pub insecure_dev: bool,
 }
 
 impl Fed {
@@ -170,6 +172,8 @@ pub fn spawn_links(
 }
 
 async fn connect(fed: &Fed, url: &str) -> Result<Channel, String> {
+    // Checked before anything is resolved or connected (the node also refuses to start).
+    crate::transport::check_url(url, fed.insecure_dev).map_err(|e| e.to_string())?;
     let mut ep = Endpoint::from_shared(url.to_string())
         .map_err(|e| format!("bad peer URL: {e}"))?
         .connect_timeout(Duration::from_secs(5))

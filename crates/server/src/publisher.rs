@@ -42,12 +42,13 @@ impl PublisherService {
         Ok(())
     }
 
-    async fn visible(&self, origin: &str, seq: u64) {
+    async fn visible(&self, origin: &str, epoch: u64, seq: u64) {
         let index = self.index.clone();
         let origin = origin.to_string();
-        let ok = tokio::task::spawn_blocking(move || index.wait_for(&origin, seq, INDEX_WAIT))
-            .await
-            .unwrap_or(false);
+        let ok =
+            tokio::task::spawn_blocking(move || index.wait_for(&origin, epoch, seq, INDEX_WAIT))
+                .await
+                .unwrap_or(false);
         if !ok {
             tracing::warn!(
                 seq,
@@ -139,7 +140,7 @@ impl PublisherService {
             origin = %r.origin, epoch = r.epoch, first_seq = r.first_seq, last_seq = r.last_seq,
             ops = n, replayed = r.replayed, "batch committed"
         );
-        self.visible(&r.origin, r.last_seq).await;
+        self.visible(&r.origin, r.epoch, r.last_seq).await;
         Ok(Response::new(receipt(r)))
     }
 
@@ -163,7 +164,7 @@ impl PublisherService {
         match r {
             Ok(r) => {
                 tracing::info!(origin = %r.origin, seq = r.last_seq, "record committed");
-                self.visible(&r.origin, r.last_seq).await;
+                self.visible(&r.origin, r.epoch, r.last_seq).await;
                 Ok(Response::new(receipt(r)))
             }
             Err(prospectus_store::StoreError::Invalid(v)) => {

@@ -113,6 +113,18 @@ pub const META_EPOCH: &[u8] = b"node/epoch";
 pub const META_PUBLIC_KEY: &[u8] = b"node/public_key";
 pub const IDEM_PREFIX: &[u8] = b"idem/";
 pub const META_CHANGES: &[u8] = b"feed/last";
+/// Raised by tombstone purges: a feed consumer positioned before it must start again.
+pub const META_FEED_FLOOR: &[u8] = b"feed/floor";
+
+/// A big-endian u64 kept in `meta` (0 when absent).
+pub fn meta_u64(meta: &sled::Tree, key: &[u8]) -> Result<u64, crate::StoreError> {
+    match meta.get(key)? {
+        None => Ok(0),
+        Some(v) => v.as_ref().try_into().map(u64::from_be_bytes).map_err(|_| {
+            crate::StoreError::Corrupt(format!("meta {}", String::from_utf8_lossy(key)))
+        }),
+    }
+}
 
 /// `forks` key: origin + epoch + seq, like the log; value is the second (refused) entry.
 pub fn fork_key(origin: &str, epoch: u64, seq: u64) -> Vec<u8> {

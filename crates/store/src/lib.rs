@@ -64,6 +64,15 @@ pub enum StoreError {
     Recovering,
     #[error(transparent)]
     Key(#[from] KeyError),
+    /// A change-feed consumer is positioned before the feed floor: deletions it has not seen
+    /// were purged, so it must start again from 0.
+    #[error(
+        "change feed position {after} is before this node's feed floor {floor}: deletions after it were purged; start again from 0"
+    )]
+    FeedExpired { after: u64, floor: u64 },
+    /// A change-feed position this node never issued.
+    #[error("change feed position {after} is beyond this node's feed head {head}")]
+    FeedBeyond { after: u64, head: u64 },
 }
 
 /// A change a provider asks for.
@@ -140,7 +149,8 @@ pub struct Update {
 }
 
 /// Derived state fed by the store (Garage's `updated(old, new)` hook). Called after the change
-/// is durable, on the writer's thread: implementations must be quick and infallible.
+/// is durable, on the writer's thread, in commit order (before the next write can commit):
+/// implementations must be quick and infallible, and must not write to the store.
 pub trait Observer: Send + Sync {
     fn updated(&self, update: &Update);
 }
@@ -533,9 +543,20 @@ impl Store {
 
     /// This node's local change feed after position `after`: every record's latest change
     /// (tombstones included), each once, in the order they were applied here.
+    ///
+    /// Exact or an error: a position beyond the feed head is [`StoreError::FeedBeyond`], and a
+    /// position before the feed floor (other than 0, a fresh start) is
+    /// [`StoreError::FeedExpired`]. The floor is read *after* the page: a purge raises it
+    /// (durably) before removing anything, so a page that lost a deletion to a concurrent purge
+    /// is always caught.
     pub fn changes_after(&self, after: u64, limit: usize) -> Result<Vec<FeedItem>, StoreError> {
+        let head = self.feed_head()?;
+        if after > head {
+            return Err(StoreError::FeedBeyond { after, head });
+        }
         let mut out = Vec::new();
-        for item in self.changes.range((after + 1).to_be_bytes()..) {
+        let start = after.saturating_add(1);
+        for item in self.changes.range(start.to_be_bytes()..) {
             if out.len() >= limit {
                 break;
             }
@@ -559,7 +580,22 @@ impl Store {
                 stored,
             });
         }
+        let floor = self.feed_floor()?;
+        if after != 0 && after < floor {
+            return Err(StoreError::FeedExpired { after, floor });
+        }
         Ok(out)
+    }
+
+    /// The last position this node's change feed has issued.
+    pub fn feed_head(&self) -> Result<u64, StoreError> {
+        codec::meta_u64(&self.meta, codec::META_CHANGES)
+    }
+
+    /// The lowest position a feed consumer may resume after without missing a deletion
+    /// (0 until a tombstone purge raises it).
+    pub fn feed_floor(&self) -> Result<u64, StoreError> {
+        codec::meta_u64(&self.meta, codec::META_FEED_FLOOR)
     }
 
     /// Forks seen, with the refused entry (the kept one is in the log).

@@ -650,8 +650,10 @@ impl Store {
         };
         // Durable before anyone hears of it: the caller acknowledges only after this returns.
         self.db.flush()?;
-        drop(guard);
+        // Observers hear of writes in commit order: notified before the next writer can
+        // commit (observers only queue the change, so this holds the lock for microseconds).
         self.notify(&updates);
+        drop(guard);
         Ok(receipt)
     }
 
@@ -818,8 +820,9 @@ impl Store {
         if report.applied > 0 || !report.forks.is_empty() {
             self.db.flush()?;
         }
-        drop(guard);
+        // In commit order, like `publish`.
         self.notify(&updates);
+        drop(guard);
         Ok(report)
     }
 
@@ -858,26 +861,51 @@ impl Store {
 }
 
 impl Store {
-    /// Removes tombstones whose entry is older than `cutoff_millis` and raises each affected
-    /// origin's floor to the newest purged position, so a peer whose cursor is below it is told
-    /// to take a snapshot instead of silently missing the delete. Floors are raised (and
-    /// flushed) before anything is removed: a crash in between only forces extra snapshots.
+    /// Removes tombstones whose entry is older than `cutoff_millis`. Before anything is removed
+    /// (and flushed): each affected origin's floor is raised to the newest purged position, so a
+    /// peer whose cursor is below it is told to take a snapshot instead of silently missing the
+    /// delete; and the local change feed's floor is raised to the newest purged feed position,
+    /// so a WatchChanges/RPDE consumer positioned before it is told to start again. A crash in
+    /// between only forces extra snapshots or restarts.
     pub fn purge_tombstones(&self, cutoff_millis: i64) -> Result<usize, StoreError> {
-        let mut doomed = Vec::new();
-        let mut floors: BTreeMap<String, (u64, u64)> = BTreeMap::new();
+        let mut candidates = Vec::new();
         for item in self.records.iter() {
             let (k, v) = item?;
             let Ok((_, e)) = open_entry(&v) else { continue };
             if e.op == Op::Delete as i32 && e.unix_millis < cutoff_millis {
-                let f = floors.entry(e.origin.clone()).or_default();
-                *f = (*f).max((e.epoch, e.seq));
-                doomed.push((k.to_vec(), e.origin, e.epoch, e.seq));
+                candidates.push((k.to_vec(), e.origin, e.epoch, e.seq));
             }
         }
-        if doomed.is_empty() {
+        if candidates.is_empty() {
             return Ok(0);
         }
         let guard = self.lock()?;
+        // Under the writer lock nothing changes between here and the removal; skip a record
+        // that was written again since the scan.
+        let mut doomed = Vec::new();
+        let mut floors: BTreeMap<String, (u64, u64)> = BTreeMap::new();
+        let mut feed_floor = self.feed_floor()?;
+        for (k, origin, epoch, seq) in candidates {
+            let still = self
+                .records
+                .get(&k)?
+                .and_then(|v| open_entry(&v).ok())
+                .is_some_and(|(_, e)| {
+                    e.op == Op::Delete as i32 && (e.epoch, e.seq) == (epoch, seq)
+                });
+            if !still {
+                continue;
+            }
+            let f = floors.entry(origin.clone()).or_default();
+            *f = (*f).max((epoch, seq));
+            if let Some(pos) = self.change_of.get(&k)? {
+                let pos = <[u8; 8]>::try_from(pos.as_ref())
+                    .map(u64::from_be_bytes)
+                    .map_err(|_| StoreError::Corrupt("feed position".into()))?;
+                feed_floor = feed_floor.max(pos);
+            }
+            doomed.push((k, origin, epoch, seq));
+        }
         for (origin, floor) in &floors {
             let mut st = self.origin_state(origin)?;
             if *floor > (st.floor_epoch, st.floor_seq) {
@@ -886,29 +914,18 @@ impl Store {
                 self.origins.insert(origin.as_bytes(), st.encode_to_vec())?;
             }
         }
+        self.meta
+            .insert(codec::META_FEED_FLOOR, &feed_floor.to_be_bytes())?;
         self.db.flush()?;
-        let mut purged = 0;
         for (k, origin, epoch, seq) in &doomed {
-            // Skip a record that was written again since the scan.
-            let still = self
-                .records
-                .get(k)?
-                .and_then(|v| open_entry(&v).ok())
-                .is_some_and(|(_, e)| {
-                    e.op == Op::Delete as i32 && (e.epoch, e.seq) == (*epoch, *seq)
-                });
-            if !still {
-                continue;
-            }
-            self.records.remove(k)?;
+            self.records.remove(k.as_slice())?;
             self.log.remove(codec::log_key(origin, *epoch, *seq))?;
-            if let Some(pos) = self.change_of.remove(k)? {
+            if let Some(pos) = self.change_of.remove(k.as_slice())? {
                 self.changes.remove(pos)?;
             }
-            purged += 1;
         }
         self.db.flush()?;
         drop(guard);
-        Ok(purged)
+        Ok(doomed.len())
     }
 }

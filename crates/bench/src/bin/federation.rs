@@ -75,7 +75,7 @@ async fn start(
         federation: FederationConfig {
             roster: Some(roster.to_path_buf()),
             peers,
-            ca: None,
+            ..Default::default()
         },
         ..Default::default()
     };
