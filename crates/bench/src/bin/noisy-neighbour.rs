@@ -60,7 +60,7 @@ fn main() {
         drop(tcp);
         drop(udp);
         rounds += 1;
-        if rounds % 100 == 0 {
+        if rounds.is_multiple_of(100) {
             eprintln!("noisy-neighbour: {rounds} rounds, up to {held_max} ports held at once");
         }
     }
