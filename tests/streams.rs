@@ -197,6 +197,12 @@ async fn five_hundred_subscribers_that_never_read_do_not_starve_search_or_publis
     let (node, held) =
         stalled_subscribers(&tmp.path().join("capped"), &["--stream-stall-secs", "3"]).await;
     assert_eq!(held.len(), 16, "the per-peer cap admits 16");
+    // Refused by the per-peer cap, the peer named by its address (all ports one peer).
+    assert!(
+        node.log().contains("peer=addr:127.0.0.1") && node.log().contains("stream refused"),
+        "{}",
+        node.log()
+    );
     // Once they are dropped, the places are free again.
     drop(held);
     wait_for_async(|| async { (metric(&node, "prospectus_streams_open") == 0.0).then_some(()) })
