@@ -1,6 +1,7 @@
-//! Exact change feeds through a tombstone purge: a `WatchChanges` consumer and an RPDE consumer
-//! of `/feeds/services` either hold exactly the live set or are told to start again; a purge
-//! can never make one silently keep a course that is gone. Edge positions are errors.
+//! Exact change feeds through a tombstone purge and a snapshot re-sync: a `WatchChanges`
+//! consumer and an RPDE consumer of `/feeds/services` either hold exactly the live set or are
+//! told to start again; neither can make one silently keep a course that is gone. Edge
+//! positions are errors.
 
 mod common;
 
@@ -268,4 +269,95 @@ async fn feed_positions_beyond_the_head_are_refused_not_overflowed() {
     // The node is still serving.
     let (status, _) = http_get(&node.addr, "/feeds/services?afterTimestamp=0");
     assert_eq!(status, 200);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn feed_consumers_following_a_node_through_a_snapshot_resync_end_with_the_live_set() {
+    let tmp = tempfile::tempdir().unwrap();
+    let fleet = Fleet::new(tmp.path(), 3);
+    let a = fleet.start(0, &["--tombstone-grace-secs", "1"]);
+    let a_url = a.url();
+    let mut b = fleet.start(1, &["--peer", &a_url]);
+    let _c = fleet.start(2, &[]);
+    let data = bundle(29, 60, BOROUGHS[0]);
+    let r = publish_when_ready(&a, "create", &data.clone().into_records())
+        .await
+        .expect("publish");
+    wait_status(&b, "B has A", |s| {
+        converged(s, BOROUGHS[0], (r.epoch, r.last_seq))
+    })
+    .await;
+    let mut want: Copy = data
+        .courses
+        .iter()
+        .map(|c| (c.id.to_string(), c.title.clone()))
+        .collect();
+
+    // Both consumers follow B until they hold every course.
+    let (mut watch_copy, mut watch_pos) = (Copy::new(), 0u64);
+    watch_from(&b, &mut watch_copy, &mut watch_pos, &want)
+        .await
+        .expect("watch from 0");
+    let (mut rpde_copy, mut rpde_pos) = (Copy::new(), 0u64);
+    rpde_from(&b, &mut rpde_copy, &mut rpde_pos).expect("rpde from 0");
+    assert_eq!(rpde_copy, want);
+
+    // B is away while A deletes 20 courses and purges their tombstones, so B can only catch
+    // up by a snapshot of A: the 20 removals reach B's feed through the snapshot alone.
+    b.kill9();
+    let gone: Vec<Uuid> = data.courses.iter().take(20).map(|c| c.id).collect();
+    let r2 = publish_batch(
+        &mut a.publisher().await,
+        &a.admin_token(),
+        "delete",
+        gone.iter().map(|id| delete_op(*id)).collect(),
+    )
+    .await
+    .expect("delete");
+    for id in &gone {
+        want.remove(&id.to_string());
+    }
+    let fed = w::federation_client::FederationClient::new(a.channel().await);
+    wait_for_async(|| {
+        let mut fed = fed.clone();
+        async move {
+            let h = fed
+                .get_heads(w::GetHeadsRequest {})
+                .await
+                .ok()?
+                .into_inner();
+            h.heads
+                .iter()
+                .find(|h| h.origin == BOROUGHS[0] && h.floor_seq >= r2.last_seq)
+                .map(|_| ())
+        }
+    })
+    .await;
+    b.start_again();
+    wait_status(&b, "B to converge via a snapshot", |s| {
+        converged(s, BOROUGHS[0], (r2.epoch, r2.last_seq))
+    })
+    .await;
+    assert!(
+        b.log().contains("requesting snapshot"),
+        "B re-synced A by snapshot"
+    );
+
+    // Resumed where they stopped, both end with exactly A's live set (or, if told to start
+    // again, do so and then hold it): never with a course the snapshot removed.
+    if watch_from(&b, &mut watch_copy, &mut watch_pos, &want)
+        .await
+        .is_err()
+    {
+        (watch_copy, watch_pos) = (Copy::new(), 0);
+        watch_from(&b, &mut watch_copy, &mut watch_pos, &want)
+            .await
+            .expect("watch restarted from 0");
+    }
+    assert_eq!(watch_copy, want);
+    if rpde_from(&b, &mut rpde_copy, &mut rpde_pos).is_err() {
+        (rpde_copy, rpde_pos) = (Copy::new(), 0);
+        rpde_from(&b, &mut rpde_copy, &mut rpde_pos).expect("rpde restarted from 0");
+    }
+    assert_eq!(rpde_copy, want, "RPDE consumer after the snapshot re-sync");
 }
