@@ -388,10 +388,17 @@ async fn a_rogue_peers_forged_altered_unknown_and_forked_entries_are_never_store
     rogue.open();
     let rogue_url = rogue.url.clone();
 
-    // B syncs from A first, then also from the rogue.
+    // B syncs from A first (and holds A's genuine entries), then also from the rogue: a
+    // restart with both peers, so the order is fixed rather than a race between the links.
     let a_url = a.url();
-    let b = fleet.start(1, &["--peer", &a_url, "--peer", &rogue_url]);
     let head = (r.epoch, r.last_seq);
+    let first = fleet.start(1, &["--peer", &a_url]);
+    wait_status(&first, "B to hold A's genuine entries", |s| {
+        converged(s, BOROUGHS[0], head)
+    })
+    .await;
+    drop(first);
+    let b = fleet.start(1, &["--peer", &a_url, "--peer", &rogue_url]);
     // Everything below changes asynchronously (fork record, link counters, metrics): one
     // poll on the whole condition.
     let lines: Vec<String> = ["bad_signature", "unknown_key"]
@@ -630,22 +637,7 @@ async fn a_peer_away_longer_than_the_tombstone_grace_resyncs_from_a_snapshot() {
         .await
         .expect("delete");
     // A purges the tombstones after the grace and raises its floor past B's cursor.
-    let fed = prospectus_proto::v1::federation_client::FederationClient::new(a.channel().await);
-    wait_for_async(|| {
-        let mut fed = fed.clone();
-        async move {
-            let h = fed
-                .get_heads(w::GetHeadsRequest {})
-                .await
-                .ok()?
-                .into_inner();
-            h.heads
-                .iter()
-                .find(|h| h.origin == BOROUGHS[0] && h.floor_seq >= r2.last_seq)
-                .map(|_| ())
-        }
-    })
-    .await;
+    wait_for_floor(&a, BOROUGHS[0], r2.last_seq).await;
 
     // B, whose only peer is A, is told SnapshotRequired and re-syncs A whole.
     b.start_again();

@@ -317,22 +317,7 @@ async fn feed_consumers_following_a_node_through_a_snapshot_resync_end_with_the_
     for id in &gone {
         want.remove(&id.to_string());
     }
-    let fed = w::federation_client::FederationClient::new(a.channel().await);
-    wait_for_async(|| {
-        let mut fed = fed.clone();
-        async move {
-            let h = fed
-                .get_heads(w::GetHeadsRequest {})
-                .await
-                .ok()?
-                .into_inner();
-            h.heads
-                .iter()
-                .find(|h| h.origin == BOROUGHS[0] && h.floor_seq >= r2.last_seq)
-                .map(|_| ())
-        }
-    })
-    .await;
+    wait_for_floor(&a, BOROUGHS[0], r2.last_seq).await;
     b.start_again();
     wait_status(&b, "B to converge via a snapshot", |s| {
         converged(s, BOROUGHS[0], (r2.epoch, r2.last_seq))

@@ -469,3 +469,24 @@ pub async fn course_at(node: &Node, id: Uuid) -> Result<prospectus_model::Course
         Err(s) => Err(s.code()),
     }
 }
+
+/// Polls `node`'s federation heads until `origin`'s floor reaches `seq`: its tombstones up to
+/// there are purged, so a peer whose cursor is below can only re-sync by a snapshot.
+pub async fn wait_for_floor(node: &Node, origin: &str, seq: u64) {
+    let fed = prospectus_proto::v1::federation_client::FederationClient::new(node.channel().await);
+    wait_for_async(|| {
+        let mut fed = fed.clone();
+        async move {
+            let h = fed
+                .get_heads(w::GetHeadsRequest {})
+                .await
+                .ok()?
+                .into_inner();
+            h.heads
+                .iter()
+                .any(|h| h.origin == origin && h.floor_seq >= seq)
+                .then_some(())
+        }
+    })
+    .await;
+}
