@@ -177,8 +177,11 @@ async fn stalled_subscribers(
         "publish took {:?}",
         worst.1
     );
+    // The attack grew threads with the number of streams (20 → 520 for 500). What remains is
+    // the blocking pool serving the probe's own publishes and searches, which varies with the
+    // machine's load (26–38 seen): the bound is far below one thread per stream.
     assert!(
-        peak.0 <= threads0 + 16,
+        peak.0 <= threads0 + 64,
         "threads grew from {threads0} to {}",
         peak.0
     );
