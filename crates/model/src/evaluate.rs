@@ -32,8 +32,14 @@ fn known(v: Option<bool>, fact: Fact) -> Checked {
 
 /// Three-valued "and": any failure fails; else any unstated leaves it open.
 fn all(parts: Vec<Checked>) -> Checked {
-    if parts.iter().any(|(v, _)| *v == Verdict::NotMet) {
-        return (Verdict::NotMet, vec![]);
+    combine(parts, Verdict::NotMet, Verdict::Met)
+}
+
+/// `all` and `any` in one: a `decisive` part decides; else an unstated part leaves the answer
+/// open (with the facts that would settle it); else every part agrees on `otherwise`.
+fn combine(parts: Vec<Checked>, decisive: Verdict, otherwise: Verdict) -> Checked {
+    if parts.iter().any(|(v, _)| *v == decisive) {
+        return (decisive, vec![]);
     }
     let mut facts = Vec::new();
     let mut open = false;
@@ -46,7 +52,7 @@ fn all(parts: Vec<Checked>) -> Checked {
     if open {
         (Verdict::NotStated, facts)
     } else {
-        (Verdict::Met, vec![])
+        (otherwise, vec![])
     }
 }
 
@@ -287,22 +293,7 @@ fn check(c: &Condition, p: &LearnerProfile, rules: &RuleSet, today: NaiveDate) -
 
 /// Three-valued "or": any success succeeds; else any unstated leaves it open.
 fn any(parts: Vec<Checked>) -> Checked {
-    if parts.iter().any(|(v, _)| *v == Verdict::Met) {
-        return (Verdict::Met, vec![]);
-    }
-    let mut facts = Vec::new();
-    let mut open = false;
-    for (v, f) in parts {
-        if v == Verdict::NotStated {
-            open = true;
-            add(&mut facts, &f);
-        }
-    }
-    if open {
-        (Verdict::NotStated, facts)
-    } else {
-        (Verdict::NotMet, vec![])
-    }
+    combine(parts, Verdict::Met, Verdict::NotMet)
 }
 
 /// Evaluates `course` for `learner`. Total: every course and profile gets an answer.
