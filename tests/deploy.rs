@@ -119,6 +119,7 @@ fn every_runbook_command_uses_real_subcommands_and_flags() {
         "keygen",
         "token create",
         "token revoke",
+        "key rotate",
         "publish",
         "status",
         "info",
@@ -192,7 +193,8 @@ fn example_rosters_have_the_roster_shape() {
             for k in t["keys"].as_array().expect("keys") {
                 for key in k.as_table().expect("key").keys() {
                     assert!(
-                        ["public_key", "valid_from", "valid_until"].contains(&key.as_str()),
+                        ["public_key", "valid_from", "valid_until", "revoked"]
+                            .contains(&key.as_str()),
                         "{f}: unknown key field {key}"
                     );
                 }

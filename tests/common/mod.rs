@@ -152,6 +152,32 @@ impl Node {
         wait_for("node to exit after SIGTERM", || c.try_wait().ok().flatten())
     }
 
+    /// Sends SIGHUP (what `systemctl reload` sends): the node re-reads its roster.
+    pub fn sighup(&self) {
+        let c = self.child.as_ref().expect("running");
+        let ok = Command::new("kill")
+            .arg("-HUP")
+            .arg(c.id().to_string())
+            .status()
+            .expect("kill -HUP");
+        assert!(ok.success(), "kill -HUP failed");
+    }
+
+    /// The sum of the node's `/metrics` samples of `metric` whose labels contain `labels`
+    /// (`None`: no such sample).
+    pub fn metric(&self, metric: &str, labels: &str) -> Option<f64> {
+        let (code, text) = http_get(&self.addr, "/metrics");
+        assert_eq!(code, 200, "/metrics");
+        text.lines()
+            .filter(|l| {
+                l.strip_prefix(metric)
+                    .is_some_and(|rest| rest.starts_with('{') || rest.starts_with(' '))
+                    && l.contains(labels)
+            })
+            .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
+            .reduce(|a, b| a + b)
+    }
+
     /// Starts again after `kill9` (same data dir, flags and address).
     pub fn start_again(&mut self) {
         self.spawn();

@@ -40,6 +40,9 @@ pub enum Command {
     Demo(DemoArgs),
     /// Create (if absent) an origin key file and print its public key for the roster.
     Keygen(KeygenArgs),
+    /// Manage the origin key (rotation).
+    #[command(subcommand)]
+    Key(KeyCommand),
     /// List the London boroughs and their GSS codes.
     Boroughs,
 }
@@ -101,6 +104,10 @@ pub struct ServeArgs {
     /// Serve one peer a snapshot request at most this often, after a burst of 4 [default: 10].
     #[arg(long)]
     pub snapshot_interval_secs: Option<u64>,
+    /// Check the roster file for changes this often (it is also re-read on SIGHUP); 0: on
+    /// SIGHUP only [default: 5].
+    #[arg(long)]
+    pub roster_poll_secs: Option<u64>,
 }
 
 /// How to reach a node.
@@ -344,6 +351,25 @@ pub struct KeygenArgs {
     /// Key file to create or read.
     #[arg(long, default_value = "./prospectus-data/node.key")]
     pub key: PathBuf,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum KeyCommand {
+    /// Replace the origin key with a new one (same file) and print the roster lines to paste.
+    /// The data dir, its records and provider tokens are kept; the node signs with the new
+    /// key once restarted; peers need only the new roster (they re-read it live).
+    Rotate(KeyRotateArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct KeyRotateArgs {
+    /// The origin key file (the node's `key_file` / `--key`); it is replaced in place.
+    #[arg(long, default_value = "./prospectus-data/node.key")]
+    pub key: PathBuf,
+    /// Until when the old key stays valid in the roster: RFC 3339 (2027-01-31T00:00:00Z) or a
+    /// date (2027-01-31, midnight UTC) [default: 7 days from now].
+    #[arg(long)]
+    pub old_valid_until: Option<String>,
 }
 
 #[derive(Debug, Args)]

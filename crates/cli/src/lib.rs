@@ -9,7 +9,7 @@ mod search;
 mod status;
 
 use anyhow::{Context, Result};
-use args::{Cli, Command, DatasetCommand, TokenCommand};
+use args::{Cli, Command, DatasetCommand, KeyCommand, TokenCommand};
 use clap::Parser;
 use prospectus_server::client::{self, AdminClient};
 use std::process::ExitCode;
@@ -144,6 +144,7 @@ async fn run(cli: Cli) -> Result<ExitCode> {
             println!("key_id = \"{}\"", key.key_id());
             Ok(ExitCode::SUCCESS)
         }
+        Command::Key(KeyCommand::Rotate(a)) => rotate_key(&a),
         Command::Boroughs => {
             for b in prospectus_geo::boroughs() {
                 println!("{}  {}", b.gss_code, b.name);
@@ -151,6 +152,50 @@ async fn run(cli: Cli) -> Result<ExitCode> {
             Ok(ExitCode::SUCCESS)
         }
     }
+}
+
+/// `key rotate`: a new key in the same file (the old one's public half recorded in it), and
+/// the roster lines for it on stdout.
+fn rotate_key(a: &args::KeyRotateArgs) -> Result<ExitCode> {
+    let now = chrono::Utc::now();
+    let until = match &a.old_valid_until {
+        None => now + chrono::Duration::days(7),
+        Some(t) => parse_when(t).with_context(|| {
+            format!("--old-valid-until {t:?}: expected RFC 3339 (2027-01-31T00:00:00Z) or a date (2027-01-31)")
+        })?,
+    };
+    let (new, old) = prospectus_server::NodeKey::rotate(&a.key, until.timestamp_millis())?;
+    let rfc =
+        |t: chrono::DateTime<chrono::Utc>| t.to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
+    eprintln!(
+        "rotated {}: new key id {} (old key id {} stays valid until {}).\n\
+         1. Replace your borough's [[member.keys]] in the roster with the lines below (keep any \
+         valid_from the old key had) and give that roster to every member: their nodes re-read \
+         it live (no restart).\n\
+         2. Restart this node (`systemctl restart prospectus`): it signs with the new key from \
+         then on; its data dir and provider tokens are kept.",
+        a.key.display(),
+        new.key_id(),
+        old.key_id(),
+        rfc(until)
+    );
+    println!("[[member.keys]]");
+    println!("public_key = \"{}\"", new.public_hex());
+    println!("valid_from = \"{}\"", rfc(now));
+    println!();
+    println!("[[member.keys]]");
+    println!("public_key = \"{}\"", old.public_hex());
+    println!("valid_until = \"{}\"", rfc(until));
+    Ok(ExitCode::SUCCESS)
+}
+
+/// RFC 3339, or a date meaning its midnight UTC.
+fn parse_when(t: &str) -> Result<chrono::DateTime<chrono::Utc>> {
+    if let Ok(d) = chrono::DateTime::parse_from_rfc3339(t.trim()) {
+        return Ok(d.with_timezone(&chrono::Utc));
+    }
+    let day = chrono::NaiveDate::parse_from_str(t.trim(), "%Y-%m-%d")?;
+    Ok(day.and_time(chrono::NaiveTime::MIN).and_utc())
 }
 
 pub(crate) fn read_token(path: &std::path::Path) -> Result<String> {
@@ -228,6 +273,9 @@ async fn serve(a: args::ServeArgs) -> Result<ExitCode> {
     }
     if let Some(s) = a.snapshot_interval_secs {
         cfg.snapshot_interval_secs = s;
+    }
+    if let Some(s) = a.roster_poll_secs {
+        cfg.federation.roster_poll_secs = Some(s);
     }
     let node = match prospectus_server::start(cfg).await {
         Ok(node) => node,

@@ -10,4 +10,4 @@ mod roster;
 
 pub use outbound::{OriginPlan, heads, plan};
 pub use replica::{Replica, ReplicaEvent, SharedHeads, UNKNOWN_ORIGIN};
-pub use roster::{Member, Roster, RosterError, RosterKey};
+pub use roster::{KeyStanding, Member, Roster, RosterError, RosterKey, SharedRoster};

@@ -1,12 +1,18 @@
 //! The roster: the federation's members, their endpoints and the public keys that may sign
-//! for each borough, with validity windows. A node accepts an entry only if its origin and key
-//! are here and the signature verifies.
+//! for each borough, with validity windows and revocation. A node accepts an entry only if its
+//! origin and key are here, the key is not revoked, and the signature verifies.
+//!
+//! The roster is re-read while the node runs ([`SharedRoster`]): whoever verifies takes the
+//! current one with [`SharedRoster::current`] and keeps that snapshot for the work in hand,
+//! so a reload is never seen half-applied.
 
 use chrono::{DateTime, Utc};
 use ed25519_dalek::VerifyingKey;
 use prospectus_store::Trust;
 use serde::Deserialize;
 use std::path::Path;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, RwLock};
 
 #[derive(Debug, thiserror::Error)]
 pub enum RosterError {
@@ -25,6 +31,10 @@ pub struct RosterKey {
     pub valid_from: Option<DateTime<Utc>>,
     #[serde(default)]
     pub valid_until: Option<DateTime<Utc>>,
+    /// A compromised key: nothing it signs is accepted, whatever time the entry claims
+    /// (validity windows trust the signer's clock; revocation does not).
+    #[serde(default)]
+    pub revoked: bool,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -69,6 +79,7 @@ struct TrustedKey {
     key: VerifyingKey,
     from: Option<i64>,
     until: Option<i64>,
+    revoked: bool,
 }
 
 /// A parsed roster with decoded keys.
@@ -80,17 +91,23 @@ pub struct Roster {
 
 impl Roster {
     pub fn load(path: &Path) -> Result<Self, RosterError> {
+        Self::read(path).map(|(r, _)| r)
+    }
+
+    /// Loads the roster at `path`; also returns the text it was parsed from.
+    pub fn read(path: &Path) -> Result<(Self, String), RosterError> {
         let text = std::fs::read_to_string(path).map_err(|e| RosterError::Read {
             path: path.display().to_string(),
             message: e.to_string(),
         })?;
-        Self::parse(&text).map_err(|e| match e {
+        let roster = Self::parse(&text).map_err(|e| match e {
             RosterError::Read { message, .. } => RosterError::Read {
                 path: path.display().to_string(),
                 message,
             },
             other => other,
-        })
+        })?;
+        Ok((roster, text))
     }
 
     pub fn parse(text: &str) -> Result<Self, RosterError> {
@@ -128,6 +145,7 @@ impl Roster {
                     key: vk,
                     from: k.valid_from.map(|t| t.timestamp_millis()),
                     until: k.valid_until.map(|t| t.timestamp_millis()),
+                    revoked: k.revoked,
                 });
             }
         }
@@ -136,6 +154,66 @@ impl Roster {
 
     pub fn members(&self) -> &[Member] {
         &self.members
+    }
+
+    /// Number of keys listed, over all members.
+    pub fn key_count(&self) -> usize {
+        self.keys.len()
+    }
+
+    /// Number of keys marked `revoked = true`.
+    pub fn revoked_count(&self) -> usize {
+        self.keys.iter().filter(|k| k.revoked).count()
+    }
+
+    /// Key ids of `origin`'s revoked keys.
+    pub fn revoked_ids(&self, origin: &str) -> Vec<String> {
+        self.keys
+            .iter()
+            .filter(|k| k.revoked && k.origin == origin)
+            .map(|k| k.key_id.clone())
+            .collect()
+    }
+
+    /// How `origin`'s key `key_id` stands in this roster.
+    pub fn key_standing(&self, origin: &str, key_id: &str, unix_millis: i64) -> KeyStanding {
+        match self
+            .keys
+            .iter()
+            .find(|k| k.origin == origin && k.key_id == key_id)
+        {
+            None => KeyStanding::NotListed,
+            Some(k) if k.revoked => KeyStanding::Revoked,
+            Some(k) if k.from.is_some_and(|f| unix_millis < f) => KeyStanding::NotYetValid,
+            Some(k) if k.until.is_some_and(|u| unix_millis >= u) => KeyStanding::Expired,
+            Some(_) => KeyStanding::Valid,
+        }
+    }
+
+    /// Per origin with a revoked key: how many entries `store` holds that such a key signed.
+    /// They were accepted while the key was trusted and are kept (see ARCHITECTURE.md); the
+    /// count says how much the origin still has to re-sign by republishing.
+    pub fn held_by_revoked(
+        &self,
+        store: &prospectus_store::Store,
+    ) -> Result<Vec<(String, u64)>, prospectus_store::StoreError> {
+        let mut out = Vec::new();
+        for m in &self.members {
+            let revoked = self.revoked_ids(&m.origin);
+            if revoked.is_empty() {
+                continue;
+            }
+            let mut n = 0u64;
+            for item in store.log_after(&m.origin, 0, 0) {
+                let (_, _, bytes) = item?;
+                let (signed, _) = prospectus_store::open_entry(&bytes)?;
+                if revoked.contains(&signed.key_id) {
+                    n += 1;
+                }
+            }
+            out.push((m.origin.clone(), n));
+        }
+        Ok(out)
     }
 
     pub fn member(&self, origin: &str) -> Option<&Member> {
@@ -150,6 +228,16 @@ impl Roster {
     }
 }
 
+/// Where a key stands in a roster at some moment.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum KeyStanding {
+    Valid,
+    NotListed,
+    Revoked,
+    NotYetValid,
+    Expired,
+}
+
 impl Trust for Roster {
     fn key_for(&self, origin: &str, key_id: &str, unix_millis: i64) -> Option<VerifyingKey> {
         self.keys
@@ -157,10 +245,57 @@ impl Trust for Roster {
             .find(|k| {
                 k.origin == origin
                     && k.key_id == key_id
+                    && !k.revoked
                     && k.from.is_none_or(|f| unix_millis >= f)
                     && k.until.is_none_or(|u| unix_millis < u)
             })
             .map(|k| k.key)
+    }
+
+    fn revoked(&self, origin: &str, key_id: &str) -> bool {
+        self.keys
+            .iter()
+            .any(|k| k.revoked && k.origin == origin && k.key_id == key_id)
+    }
+}
+
+/// The roster in force, replaceable while the node runs. A reader takes one snapshot
+/// (`current`) and uses it whole; `replace` swaps in a fully parsed roster in one step.
+#[derive(Debug, Default)]
+pub struct SharedRoster {
+    current: RwLock<Arc<Roster>>,
+    generation: AtomicU64,
+}
+
+impl SharedRoster {
+    pub fn new(roster: Roster) -> Self {
+        SharedRoster {
+            current: RwLock::new(Arc::new(roster)),
+            generation: AtomicU64::new(0),
+        }
+    }
+
+    /// The roster in force now.
+    pub fn current(&self) -> Arc<Roster> {
+        match self.current.read() {
+            Ok(r) => r.clone(),
+            Err(poisoned) => poisoned.into_inner().clone(),
+        }
+    }
+
+    /// Puts `roster` in force; returns the new generation (0 is the roster loaded at start).
+    pub fn replace(&self, roster: Roster) -> u64 {
+        let new = Arc::new(roster);
+        match self.current.write() {
+            Ok(mut r) => *r = new,
+            Err(poisoned) => *poisoned.into_inner() = new,
+        }
+        self.generation.fetch_add(1, Ordering::SeqCst) + 1
+    }
+
+    /// How many times the roster was replaced since start.
+    pub fn generation(&self) -> u64 {
+        self.generation.load(Ordering::SeqCst)
     }
 }
 
@@ -199,6 +334,30 @@ valid_until = "2027-01-01T00:00:00Z"
                 .is_none()
         );
         assert_eq!(r.members()[0].tls_name(), "node.southwark.example");
+    }
+
+    #[test]
+    fn a_revoked_key_is_refused_at_any_time_and_reported_as_revoked() {
+        let key = prospectus_store::NodeKey::generate();
+        let text = format!(
+            "[[member]]\norigin='E09000028'\nname='S'\nendpoint='http://a:1'\n[[member.keys]]\npublic_key='{}'\nvalid_until='2030-01-01T00:00:00Z'\nrevoked=true\n",
+            key.public_hex()
+        );
+        let r = Roster::parse(&text).unwrap();
+        for t in [0, 1_700_000_000_000, i64::MAX] {
+            assert!(r.key_for("E09000028", key.key_id(), t).is_none());
+        }
+        assert!(r.revoked("E09000028", key.key_id()));
+        assert!(!r.revoked("E09000001", key.key_id()));
+        assert_eq!(
+            r.key_standing("E09000028", key.key_id(), 0),
+            KeyStanding::Revoked
+        );
+        assert_eq!(r.revoked_count(), 1);
+        let shared = SharedRoster::new(Roster::default());
+        assert_eq!(shared.generation(), 0);
+        assert_eq!(shared.replace(r), 1);
+        assert_eq!(shared.current().key_count(), 1);
     }
 
     #[test]

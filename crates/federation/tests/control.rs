@@ -22,6 +22,7 @@ fn member(origin: &str, key: &NodeKey) -> Member {
             public_key: key.public_hex(),
             valid_from: None,
             valid_until: None,
+            revoked: false,
         }],
     }
 }

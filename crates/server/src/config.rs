@@ -35,7 +35,13 @@ pub struct FederationConfig {
     /// With TLS on, serve the Federation service to any client, not only roster members with
     /// a client certificate: for a public read mirror that others replicate from.
     pub public: bool,
+    /// How often the roster file is checked for changes (it is also re-read on SIGHUP);
+    /// 0 turns the check off (SIGHUP only). Default 5.
+    pub roster_poll_secs: Option<u64>,
 }
+
+/// Default interval between checks of the roster file for changes.
+pub const DEFAULT_ROSTER_POLL_SECS: u64 = 5;
 
 #[derive(Debug, Clone, Deserialize, PartialEq)]
 #[serde(deny_unknown_fields, default)]

@@ -4,7 +4,7 @@
 
 use crate::errors;
 use crate::streams::{Gone, MAX_CURSORS, Outlet, StreamError, Streams, peer_identity};
-use prospectus_federation::{OriginPlan, Roster, heads, plan};
+use prospectus_federation::{OriginPlan, SharedRoster, heads, plan};
 use prospectus_proto::v1::{
     self as w, PullItem, SignedCheckpoint, SignedEntry, federation_server::Federation,
     pull_item::Item,
@@ -35,7 +35,8 @@ impl Observer for Notifier {
 
 pub struct FederationService {
     pub store: Arc<Store>,
-    pub roster: Arc<Roster>,
+    /// Who may call (under mutual TLS): the roster in force at each call.
+    pub roster: Arc<SharedRoster>,
     pub notify: broadcast::Sender<()>,
     /// Ends open streams when the node shuts down.
     pub stopping: tokio::sync::watch::Receiver<bool>,
@@ -243,7 +244,8 @@ impl FederationService {
         let der = rustls_pki_types::CertificateDer::from(leaf.as_ref().to_vec());
         let cert = webpki::EndEntityCert::try_from(&der)
             .map_err(|_| Status::unauthenticated("unreadable client certificate"))?;
-        for m in self.roster.members() {
+        let roster = self.roster.current();
+        for m in roster.members() {
             if let Ok(name) = rustls_pki_types::ServerName::try_from(m.tls_name())
                 && cert.verify_is_valid_for_subject_name(&name).is_ok()
             {

@@ -18,6 +18,7 @@ mod node;
 mod peers;
 mod preflight;
 mod publisher;
+mod roster_watch;
 mod streams;
 pub mod transport;
 

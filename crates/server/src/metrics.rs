@@ -24,6 +24,11 @@ pub const LAG: &str = "prospectus_replication_lag_entries";
 pub const STREAMS_OPEN: &str = "prospectus_streams_open";
 pub const STREAMS_DROPPED: &str = "prospectus_streams_dropped_total";
 pub const STREAMS_REFUSED: &str = "prospectus_streams_refused_total";
+pub const ROSTER_RELOADS: &str = "prospectus_roster_reloads_total";
+pub const ROSTER_MEMBERS: &str = "prospectus_roster_members";
+pub const ROSTER_KEYS: &str = "prospectus_roster_keys";
+pub const ROSTER_REVOKED_KEYS: &str = "prospectus_roster_revoked_keys";
+pub const HELD_REVOKED: &str = "prospectus_entries_held_revoked_key";
 
 /// Latency buckets in seconds: sub-millisecond lookups up to slow bulk imports.
 const BUCKETS: [f64; 14] = [
@@ -89,6 +94,20 @@ fn describe() {
     metrics::describe_counter!(
         STREAMS_REFUSED,
         "Streams or snapshot requests refused by a bound, by reason"
+    );
+    metrics::describe_counter!(
+        ROSTER_RELOADS,
+        "Roster re-reads (SIGHUP or a change of the file), by result (ok, error)"
+    );
+    metrics::describe_gauge!(ROSTER_MEMBERS, "Members in the roster in force");
+    metrics::describe_gauge!(ROSTER_KEYS, "Keys in the roster in force");
+    metrics::describe_gauge!(
+        ROSTER_REVOKED_KEYS,
+        "Keys marked revoked in the roster in force"
+    );
+    metrics::describe_gauge!(
+        HELD_REVOKED,
+        "Entries held (accepted before the revocation) signed by a key the roster now revokes, by origin"
     );
 }
 

@@ -4,9 +4,9 @@
 use crate::config::NodeConfig;
 use crate::federation::{FederationService, Notifier};
 use crate::http::{HttpState, Readiness};
-use crate::peers::{Fed, spawn_links};
+use crate::peers::{Fed, Links, roster_peers};
 use crate::{admin::AdminService, directory::DirectoryService, publisher::PublisherService};
-use prospectus_federation::Roster;
+use prospectus_federation::{Roster, SharedRoster};
 use prospectus_proto::v1::{
     admin_server::AdminServer, directory_server::DirectoryServer,
     federation_server::FederationServer, publisher_server::PublisherServer,
@@ -184,19 +184,14 @@ pub async fn start(cfg: NodeConfig) -> Result<RunningNode, NodeError> {
     // Installed before anything records, so no early count is lost.
     let _ = crate::metrics::handle();
     let ready = Arc::new(Readiness::default());
-    let roster = match &cfg.federation.roster {
-        Some(p) => Roster::load(p)?,
-        None => Roster::default(),
+    let (roster, roster_text) = match &cfg.federation.roster {
+        Some(p) => Roster::read(p)?,
+        None => (Roster::default(), String::new()),
     };
     ready.roster_loaded.store(true, Ordering::SeqCst);
     let peers: Vec<String> = match &cfg.federation.peers {
         Some(p) => p.clone(),
-        None => roster
-            .members()
-            .iter()
-            .filter(|m| m.origin != borough)
-            .map(|m| m.endpoint.clone())
-            .collect(),
+        None => roster_peers(&roster, &borough),
     };
     // Before any link connects: plaintext beyond loopback only with --insecure-dev.
     for url in &peers {
@@ -209,7 +204,14 @@ pub async fn start(cfg: NodeConfig) -> Result<RunningNode, NodeError> {
     if created {
         tracing::info!(key_id = key.key_id(), path = %cfg.key_path().display(), "created origin key");
     }
-    crate::preflight::check_roster(&cfg, &roster, &borough, &key.public_hex(), key.key_id())?;
+    crate::preflight::check_roster(
+        &cfg,
+        &roster,
+        &borough,
+        &key.public_hex(),
+        key.key_id(),
+        chrono::Utc::now().timestamp_millis(),
+    )?;
     crate::preflight::check_certificate(&cfg, &roster, &borough, chrono::Utc::now().timestamp())?;
     let store = Arc::new(Store::open(&dir, &borough, key)?);
     ready.store_open.store(true, Ordering::SeqCst);
@@ -235,9 +237,11 @@ pub async fn start(cfg: NodeConfig) -> Result<RunningNode, NodeError> {
         );
     }
     let client_tls = client_tls(&cfg)?;
+    crate::roster_watch::record(&roster, &store);
     let fed = Arc::new(Fed {
         store: store.clone(),
-        roster: Arc::new(roster),
+        roster: Arc::new(SharedRoster::new(roster)),
+        roster_changed: watch::channel(0).0,
         heads: Default::default(),
         recovering: AtomicBool::new(recovering),
         links: Default::default(),
@@ -377,7 +381,29 @@ pub async fn start(cfg: NodeConfig) -> Result<RunningNode, NodeError> {
         origin = %borough, borough = info.name, %addr, tls = cfg.tls.is_some(),
         key_id = store.key().key_id(), peers = peers.len(), "node ready"
     );
-    spawn_links(fed, peers, stopping.subscribe());
+    let links = Links::new(fed.clone(), stopping.subscribe());
+    links.set(&peers);
+    // SIGHUP and (every few seconds) a changed file re-read the roster; links follow its
+    // endpoints unless peers were given explicitly.
+    let reloader = cfg.federation.roster.clone().map(|path| {
+        Arc::new(crate::roster_watch::RosterWatch::new(
+            path,
+            fed.clone(),
+            links,
+            cfg.federation.peers.is_none(),
+            cfg.insecure_dev,
+            roster_text.into_bytes(),
+        ))
+    });
+    let poll = cfg
+        .federation
+        .roster_poll_secs
+        .unwrap_or(crate::config::DEFAULT_ROSTER_POLL_SECS);
+    crate::roster_watch::spawn(
+        reloader,
+        (poll > 0).then(|| std::time::Duration::from_secs(poll)),
+        stopping.subscribe(),
+    );
     spawn_tombstone_purge(
         store.clone(),
         cfg.tombstone_grace_secs,

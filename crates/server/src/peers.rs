@@ -1,8 +1,13 @@
 //! Links to peers: for each configured peer, subscribe with our cursors, apply what arrives
 //! (verified against the roster), and reconnect with jittered exponential backoff. Any peer
 //! can relay any borough, so a node catches up from whichever peers are up.
+//!
+//! The roster can change while links run ([`Links::set`] starts and stops links as members
+//! come and go). A link verifies a stream with the roster in force when it subscribed; when the
+//! roster is replaced it drops what it has not applied and subscribes again from its cursors,
+//! so entries refused under the old roster (a key it did not list yet) are offered again.
 
-use prospectus_federation::{Replica, ReplicaEvent, Roster, SharedHeads};
+use prospectus_federation::{Replica, ReplicaEvent, Roster, SharedHeads, SharedRoster};
 use prospectus_proto::v1::{self as w, federation_client::FederationClient, pull_item::Item};
 use prospectus_store::Store;
 use rand::Rng;
@@ -29,7 +34,9 @@ pub struct LinkStatus {
 /// Shared by the links, the Admin service and the Publisher (recovery gate).
 pub struct Fed {
     pub store: Arc<Store>,
-    pub roster: Arc<Roster>,
+    pub roster: Arc<SharedRoster>,
+    /// Bumped (with the roster's generation) each time the roster is replaced.
+    pub roster_changed: tokio::sync::watch::Sender<u64>,
     pub heads: SharedHeads,
     /// Restoring our own origin from peers after a lost disk: publishes wait.
     pub recovering: AtomicBool,
@@ -126,49 +133,107 @@ fn jitter(d: Duration) -> Duration {
     Duration::from_millis(rand::thread_rng().gen_range(ms / 2..=ms.max(1)))
 }
 
-/// Starts one background link per peer URL.
-pub fn spawn_links(
+/// The peer links that run, by URL; the set follows the roster when peers come from it.
+pub struct Links {
     fed: Arc<Fed>,
-    peers: Vec<String>,
     stopping: tokio::sync::watch::Receiver<bool>,
-) {
-    for url in peers {
-        let fed = fed.clone();
-        let mut stopping = stopping.clone();
-        tokio::spawn(async move {
-            let mut backoff = BACKOFF_MIN;
-            loop {
-                if *stopping.borrow() {
-                    return;
-                }
-                let span = tracing::info_span!("peer", peer = %url);
-                let r = {
-                    let _e = span.enter();
-                    tracing::debug!("connecting");
-                    drop(_e);
-                    tokio::select! {
-                        r = run_link(&fed, &url) => r,
-                        _ = stopping.changed() => return,
+    running: Mutex<BTreeMap<String, tokio::task::JoinHandle<()>>>,
+}
+
+impl Links {
+    pub fn new(fed: Arc<Fed>, stopping: tokio::sync::watch::Receiver<bool>) -> Arc<Links> {
+        Arc::new(Links {
+            fed,
+            stopping,
+            running: Mutex::new(BTreeMap::new()),
+        })
+    }
+
+    /// Runs a link to each of `urls` and to nothing else: new ones start, others stop (their
+    /// status rows go). Returns `(started, stopped)`.
+    pub fn set(&self, urls: &[String]) -> (Vec<String>, Vec<String>) {
+        let Ok(mut running) = self.running.lock() else {
+            return (Vec::new(), Vec::new());
+        };
+        let stopped: Vec<String> = running
+            .keys()
+            .filter(|u| !urls.contains(u))
+            .cloned()
+            .collect();
+        for url in &stopped {
+            if let Some(task) = running.remove(url) {
+                task.abort();
+                // The status row goes once the task has ended (it cannot write it again).
+                let (fed, url) = (self.fed.clone(), url.clone());
+                tokio::spawn(async move {
+                    let _ = task.await;
+                    if let Ok(mut m) = fed.links.lock() {
+                        m.remove(&url);
                     }
-                };
-                match r {
-                    Ok(()) => backoff = BACKOFF_MIN,
-                    Err(e) => {
-                        tracing::warn!(peer = %url, error = %e, "peer link down");
-                        fed.set_link(&url, |s| {
-                            s.connected = false;
-                            s.last_error = e.clone();
-                        });
-                    }
-                }
+                });
+            }
+        }
+        let mut started = Vec::new();
+        for url in urls {
+            if !running.contains_key(url) {
+                let task = spawn_link(self.fed.clone(), url.clone(), self.stopping.clone());
+                running.insert(url.clone(), task);
+                started.push(url.clone());
+            }
+        }
+        (started, stopped)
+    }
+}
+
+/// Peers by default: every roster member's endpoint but this borough's own.
+pub fn roster_peers(roster: &Roster, own: &str) -> Vec<String> {
+    roster
+        .members()
+        .iter()
+        .filter(|m| m.origin != own)
+        .map(|m| m.endpoint.clone())
+        .collect()
+}
+
+/// One background link to `url`, reconnecting until the node stops or the task is aborted.
+fn spawn_link(
+    fed: Arc<Fed>,
+    url: String,
+    mut stopping: tokio::sync::watch::Receiver<bool>,
+) -> tokio::task::JoinHandle<()> {
+    tokio::spawn(async move {
+        let mut backoff = BACKOFF_MIN;
+        loop {
+            if *stopping.borrow() {
+                return;
+            }
+            let span = tracing::info_span!("peer", peer = %url);
+            let r = {
+                let _e = span.enter();
+                tracing::debug!("connecting");
+                drop(_e);
                 tokio::select! {
-                    _ = tokio::time::sleep(jitter(backoff)) => {}
+                    r = run_link(&fed, &url) => r,
                     _ = stopping.changed() => return,
                 }
-                backoff = (backoff * 2).min(BACKOFF_MAX);
+            };
+            match r {
+                Ok(()) => backoff = BACKOFF_MIN,
+                Err(e) => {
+                    tracing::warn!(peer = %url, error = %e, "peer link down");
+                    fed.set_link(&url, |s| {
+                        s.connected = false;
+                        s.last_error = e.clone();
+                    });
+                }
             }
-        });
-    }
+            tokio::select! {
+                _ = tokio::time::sleep(jitter(backoff)) => {}
+                _ = stopping.changed() => return,
+            }
+            backoff = (backoff * 2).min(BACKOFF_MAX);
+        }
+    })
 }
 
 async fn connect(fed: &Fed, url: &str) -> Result<Channel, String> {
@@ -209,9 +274,11 @@ async fn run_link(fed: &Arc<Fed>, url: &str) -> Result<(), String> {
     let mut client = FederationClient::new(channel)
         .max_decoding_message_size(64 << 20)
         .max_encoding_message_size(64 << 20);
+    // The roster this link verifies with until it is replaced (then the link subscribes anew).
+    let mut roster_changed = fed.roster_changed.subscribe();
     let mut replica = Replica::new(
         fed.store.clone(),
-        fed.roster.clone(),
+        fed.roster.current(),
         fed.heads.clone(),
         fed.recovering.load(Ordering::SeqCst),
     );
@@ -239,7 +306,16 @@ async fn run_link(fed: &Arc<Fed>, url: &str) -> Result<(), String> {
         });
         let mut heads_seen = 0u32;
         loop {
-            let item = match stream.message().await {
+            let message = tokio::select! {
+                m = stream.message() => m,
+                _ = roster_changed.changed() => {
+                    // Nothing unapplied is lost: cursors move only when entries are applied,
+                    // so the next stream sends it again, verified with the new roster.
+                    tracing::info!(peer = %url, "roster replaced: subscribing again under it");
+                    return Ok(());
+                }
+            };
+            let item = match message {
                 Ok(Some(i)) => i,
                 Ok(None) => break,
                 Err(s) => {

@@ -5,7 +5,7 @@
 //! option and, for keys, what to paste into the roster.
 
 use crate::config::NodeConfig;
-use prospectus_federation::Roster;
+use prospectus_federation::{KeyStanding, Roster};
 use std::path::{Path, PathBuf};
 
 #[derive(Debug, thiserror::Error)]
@@ -41,6 +41,28 @@ pub enum PreflightError {
         key_path: String,
         key_id: String,
         public_hex: String,
+    },
+    #[error(
+        "the origin key {key_path} (key id {key_id}) is marked revoked = true for {borough} in \
+         the roster {roster}: it must never sign again. Make a new key with `prospectus key \
+         rotate --key {key_path}`, put the lines it prints into the roster, and start again"
+    )]
+    KeyRevoked {
+        borough: String,
+        roster: String,
+        key_path: String,
+        key_id: String,
+    },
+    #[error(
+        "the origin key {key_path} (key id {key_id}) is outside its validity window for \
+         {borough} in the roster {roster} ({why}); peers would refuse what it signs"
+    )]
+    KeyOutsideWindow {
+        borough: String,
+        roster: String,
+        key_path: String,
+        key_id: String,
+        why: &'static str,
     },
     #[error("--tls-cert {path}: certificate expired on {when}")]
     CertExpired { path: String, when: String },
@@ -130,13 +152,15 @@ fn private(path: &Path, option: &'static str) -> Result<(), PreflightError> {
     Ok(())
 }
 
-/// With a roster: this borough is a member, and the origin key is one of its keys.
+/// With a roster: this borough is a member, and the origin key is one of its keys, not
+/// revoked and inside its validity window now.
 pub fn check_roster(
     cfg: &NodeConfig,
     roster: &Roster,
     borough: &str,
     public_hex: &str,
     key_id: &str,
+    now_millis: i64,
 ) -> Result<(), PreflightError> {
     let Some(roster_path) = &cfg.federation.roster else {
         return Ok(());
@@ -148,6 +172,7 @@ pub fn check_roster(
             borough: borough.to_string(),
             roster: roster_name.clone(),
         })?;
+    let key_path = cfg.key_path().display().to_string();
     if !member
         .keys
         .iter()
@@ -156,12 +181,31 @@ pub fn check_roster(
         return Err(PreflightError::KeyNotInRoster {
             borough: borough.to_string(),
             roster: roster_name,
-            key_path: cfg.key_path().display().to_string(),
+            key_path,
             key_id: key_id.to_string(),
             public_hex: public_hex.to_string(),
         });
     }
-    Ok(())
+    let why = match roster.key_standing(borough, key_id, now_millis) {
+        KeyStanding::Valid | KeyStanding::NotListed => return Ok(()),
+        KeyStanding::Revoked => {
+            return Err(PreflightError::KeyRevoked {
+                borough: borough.to_string(),
+                roster: roster_name,
+                key_path,
+                key_id: key_id.to_string(),
+            });
+        }
+        KeyStanding::NotYetValid => "its valid_from is later than now",
+        KeyStanding::Expired => "its valid_until has passed",
+    };
+    Err(PreflightError::KeyOutsideWindow {
+        borough: borough.to_string(),
+        roster: roster_name,
+        key_path,
+        key_id: key_id.to_string(),
+        why,
+    })
 }
 
 /// The node's own certificate: in date, named as the roster says, usable as a client

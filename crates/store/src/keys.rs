@@ -1,6 +1,12 @@
 //! The node's Ed25519 origin key: created on first start, kept in a 0600 file, used to sign
 //! every entry this borough originates. Verification lives here too so that signing and
 //! checking can never disagree about which bytes are signed.
+//!
+//! `rotate` replaces the key in its file and records the replaced key's *public* half there
+//! (`previous PUBLIC-HEX RETIRED-AT` lines after the secret), so the node still recognises its
+//! own older entries — from its data dir, and when restoring from peers after a lost disk —
+//! and the data dir created with the old key opens with the new one. Older binaries read the
+//! first two words only.
 
 use ed25519_dalek::{Signature, Signer, SigningKey, Verifier, VerifyingKey};
 use sha2::{Digest, Sha256};
@@ -20,12 +26,26 @@ pub enum KeyError {
     Malformed { path: String, reason: &'static str },
     #[error("key file {path} has mode {mode:o}: readable by others; run `chmod 600 {path}`")]
     Permissions { path: String, mode: u32 },
+    #[error(
+        "key file {path} does not exist: nothing to rotate (create a key with `prospectus keygen`)"
+    )]
+    NoKeyToRotate { path: String },
 }
 
-/// The secret key plus its public identity.
+/// A key this node signed with before a rotation: its public half and when it was retired.
+#[derive(Debug, Clone)]
+pub struct PreviousKey {
+    pub public: VerifyingKey,
+    pub key_id: String,
+    /// Entries this key signed are this node's own up to here (millis, as the entry claims).
+    pub retired_unix_millis: i64,
+}
+
+/// The secret key plus its public identity, and the public halves of the keys it replaced.
 pub struct NodeKey {
     signing: SigningKey,
     key_id: String,
+    previous: Vec<PreviousKey>,
 }
 
 impl std::fmt::Debug for NodeKey {
@@ -46,7 +66,57 @@ impl NodeKey {
 
     fn from_signing(signing: SigningKey) -> Self {
         let key_id = key_id(&signing.verifying_key());
-        NodeKey { signing, key_id }
+        NodeKey {
+            signing,
+            key_id,
+            previous: Vec::new(),
+        }
+    }
+
+    /// Replaces the key at `path` with a new one, keeping the old one's public half as a
+    /// previous key retired at `retired_unix_millis`. The file is replaced atomically (a new
+    /// 0600 file with the old one's owner, renamed over it). Returns `(new, old)`. A running node keeps signing with the
+    /// key it loaded until it restarts.
+    pub fn rotate(path: &Path, retired_unix_millis: i64) -> Result<(Self, Self), KeyError> {
+        let p = path.display().to_string();
+        if !path.exists() {
+            return Err(KeyError::NoKeyToRotate { path: p });
+        }
+        let (old, _) = Self::load_or_create(path)?;
+        let mut new = Self::generate();
+        new.previous.push(PreviousKey {
+            public: old.public(),
+            key_id: old.key_id.clone(),
+            retired_unix_millis,
+        });
+        new.previous.extend(old.previous.iter().cloned());
+        let io = |source| KeyError::Io {
+            path: p.clone(),
+            source,
+        };
+        let mut tmp = path.as_os_str().to_owned();
+        tmp.push(".rotating");
+        let tmp = std::path::PathBuf::from(tmp);
+        match std::fs::remove_file(&tmp) {
+            Ok(()) => {}
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+            Err(e) => return Err(io(e)),
+        }
+        write_private(&tmp, new.to_file_text().as_bytes()).map_err(io)?;
+        // The node's user must still own it when an admin rotates as root.
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::MetadataExt;
+            let m = std::fs::metadata(path).map_err(io)?;
+            std::os::unix::fs::chown(&tmp, Some(m.uid()), Some(m.gid())).map_err(io)?;
+        }
+        std::fs::rename(&tmp, path).map_err(io)?;
+        if let Some(dir) = path.parent()
+            && let Ok(d) = std::fs::File::open(dir)
+        {
+            let _ = d.sync_all();
+        }
+        Ok((new, old))
     }
 
     /// Loads the key at `path`, creating it (mode 0600) if absent. Returns whether it was created.
@@ -93,11 +163,64 @@ impl NodeKey {
         let seed: [u8; 32] = bytes
             .try_into()
             .map_err(|_| bad("secret is not 32 bytes"))?;
-        Ok(Self::from_signing(SigningKey::from_bytes(&seed)))
+        let mut key = Self::from_signing(SigningKey::from_bytes(&seed));
+        while let Some(word) = words.next() {
+            if word != "previous" {
+                return Err(bad("unexpected text after the secret"));
+            }
+            let public = words
+                .next()
+                .and_then(|h| hex::decode(h).ok())
+                .and_then(|b| <[u8; 32]>::try_from(b).ok())
+                .and_then(|b| VerifyingKey::from_bytes(&b).ok())
+                .ok_or_else(|| bad("a previous key is not an Ed25519 public key"))?;
+            let retired_unix_millis = words
+                .next()
+                .and_then(|t| t.parse::<i64>().ok())
+                .ok_or_else(|| bad("a previous key has no retirement time"))?;
+            key.previous.push(PreviousKey {
+                key_id: key_id(&public),
+                public,
+                retired_unix_millis,
+            });
+        }
+        Ok(key)
     }
 
     fn to_file_text(&self) -> String {
-        format!("{HEADER} {}\n", hex::encode(self.signing.to_bytes()))
+        let mut text = format!("{HEADER} {}\n", hex::encode(self.signing.to_bytes()));
+        for p in &self.previous {
+            text.push_str(&format!(
+                "previous {} {}\n",
+                hex::encode(p.public.as_bytes()),
+                p.retired_unix_millis
+            ));
+        }
+        text
+    }
+
+    /// The keys this one replaced, newest first.
+    pub fn previous(&self) -> &[PreviousKey] {
+        &self.previous
+    }
+
+    /// The key with `key_id` that signed this node's own entry at (claimed) `unix_millis`:
+    /// the current key, or a previous one up to its retirement.
+    pub fn own_key(&self, key_id: &str, unix_millis: i64) -> Option<VerifyingKey> {
+        if key_id == self.key_id {
+            return Some(self.public());
+        }
+        self.previous
+            .iter()
+            .find(|p| p.key_id == key_id && unix_millis < p.retired_unix_millis)
+            .map(|p| p.public)
+    }
+
+    /// True when `public_hex` is the public half of a key this one replaced.
+    pub fn replaced(&self, public_hex: &str) -> bool {
+        self.previous
+            .iter()
+            .any(|p| hex::encode(p.public.as_bytes()).eq_ignore_ascii_case(public_hex.trim()))
     }
 
     pub fn key_id(&self) -> &str {
@@ -150,4 +273,61 @@ fn check_private(path: &Path) -> Result<(), Result<u32, std::io::Error>> {
     }
     let _ = path;
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_rotated_key_file_names_the_keys_it_replaced() {
+        let tmp = tempfile::tempdir().unwrap();
+        let path = tmp.path().join("node.key");
+        let (first, _) = NodeKey::load_or_create(&path).unwrap();
+        let (second, old) = NodeKey::rotate(&path, 1_000).unwrap();
+        assert_eq!(old.key_id(), first.key_id());
+        let (third, _) = NodeKey::rotate(&path, 2_000).unwrap();
+        let (loaded, created) = NodeKey::load_or_create(&path).unwrap();
+        assert!(!created);
+        assert_eq!(loaded.key_id(), third.key_id());
+        let ids: Vec<&str> = loaded
+            .previous()
+            .iter()
+            .map(|p| p.key_id.as_str())
+            .collect();
+        assert_eq!(ids, [second.key_id(), first.key_id()]);
+        assert!(loaded.replaced(&first.public_hex()));
+        assert!(loaded.own_key(first.key_id(), 999).is_some());
+        assert!(loaded.own_key(first.key_id(), 1_000).is_none(), "retired");
+        assert!(loaded.own_key(third.key_id(), i64::MAX).is_some());
+        assert!(!loaded.replaced(&NodeKey::generate().public_hex()));
+        assert!(matches!(
+            NodeKey::rotate(&tmp.path().join("absent"), 0),
+            Err(KeyError::NoKeyToRotate { .. })
+        ));
+    }
+
+    #[test]
+    fn a_data_dir_opens_with_its_rotated_key_and_keeps_its_tokens() {
+        let tmp = tempfile::tempdir().unwrap();
+        let path = tmp.path().join("node.key");
+        let dir = tmp.path().join("data");
+        let (key, _) = NodeKey::load_or_create(&path).unwrap();
+        let token = {
+            let store = crate::Store::open(&dir, "E09000028", key).unwrap();
+            let provider = prospectus_model::Uuid::from_u128(7);
+            store
+                .create_token(crate::Scope::Provider(provider), "p")
+                .unwrap()
+                .0
+        };
+        let (new, _) = NodeKey::rotate(&path, i64::MAX).unwrap();
+        let new_id = new.key_id().to_string();
+        let store = crate::Store::open(&dir, "E09000028", new).unwrap();
+        assert_eq!(store.key().key_id(), new_id);
+        assert!(store.check_token(&token).unwrap().is_some(), "token kept");
+        drop(store);
+        let e = crate::Store::open(&dir, "E09000028", NodeKey::generate()).unwrap_err();
+        assert!(matches!(e, crate::StoreError::WrongKey { .. }), "{e}");
+    }
 }

@@ -310,6 +310,20 @@ impl Store {
         }
         let public = key.public_hex();
         match meta.get(META_PUBLIC_KEY)? {
+            // `key rotate` replaced the key this data dir was made with: sign with the new one
+            // from now on (the old one's entries stay ours, see `NodeKey::own_key`).
+            Some(v)
+                if v.as_ref() != public.as_bytes()
+                    && key.replaced(&String::from_utf8_lossy(&v)) =>
+            {
+                tracing::info!(
+                    old = %String::from_utf8_lossy(&v),
+                    new = %public,
+                    key_id = key.key_id(),
+                    "origin key rotated: signing with the new key from now on"
+                );
+                meta.insert(META_PUBLIC_KEY, public.as_bytes())?;
+            }
             Some(v) if v.as_ref() != public.as_bytes() => {
                 return Err(StoreError::WrongKey {
                     stored: String::from_utf8_lossy(&v).into_owned(),

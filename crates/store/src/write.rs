@@ -27,6 +27,11 @@ const CHECKPOINT_CONTEXT: &[u8] = b"prospectus/checkpoint/v1\n";
 pub trait Trust: Send + Sync {
     /// The key with `key_id` that may sign for `origin` at (origin-stated) time `unix_millis`.
     fn key_for(&self, origin: &str, key_id: &str, unix_millis: i64) -> Option<VerifyingKey>;
+    /// True when `origin`'s key `key_id` is revoked: whatever it signed is refused, at any
+    /// claimed time, and counted apart from unknown keys.
+    fn revoked(&self, _origin: &str, _key_id: &str) -> bool {
+        false
+    }
 }
 
 /// Why a replicated entry or checkpoint was not stored.
@@ -34,6 +39,8 @@ pub trait Trust: Send + Sync {
 pub enum Rejection {
     Malformed,
     UnknownKey,
+    /// Signed by a key the roster marks `revoked = true`.
+    RevokedKey,
     BadSignature,
     /// The record id already belongs to another origin.
     OriginConflict,
@@ -60,6 +67,7 @@ impl Rejection {
         match self {
             Rejection::Malformed => "malformed",
             Rejection::UnknownKey => "unknown_key",
+            Rejection::RevokedKey => "revoked_key",
             Rejection::BadSignature => "bad_signature",
             Rejection::OriginConflict => "origin_conflict",
             Rejection::OwnOrigin => "own_origin",
@@ -100,6 +108,9 @@ pub fn verify_entry(trust: &dyn Trust, signed_bytes: Vec<u8>) -> Result<Verified
     if entry.origin.is_empty() || entry.seq == 0 || entry.epoch == 0 || kind_byte == 0 {
         return Err(Rejection::Malformed);
     }
+    if trust.revoked(&entry.origin, &signed.key_id) {
+        return Err(Rejection::RevokedKey);
+    }
     let key = trust
         .key_for(&entry.origin, &signed.key_id, entry.unix_millis)
         .ok_or(Rejection::UnknownKey)?;
@@ -129,6 +140,9 @@ pub fn verify_checkpoint(trust: &dyn Trust, bytes: &[u8]) -> Result<Checkpoint, 
     let signed = SignedCheckpoint::decode(bytes).map_err(|_| Rejection::Malformed)?;
     let cp =
         Checkpoint::decode(signed.checkpoint_bytes.as_slice()).map_err(|_| Rejection::Malformed)?;
+    if trust.revoked(&cp.origin, &signed.key_id) {
+        return Err(Rejection::RevokedKey);
+    }
     let key = trust
         .key_for(&cp.origin, &signed.key_id, cp.unix_millis)
         .ok_or(Rejection::UnknownKey)?;
@@ -139,8 +153,10 @@ pub fn verify_checkpoint(trust: &dyn Trust, bytes: &[u8]) -> Result<Checkpoint, 
     Ok(cp)
 }
 
-/// The roster, except that this node's own origin is trusted only under this node's own key:
-/// nothing a peer says about our origin counts unless we signed it.
+/// The roster, except that this node's own origin is trusted only under this node's own keys
+/// (the current one, and those it replaced by `key rotate`, up to their retirement): nothing
+/// a peer says about our origin counts unless we signed it. A key the roster revokes is
+/// refused here too.
 struct OwnKeyFirst<'a> {
     store: &'a Store,
     roster: &'a dyn Trust,
@@ -149,10 +165,14 @@ struct OwnKeyFirst<'a> {
 impl Trust for OwnKeyFirst<'_> {
     fn key_for(&self, origin: &str, key_id: &str, unix_millis: i64) -> Option<VerifyingKey> {
         if origin == self.store.origin {
-            (key_id == self.store.key.key_id()).then(|| self.store.key.public())
+            self.store.key.own_key(key_id, unix_millis)
         } else {
             self.roster.key_for(origin, key_id, unix_millis)
         }
+    }
+
+    fn revoked(&self, origin: &str, key_id: &str) -> bool {
+        self.roster.revoked(origin, key_id)
     }
 }
 
