@@ -107,6 +107,47 @@ fn rejected(events: &[ReplicaEvent], origin: &str, reason: Rejection) -> usize {
         .sum()
 }
 
+/// A key the roster revokes: its entries and checkpoints are refused as `revoked_key` though
+/// its window is open at any time they claim, nothing is stored, and what a node already held
+/// from it is counted.
+#[test]
+fn a_revoked_keys_entries_and_checkpoints_are_refused_and_held_ones_counted() {
+    let w = world(3);
+    let text = |revoked: bool| {
+        let mut t = String::new();
+        for m in w.roster.members() {
+            t.push_str(&format!(
+                "[[member]]\norigin = \"{}\"\nname = \"n\"\nendpoint = \"http://127.0.0.1:1\"\n[[member.keys]]\npublic_key = \"{}\"\nvalid_until = \"2999-01-01T00:00:00Z\"\nrevoked = {}\n",
+                m.origin,
+                m.keys[0].public_key,
+                revoked && m.origin == X
+            ));
+        }
+        t
+    };
+    let revoking = Arc::new(Roster::parse(&text(true)).expect("roster"));
+    let mut r = Replica::new(w.b.clone(), revoking.clone(), SharedHeads::default(), false);
+    let mut items = entries(&w.a, X);
+    items.push(it(Item::Checkpoint(checkpoint(&w.a, X))));
+    let events = run(&mut r, items);
+    assert_eq!(rejected(&events, X, Rejection::RevokedKey), 4, "{events:?}");
+    assert_eq!(w.b.origin_info(X).expect("info").seq, 0, "nothing stored");
+    assert_eq!(
+        revoking.held_by_revoked(&w.b).expect("count"),
+        [(X.to_string(), 0)]
+    );
+
+    // Held before the revocation: kept, and counted.
+    let trusting = Arc::new(Roster::parse(&text(false)).expect("roster"));
+    let mut r = Replica::new(w.b.clone(), trusting, SharedHeads::default(), false);
+    run(&mut r, entries(&w.a, X));
+    assert_eq!(w.b.origin_info(X).expect("info").seq, 3);
+    assert_eq!(
+        revoking.held_by_revoked(&w.b).expect("count"),
+        [(X.to_string(), 3)]
+    );
+}
+
 #[test]
 fn heads_count_only_signed_and_only_for_roster_origins() {
     let w = world(3);
