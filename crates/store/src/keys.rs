@@ -330,4 +330,57 @@ mod tests {
         let e = crate::Store::open(&dir, "E09000028", NodeKey::generate()).unwrap_err();
         assert!(matches!(e, crate::StoreError::WrongKey { .. }), "{e}");
     }
+
+    /// Trusts nothing and revokes what it is told to: the node's own keys must carry it.
+    struct Revoking(Option<String>);
+
+    impl crate::Trust for Revoking {
+        fn key_for(&self, _: &str, _: &str, _: i64) -> Option<VerifyingKey> {
+            None
+        }
+        fn revoked(&self, _: &str, key_id: &str) -> bool {
+            self.0.as_deref() == Some(key_id)
+        }
+    }
+
+    #[test]
+    fn after_a_rotation_the_old_keys_own_checkpoint_still_verifies_unless_revoked() {
+        let tmp = tempfile::tempdir().unwrap();
+        let path = tmp.path().join("node.key");
+        let (key, _) = NodeKey::load_or_create(&path).unwrap();
+        let old_id = key.key_id().to_string();
+        let checkpoint = {
+            let store = crate::Store::open(&tmp.path().join("a"), "E09000028", key).unwrap();
+            let p = prospectus_model::Provider {
+                id: prospectus_model::Uuid::from_u128(1),
+                name: "P".into(),
+                ukprn: None,
+                charity_number: None,
+                description: None,
+                email: None,
+                phone: None,
+                website: None,
+                last_verified: chrono::NaiveDate::from_ymd_opt(2026, 1, 1).unwrap(),
+            };
+            let change = crate::Change::Upsert(prospectus_model::Record::Provider(p));
+            store
+                .publish(&crate::Scope::Admin, None, &[change])
+                .unwrap();
+            store.origin_info("E09000028").unwrap().checkpoint
+        };
+        let (new, _) = NodeKey::rotate(&path, i64::MAX).unwrap();
+        // A lost disk: an empty data dir with the rotated key, restoring from peers.
+        let store = crate::Store::open(&tmp.path().join("b"), "E09000028", new).unwrap();
+        assert!(
+            store
+                .verified_checkpoint(&Revoking(None), &checkpoint)
+                .is_ok()
+        );
+        assert_eq!(
+            store
+                .verified_checkpoint(&Revoking(Some(old_id)), &checkpoint)
+                .unwrap_err(),
+            crate::Rejection::RevokedKey
+        );
+    }
 }
