@@ -425,3 +425,16 @@ fn a_node_whose_key_the_roster_revokes_refuses_to_start_naming_the_key() {
     );
     assert!(!data.join("admin-token").exists(), "nothing written");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sighup_without_a_roster_is_logged_and_the_node_keeps_serving() {
+    let tmp = tempfile::tempdir().unwrap();
+    let node = Node::start(&tmp.path().join("n"), SOUTHWARK);
+    node.sighup();
+    wait_for("SIGHUP logged", || {
+        node.log()
+            .contains("no roster file configured")
+            .then_some(())
+    });
+    assert_eq!(node.status().await.origin, SOUTHWARK, "still serving");
+}
