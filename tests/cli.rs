@@ -184,3 +184,366 @@ fn a_bad_csv_names_row_and_column_and_publishes_nothing() {
     let v: serde_json::Value = serde_json::from_slice(&o.stdout).expect("JSON");
     assert_eq!(v["total_hits"], 0, "nothing was published");
 }
+
+/// A node holding `n` generated Southwark courses, published with the CLI.
+fn node_with_courses(tmp: &std::path::Path, n: usize) -> Node {
+    let node = Node::start(&tmp.join("node"), SOUTHWARK);
+    let json = tmp.join("offer.json");
+    let o = run(&[
+        "dataset",
+        "generate",
+        "--courses",
+        &n.to_string(),
+        "--borough",
+        SOUTHWARK,
+        "--out",
+        json.to_str().unwrap(),
+    ]);
+    assert!(o.status.success(), "{}", text(&o));
+    let token_file = node.dir.join("admin-token");
+    let o = run(&[
+        "publish",
+        "--node",
+        &node.url(),
+        "--token-file",
+        token_file.to_str().unwrap(),
+        json.to_str().unwrap(),
+    ]);
+    assert!(o.status.success(), "{}", text(&o));
+    node
+}
+
+#[test]
+fn search_into_a_closed_pipe_exits_quietly_with_success() {
+    let tmp = tempfile::tempdir().unwrap();
+    let node = node_with_courses(tmp.path(), 40);
+    let url = node.url();
+
+    // A pipe whose reader is already gone: the first write fails with EPIPE.
+    let (reader, writer) = std::io::pipe().expect("pipe");
+    drop(reader);
+    let o = Command::new(BIN)
+        .args(["search", "--node", &url, "--page-size", "40"])
+        .stdout(writer)
+        .output()
+        .expect("run");
+    let stderr = String::from_utf8_lossy(&o.stderr);
+    assert!(o.status.success(), "exit {:?}: {stderr}", o.status);
+    assert!(stderr.trim().is_empty(), "not quiet: {stderr}");
+
+    // The shell's way, with the pipeline failing if prospectus fails.
+    let o = Command::new("bash")
+        .arg("-c")
+        .arg(format!(
+            "set -o pipefail; {BIN} search --node {url} --page-size 40 | head -1"
+        ))
+        .output()
+        .expect("bash");
+    let stderr = String::from_utf8_lossy(&o.stderr);
+    assert!(o.status.success(), "exit {:?}: {stderr}", o.status);
+    assert!(!stderr.contains("panicked"), "{stderr}");
+    assert_eq!(String::from_utf8_lossy(&o.stdout).lines().count(), 1);
+}
+
+#[test]
+fn learner_circumstances_come_from_a_file_or_stdin_as_from_flags() {
+    let tmp = tempfile::tempdir().unwrap();
+    let node = node_with_courses(tmp.path(), 30);
+    let url = node.url();
+    let search = |extra: &[&str], stdin: Option<&str>| -> Output {
+        let mut cmd = Command::new(BIN);
+        cmd.args(["search", "--node", &url, "--json", "--page-size", "30"])
+            .args(extra);
+        cmd.stdin(std::process::Stdio::piped())
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped());
+        let mut child = cmd.spawn().expect("spawn");
+        {
+            use std::io::Write;
+            let mut input = child.stdin.take().expect("stdin");
+            input
+                .write_all(stdin.unwrap_or("").as_bytes())
+                .expect("write stdin");
+        }
+        child.wait_with_output().expect("search")
+    };
+    let evaluations = |o: &Output| -> Vec<serde_json::Value> {
+        assert!(o.status.success(), "{}", text(o));
+        let v: serde_json::Value = serde_json::from_slice(&o.stdout).expect("JSON");
+        v["hits"]
+            .as_array()
+            .expect("hits")
+            .iter()
+            .map(|h| serde_json::json!([h["id"], h["evaluation"]]))
+            .collect()
+    };
+    let flags = evaluations(&search(
+        &[
+            "--age",
+            "30",
+            "--lives-in",
+            SOUTHWARK,
+            "--employment",
+            "unemployed",
+            "--benefits",
+            "true",
+        ],
+        None,
+    ));
+    assert!(
+        flags.iter().all(|e| e[1].is_object()),
+        "the flags were evaluated"
+    );
+    let profile = format!(
+        "# the client's circumstances\nage 30\nlives-in = {SOUTHWARK}\nemployment unemployed\nbenefits true\n"
+    );
+    let file = tmp.path().join("learner.txt");
+    std::fs::write(&file, &profile).unwrap();
+    let from_file = evaluations(&search(&["--learner-file", file.to_str().unwrap()], None));
+    assert_eq!(from_file, flags);
+    let from_stdin = evaluations(&search(&["--learner", "-"], Some(&profile)));
+    assert_eq!(from_stdin, flags);
+
+    // Both at once, and a line the learner flags do not know, are refused plainly.
+    let o = search(&["--age", "30", "--learner", "-"], Some(&profile));
+    assert!(!o.status.success());
+    assert!(text(&o).contains("not both"), "{}", text(&o));
+    let o = search(&["--learner", "-"], Some("age 30\nshoe-size 9\n"));
+    assert!(!o.status.success());
+    assert!(text(&o).contains("shoe-size"), "{}", text(&o));
+}
+
+#[test]
+fn a_tls_failure_says_what_to_do() {
+    let tmp = tempfile::tempdir().unwrap();
+    let mut ca_params = rcgen::CertificateParams::new(Vec::<String>::new()).unwrap();
+    ca_params.is_ca = rcgen::IsCa::Ca(rcgen::BasicConstraints::Unconstrained);
+    let ca = rcgen::CertifiedIssuer::self_signed(ca_params, rcgen::KeyPair::generate().unwrap())
+        .unwrap();
+    let key = rcgen::KeyPair::generate().unwrap();
+    let cert = rcgen::CertificateParams::new(vec!["localhost".to_string()])
+        .unwrap()
+        .signed_by(&key, &*ca)
+        .unwrap();
+    let (cert_path, key_path, ca_path) = (
+        tmp.path().join("node.crt"),
+        tmp.path().join("node.key.pem"),
+        tmp.path().join("ca.crt"),
+    );
+    std::fs::write(&cert_path, cert.pem()).unwrap();
+    write_secret(&key_path, key.serialize_pem().as_bytes());
+    std::fs::write(&ca_path, ca.pem()).unwrap();
+    let node = Node::start_with(
+        &tmp.path().join("node"),
+        SOUTHWARK,
+        &[
+            "--tls-cert",
+            cert_path.to_str().unwrap(),
+            "--tls-key",
+            key_path.to_str().unwrap(),
+        ],
+    );
+    let port = node.addr.rsplit(':').next().unwrap();
+    let by_name = format!("https://localhost:{port}");
+    let ca_file = ca_path.to_str().unwrap();
+
+    let o = run(&["search", "--node", &by_name]);
+    assert!(!o.status.success());
+    assert!(
+        text(&o).contains("pass the federation CA with --ca"),
+        "{}",
+        text(&o)
+    );
+    let o = run(&["search", "--node", &by_name, "--ca", ca_file]);
+    assert!(o.status.success(), "{}", text(&o));
+    // The certificate names localhost, not 127.0.0.1.
+    let by_ip = format!("https://127.0.0.1:{port}");
+    let o = run(&["search", "--node", &by_ip, "--ca", ca_file]);
+    assert!(!o.status.success());
+    assert!(
+        text(&o).contains("not issued for this host name"),
+        "{}",
+        text(&o)
+    );
+}
+
+/// The provider of `docs/dfe-sample`, published first (a DfE sheet names no provider record).
+fn publish_dfe_provider(node: &Node, tmp: &std::path::Path) -> String {
+    let id = "7d1f0c3e-5b2a-4c8d-9e6f-0a1b2c3d4e5f";
+    let json = tmp.join("provider.json");
+    std::fs::write(
+        &json,
+        serde_json::json!({
+            "providers": [{
+                "id": id,
+                "name": "Peckham Community Learning",
+                "email": "learning@peckham-community-learning.org.uk",
+                "website": "https://www.peckham-community-learning.org.uk",
+                "last_verified": "2026-11-02",
+            }],
+            "venues": [],
+            "courses": [],
+        })
+        .to_string(),
+    )
+    .unwrap();
+    let token_file = node.dir.join("admin-token");
+    let o = run(&[
+        "publish",
+        "--node",
+        &node.url(),
+        "--token-file",
+        token_file.to_str().unwrap(),
+        json.to_str().unwrap(),
+    ]);
+    assert!(o.status.success(), "{}", text(&o));
+    id.to_string()
+}
+
+fn dfe_sample(name: &str) -> std::path::PathBuf {
+    std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("docs/dfe-sample")
+        .join(name)
+}
+
+#[test]
+fn a_dfe_course_directory_upload_publishes_whole() {
+    let tmp = tempfile::tempdir().unwrap();
+    let node = Node::start(&tmp.path().join("node"), SOUTHWARK);
+    let provider = publish_dfe_provider(&node, tmp.path());
+    let token_file = node.dir.join("admin-token");
+    let publish = || {
+        run(&[
+            "publish",
+            "--node",
+            &node.url(),
+            "--token-file",
+            token_file.to_str().unwrap(),
+            "--provider",
+            &provider,
+            "--venues",
+            dfe_sample("venues.csv").to_str().unwrap(),
+            dfe_sample("courses.csv").to_str().unwrap(),
+        ])
+    };
+    let o = publish();
+    assert!(o.status.success(), "{}", text(&o));
+    // 3 venues + 1 online room + 5 courses.
+    assert!(text(&o).contains("published 9 records"), "{}", text(&o));
+
+    let o = run(&[
+        "search",
+        "--node",
+        &node.url(),
+        "--json",
+        "--page-size",
+        "50",
+    ]);
+    let v: serde_json::Value = serde_json::from_slice(&o.stdout).expect("JSON");
+    assert_eq!(v["total_hits"], 5, "{v}");
+    let titles: Vec<&str> = v["hits"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|h| h["title"].as_str())
+        .collect();
+    assert!(
+        titles.contains(&"ESOL Entry 2 Speaking and Listening"),
+        "{titles:?}"
+    );
+    let art = v["hits"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|h| h["title"] == "Watercolour Painting for Beginners")
+        .expect("watercolour");
+    assert_eq!(art["full_fee_pence"], 12000, "COST 120.0000 is £120");
+
+    // Evening only: the evening ESOL run and the evening maths and mindfulness courses.
+    let o = run(&[
+        "search",
+        "--node",
+        &node.url(),
+        "--json",
+        "--attendance",
+        "evening",
+    ]);
+    let v: serde_json::Value = serde_json::from_slice(&o.stdout).expect("JSON");
+    assert_eq!(v["total_hits"], 3, "{v}");
+
+    // The same sheet again updates the same records: still five courses.
+    let o = publish();
+    assert!(o.status.success(), "{}", text(&o));
+    let o = run(&["search", "--node", &node.url(), "--json"]);
+    let v: serde_json::Value = serde_json::from_slice(&o.stdout).expect("JSON");
+    assert_eq!(v["total_hits"], 5, "republishing duplicated courses: {v}");
+}
+
+#[test]
+fn a_bad_dfe_row_names_file_row_and_column_and_publishes_nothing() {
+    let tmp = tempfile::tempdir().unwrap();
+    let node = Node::start(&tmp.path().join("node"), SOUTHWARK);
+    let provider = publish_dfe_provider(&node, tmp.path());
+    let token_file = node.dir.join("admin-token");
+    let good = std::fs::read_to_string(dfe_sample("courses.csv")).unwrap();
+    let venues = std::fs::read_to_string(dfe_sample("venues.csv")).unwrap();
+    for (courses, venues, want) in [
+        // Work-based delivery cannot be listed (row 4 is the digital course).
+        (
+            good.replacen("PCL-DIGI-1,classroom based", "PCL-DIGI-1,work based", 1),
+            venues.clone(),
+            vec!["course file row 4, column DELIVERY_MODE"],
+        ),
+        // An evening pattern that starts at 10:00, and a venue the venues file lacks.
+        (
+            good.replacen("part time,daytime,esol", "part time,evening,esol", 1)
+                .replacen(
+                    ",CMB-CTR,,,https://www.peckham-community-learning.org.uk/courses/maths",
+                    ",NOWHERE,,,https://www.peckham-community-learning.org.uk/courses/maths",
+                    1,
+                ),
+            venues.clone(),
+            vec![
+                "course file row 2, column ATTENDANCE_PATTERN",
+                "course file row 5, column YOUR_VENUE_REFERENCE",
+            ],
+        ),
+        // A venue postcode that is not one, and a date in US order.
+        (
+            good.replacen("19/04/2027", "04/19/2027", 1),
+            venues.replacen("SE1 5PU", "NOT A POSTCODE", 1),
+            vec![
+                "venues file row 4, column POSTCODE",
+                "course file row 3, column START_DATE",
+            ],
+        ),
+    ] {
+        let (c, v) = (
+            tmp.path().join("courses.csv"),
+            tmp.path().join("venues.csv"),
+        );
+        std::fs::write(&c, &courses).unwrap();
+        std::fs::write(&v, &venues).unwrap();
+        let o = run(&[
+            "publish",
+            "--node",
+            &node.url(),
+            "--token-file",
+            token_file.to_str().unwrap(),
+            "--provider",
+            &provider,
+            "--venues",
+            v.to_str().unwrap(),
+            c.to_str().unwrap(),
+        ]);
+        assert!(!o.status.success(), "accepted: {want:?}");
+        let out = text(&o);
+        for w in &want {
+            assert!(out.contains(w), "{w} not in: {out}");
+        }
+        assert!(out.contains("nothing was published"), "{out}");
+    }
+    let o = run(&["search", "--node", &node.url(), "--json"]);
+    let v: serde_json::Value = serde_json::from_slice(&o.stdout).expect("JSON");
+    assert_eq!(v["total_hits"], 0, "nothing was published");
+}

@@ -16,6 +16,7 @@ use tonic_types::StatusExt;
 enum Source {
     Json(Vec<String>),
     Csv(prospectus_dataset::CsvCourses),
+    Dfe(prospectus_dataset::DfeOffer),
 }
 
 impl Source {
@@ -31,13 +32,35 @@ impl Source {
                 Some((row, column)) => format!("row {row}, column {column}"),
                 None => format!("course {op}, field {field}"),
             },
+            Source::Dfe(offer) => offer.locate(op, field),
         }
     }
 }
 
-fn load(path: &std::path::Path) -> Result<(Vec<Record>, Source)> {
-    let text =
-        std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
+fn read(path: &std::path::Path) -> Result<String> {
+    std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))
+}
+
+/// A DfE Course Directory course file (and its venues file) as the provider's records.
+fn load_dfe(a: &PublishArgs, text: &str) -> Result<(Vec<Record>, Source)> {
+    let provider = a.provider.as_deref().ok_or_else(|| {
+        anyhow!(
+            "{} is a DfE Course Directory course file: give --provider UUID (the provider it is for)",
+            a.file.display()
+        )
+    })?;
+    let provider = uuid::Uuid::parse_str(provider.trim())
+        .map_err(|_| anyhow!("--provider: expected the provider's UUID"))?;
+    let venues = a.venues.as_deref().map(read).transpose()?;
+    let today = chrono::Utc::now().date_naive();
+    let offer = prospectus_dataset::read_dfe(text, venues.as_deref(), provider, today)
+        .map_err(|e| anyhow!("{}: {e}\nnothing was published", a.file.display()))?;
+    Ok((offer.records(), Source::Dfe(offer)))
+}
+
+fn load(a: &PublishArgs) -> Result<(Vec<Record>, Source)> {
+    let path = a.file.as_path();
+    let text = read(path)?;
     let ext = path
         .extension()
         .and_then(|e| e.to_str())
@@ -64,6 +87,19 @@ fn load(path: &std::path::Path) -> Result<(Vec<Record>, Source)> {
             Ok((records, Source::Json(paths)))
         }
         "csv" => {
+            use prospectus_dataset::CsvKind;
+            match prospectus_dataset::csv_kind(&text) {
+                CsvKind::DfeCourses => return load_dfe(a, &text),
+                CsvKind::DfeVenues => bail!(
+                    "{} is a DfE Course Directory venues file: publish its course file, with --venues {}",
+                    path.display(),
+                    path.display()
+                ),
+                CsvKind::Template if a.venues.is_some() => {
+                    bail!("--venues goes with a DfE Course Directory course file")
+                }
+                CsvKind::Template => {}
+            }
             let csv = prospectus_dataset::read_csv(&text)
                 .map_err(|e| anyhow!("{}:\n{e}", path.display()))?;
             let records = csv.courses.iter().cloned().map(Record::Course).collect();
@@ -114,7 +150,7 @@ pub fn describe_status(s: tonic::Status) -> anyhow::Error {
 
 pub async fn run(a: PublishArgs) -> Result<ExitCode> {
     let started = Instant::now();
-    let (records, source) = load(&a.file)?;
+    let (records, source) = load(&a)?;
     if records.is_empty() {
         bail!("{}: no records to publish", a.file.display());
     }

@@ -291,7 +291,7 @@ fn parse_date(s: &str) -> Result<NaiveDate, String> {
     NaiveDate::parse_from_str(s, "%Y-%m-%d").map_err(|_| format!("{s:?} is not a date YYYY-MM-DD"))
 }
 
-fn parse_time(s: &str) -> Result<NaiveTime, String> {
+pub(crate) fn parse_time(s: &str) -> Result<NaiveTime, String> {
     let bad = || format!("{s:?} is not a time HH:MM between 00:00 and 23:59");
     let (h, m) = s.split_once(':').ok_or_else(bad)?;
     let digits = |x: &str, n: std::ops::RangeInclusive<usize>| {
@@ -648,7 +648,7 @@ pub fn read_csv(text: &str) -> Result<CsvCourses, FileError> {
     }
 }
 
-fn csv_error(e: &csv::Error, fallback_row: usize) -> CellError {
+pub(crate) fn csv_error(e: &csv::Error, fallback_row: usize) -> CellError {
     let row = e.position().map_or(fallback_row, |p| p.line() as usize);
     let message = match e.kind() {
         csv::ErrorKind::Utf8 { .. } => {

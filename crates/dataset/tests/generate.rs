@@ -259,3 +259,24 @@ fn csv_round_trip() {
         assert_eq!(text.lines().count(), rows + 1);
     }
 }
+
+#[test]
+fn two_boroughs_with_one_seed_share_no_id() {
+    let ids = |b: &Bundle| -> BTreeSet<uuid::Uuid> {
+        b.providers
+            .iter()
+            .map(|p| p.id)
+            .chain(b.venues.iter().map(|v| v.id))
+            .chain(
+                b.courses
+                    .iter()
+                    .flat_map(|c| std::iter::once(c.id).chain(c.runs.iter().map(|r| r.id))),
+            )
+            .collect()
+    };
+    let southwark = ids(&generate(1, 200, Some("E09000028")).unwrap());
+    let lambeth = ids(&generate(1, 200, Some("E09000022")).unwrap());
+    assert!(!southwark.is_empty() && !lambeth.is_empty());
+    let shared: Vec<_> = southwark.intersection(&lambeth).collect();
+    assert!(shared.is_empty(), "ids in both boroughs: {shared:?}");
+}
