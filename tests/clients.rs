@@ -79,7 +79,7 @@ fn hostile_requests() -> Vec<(&'static str, &'static str, &'static str, Vec<Vec<
         (
             "batch of 5,000 invalid ops",
             "/prospectus.v1.Publisher/PublishBatch",
-            "ops[0].course.id",
+            "ops[0].course",
             chunks,
         ),
     ]

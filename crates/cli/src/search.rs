@@ -41,9 +41,13 @@ fn learner_file(path: &Path) -> Result<LearnerArgs> {
         if line.is_empty() {
             continue;
         }
-        let (name, value) = line
-            .split_once(|c: char| c == '=' || c.is_whitespace())
-            .map_or((line, ""), |(n, v)| (n.trim(), v.trim()));
+        // `name value` or `name = value`.
+        let end = line
+            .find(|c: char| c == '=' || c.is_whitespace())
+            .unwrap_or(line.len());
+        let (name, value) = line.split_at(end);
+        let value = value.trim_start();
+        let value = value.strip_prefix('=').unwrap_or(value).trim();
         tokens.push(format!("--{}", name.trim_start_matches('-')));
         if !value.is_empty() {
             tokens.push(value.to_string());
