@@ -381,8 +381,10 @@ pub struct DemoArgs {
     /// Node i listens on 127.0.0.1:(BASE_PORT + i).
     #[arg(long, default_value_t = 7400)]
     pub base_port: u16,
+    /// Directory for the nodes' data (one sub-directory per borough).
     #[arg(long, default_value = "./prospectus-demo")]
     pub data_dir: PathBuf,
+    /// Generated courses published to each node.
     #[arg(long, default_value_t = 200)]
     pub courses_per_borough: usize,
 }
