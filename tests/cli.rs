@@ -547,3 +547,57 @@ fn a_bad_dfe_row_names_file_row_and_column_and_publishes_nothing() {
     let v: serde_json::Value = serde_json::from_slice(&o.stdout).expect("JSON");
     assert_eq!(v["total_hits"], 0, "nothing was published");
 }
+
+/// `dataset generate --borough X` for two boroughs with the same seed gives two offers that a
+/// two-node federation holds side by side: no record id of one is another origin's.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_boroughs_generated_with_one_seed_federate_without_refusal() {
+    let tmp = tempfile::tempdir().unwrap();
+    let fleet = Fleet::new(tmp.path(), 2);
+    let nodes = [fleet.start(0, &[]), fleet.start(1, &[])];
+    let mut heads = Vec::new();
+    for (i, node) in nodes.iter().enumerate() {
+        let out = tmp.path().join(format!("offer-{i}.json"));
+        let o = run(&[
+            "dataset",
+            "generate",
+            "--courses",
+            "40",
+            "--borough",
+            BOROUGHS[i],
+            "--out",
+            out.to_str().unwrap(),
+        ]);
+        assert!(o.status.success(), "{}", text(&o));
+        let b = prospectus_dataset::read_json(&std::fs::read_to_string(&out).unwrap()).unwrap();
+        let r = publish_when_ready(node, &format!("offer-{i}"), &bundle_records(&b))
+            .await
+            .expect("publish");
+        heads.push((r.epoch, r.last_seq));
+    }
+    for (i, node) in nodes.iter().enumerate() {
+        let other = 1 - i;
+        let s = wait_status(node, "the other borough's offer, verified", |s| {
+            converged(s, BOROUGHS[other], heads[other])
+        })
+        .await;
+        let rejected: u64 = s.peers.iter().map(|p| p.rejected).sum();
+        assert_eq!(rejected, 0, "node {i} refused entries: {s:#?}");
+    }
+    let dir = nodes[0].directory().await;
+    wait_for_async(|| {
+        let mut dir = dir.clone();
+        async move {
+            let r = dir
+                .search(prospectus_proto::v1::SearchRequest {
+                    page_size: 1,
+                    ..Default::default()
+                })
+                .await
+                .ok()?
+                .into_inner();
+            (r.total_hits == 80).then_some(())
+        }
+    })
+    .await;
+}
