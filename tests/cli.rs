@@ -367,38 +367,8 @@ fn a_tls_failure_says_what_to_do() {
     );
 }
 
-/// The provider of `docs/dfe-sample`, published first (a DfE sheet names no provider record).
-fn publish_dfe_provider(node: &Node, tmp: &std::path::Path) -> String {
-    let id = "7d1f0c3e-5b2a-4c8d-9e6f-0a1b2c3d4e5f";
-    let json = tmp.join("provider.json");
-    std::fs::write(
-        &json,
-        serde_json::json!({
-            "providers": [{
-                "id": id,
-                "name": "Peckham Community Learning",
-                "email": "learning@peckham-community-learning.org.uk",
-                "website": "https://www.peckham-community-learning.org.uk",
-                "last_verified": "2026-11-02",
-            }],
-            "venues": [],
-            "courses": [],
-        })
-        .to_string(),
-    )
-    .unwrap();
-    let token_file = node.dir.join("admin-token");
-    let o = run(&[
-        "publish",
-        "--node",
-        &node.url(),
-        "--token-file",
-        token_file.to_str().unwrap(),
-        json.to_str().unwrap(),
-    ]);
-    assert!(o.status.success(), "{}", text(&o));
-    id.to_string()
-}
+/// The provider of `docs/dfe-sample` (a DfE sheet names no provider record).
+const DFE_PROVIDER: &str = "7d1f0c3e-5b2a-4c8d-9e6f-0a1b2c3d4e5f";
 
 fn dfe_sample(name: &str) -> std::path::PathBuf {
     std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
@@ -410,7 +380,6 @@ fn dfe_sample(name: &str) -> std::path::PathBuf {
 fn a_dfe_course_directory_upload_publishes_whole() {
     let tmp = tempfile::tempdir().unwrap();
     let node = Node::start(&tmp.path().join("node"), SOUTHWARK);
-    let provider = publish_dfe_provider(&node, tmp.path());
     let token_file = node.dir.join("admin-token");
     let publish = || {
         run(&[
@@ -420,7 +389,9 @@ fn a_dfe_course_directory_upload_publishes_whole() {
             "--token-file",
             token_file.to_str().unwrap(),
             "--provider",
-            &provider,
+            DFE_PROVIDER,
+            "--providers",
+            dfe_sample("provider.csv").to_str().unwrap(),
             "--venues",
             dfe_sample("venues.csv").to_str().unwrap(),
             dfe_sample("courses.csv").to_str().unwrap(),
@@ -428,8 +399,8 @@ fn a_dfe_course_directory_upload_publishes_whole() {
     };
     let o = publish();
     assert!(o.status.success(), "{}", text(&o));
-    // 3 venues + 1 online room + 5 courses.
-    assert!(text(&o).contains("published 9 records"), "{}", text(&o));
+    // The provider, 3 venues, 1 online room and 5 courses, in one batch.
+    assert!(text(&o).contains("published 10 records"), "{}", text(&o));
 
     let o = run(&[
         "search",
@@ -483,7 +454,6 @@ fn a_dfe_course_directory_upload_publishes_whole() {
 fn a_bad_dfe_row_names_file_row_and_column_and_publishes_nothing() {
     let tmp = tempfile::tempdir().unwrap();
     let node = Node::start(&tmp.path().join("node"), SOUTHWARK);
-    let provider = publish_dfe_provider(&node, tmp.path());
     let token_file = node.dir.join("admin-token");
     let good = std::fs::read_to_string(dfe_sample("courses.csv")).unwrap();
     let venues = std::fs::read_to_string(dfe_sample("venues.csv")).unwrap();
@@ -531,7 +501,9 @@ fn a_bad_dfe_row_names_file_row_and_column_and_publishes_nothing() {
             "--token-file",
             token_file.to_str().unwrap(),
             "--provider",
-            &provider,
+            DFE_PROVIDER,
+            "--providers",
+            dfe_sample("provider.csv").to_str().unwrap(),
             "--venues",
             v.to_str().unwrap(),
             c.to_str().unwrap(),
@@ -600,4 +572,54 @@ async fn two_boroughs_generated_with_one_seed_federate_without_refusal() {
         }
     })
     .await;
+}
+
+/// The CSV template's three sheets (providers, venues, courses) publish as one batch, no JSON.
+#[test]
+fn providers_venues_and_courses_publish_from_the_csv_template_alone() {
+    let tmp = tempfile::tempdir().unwrap();
+    let node = Node::start(&tmp.path().join("node"), SOUTHWARK);
+    let token_file = node.dir.join("admin-token");
+    let docs = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("docs");
+    let doc = |f: &str| docs.join(f).to_str().unwrap().to_string();
+    let publish = |venues: &str| {
+        run(&[
+            "publish",
+            "--node",
+            &node.url(),
+            "--token-file",
+            token_file.to_str().unwrap(),
+            "--providers",
+            &doc("example-providers.csv"),
+            "--venues",
+            venues,
+            &doc("example-offer.csv"),
+        ])
+    };
+    // A venue whose postcode is not one: the venues sheet's row and column, nothing published.
+    let bad = tmp.path().join("venues.csv");
+    let venues = std::fs::read_to_string(docs.join("example-venues.csv")).unwrap();
+    std::fs::write(&bad, venues.replacen("SE5 8RE", "SE5 8R", 1)).unwrap();
+    let o = publish(bad.to_str().unwrap());
+    assert!(!o.status.success());
+    assert!(text(&o).contains("row 4, column postcode"), "{}", text(&o));
+    assert!(text(&o).contains("nothing was published"), "{}", text(&o));
+    let o = run(&["search", "--node", &node.url(), "--json"]);
+    let v: serde_json::Value = serde_json::from_slice(&o.stdout).expect("JSON");
+    assert_eq!(v["total_hits"], 0);
+
+    let o = publish(&doc("example-venues.csv"));
+    assert!(o.status.success(), "{}", text(&o));
+    // 3 providers, 4 venues, 3 courses.
+    assert!(text(&o).contains("published 10 records"), "{}", text(&o));
+    let o = run(&["search", "--node", &node.url(), "--json"]);
+    let v: serde_json::Value = serde_json::from_slice(&o.stdout).expect("JSON");
+    assert_eq!(v["total_hits"], 3, "{v}");
+    let providers: std::collections::BTreeSet<&str> = v["hits"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|h| h["provider"].as_str())
+        .collect();
+    assert!(providers.contains("Mind in Southwark"), "{providers:?}");
 }

@@ -206,8 +206,13 @@ pub struct PublishArgs {
     /// Validate locally and report, without publishing.
     #[arg(long)]
     pub dry_run: bool,
-    /// With a DfE Course Directory course file: its venues file (YOUR_VENUE_REFERENCE,
-    /// VENUE_NAME, ADDRESS_LINE_1, …, POSTCODE), published in the same batch.
+    /// A providers sheet of the CSV template (provider_id, name, …, last_verified), published
+    /// first in the same batch.
+    #[arg(long, value_name = "FILE")]
+    pub providers: Option<PathBuf>,
+    /// A venues sheet, published in the same batch before the courses: the CSV template's
+    /// (venue_id, provider_id, name, address, town, postcode, …) or, with a DfE Course
+    /// Directory course file, its venues file (YOUR_VENUE_REFERENCE, VENUE_NAME, …, POSTCODE).
     #[arg(long, value_name = "FILE")]
     pub venues: Option<PathBuf>,
     /// With a DfE Course Directory file: the provider UUID the courses and venues belong to

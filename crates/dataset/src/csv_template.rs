@@ -282,12 +282,12 @@ impl Cells<'_> {
     }
 }
 
-fn parse_uuid(s: &str) -> Result<Uuid, String> {
+pub(crate) fn parse_uuid(s: &str) -> Result<Uuid, String> {
     Uuid::parse_str(s)
         .map_err(|_| format!("{s:?} is not a UUID such as 6f1c2f0e-8a4b-4c1d-9e2f-3a4b5c6d7e8f"))
 }
 
-fn parse_date(s: &str) -> Result<NaiveDate, String> {
+pub(crate) fn parse_date(s: &str) -> Result<NaiveDate, String> {
     NaiveDate::parse_from_str(s, "%Y-%m-%d").map_err(|_| format!("{s:?} is not a date YYYY-MM-DD"))
 }
 

@@ -11,8 +11,9 @@
 //! the same records instead of duplicating them. Nothing is published unless every row reads.
 
 use crate::CellError;
-use crate::csv_template::{csv_error, parse_time};
-use crate::rules_text::{parse_pounds, split_list};
+use crate::csv_template::parse_time;
+use crate::rules_text::parse_pounds;
+use crate::sheet::{RowCells, Sheet, cell, yes_no};
 use chrono::{NaiveDate, NaiveTime};
 use prospectus_model::{
     Accessibility, Address, Category, Course, DeliveryMode, Fees, Level, Run, Start, Uuid, Venue,
@@ -80,8 +81,12 @@ pub const DFE_VENUE_COLUMNS: &[&str] = &[
 /// Which kind of CSV a file is, told by its header row.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum CsvKind {
-    /// Our own template (`docs/csv-template.md`).
+    /// Our own template's course sheet (`docs/csv-template.md`).
     Template,
+    /// Our template's providers sheet (`provider_id`, `name`, …, no `course_id`).
+    TemplateProviders,
+    /// Our template's venues sheet (`venue_id`, …, no `course_id`).
+    TemplateVenues,
     /// A Course Directory course file (has `COURSE_NAME`).
     DfeCourses,
     /// A Course Directory venues file (has `YOUR_VENUE_REFERENCE` and `POSTCODE`).
@@ -105,6 +110,10 @@ pub fn csv_kind(text: &str) -> CsvKind {
         CsvKind::DfeCourses
     } else if has("YOUR_VENUE_REFERENCE") && has("POSTCODE") {
         CsvKind::DfeVenues
+    } else if has("VENUE_ID") && !has("COURSE_ID") && !has("RUN_ID") {
+        CsvKind::TemplateVenues
+    } else if has("PROVIDER_ID") && has("NAME") && !has("COURSE_ID") {
+        CsvKind::TemplateProviders
     } else {
         CsvKind::Template
     }
@@ -207,153 +216,6 @@ fn display(errs: &[(DfeFile, CellError)]) -> String {
     s
 }
 
-/// A sheet read by column name: each data row with its file row number.
-struct Sheet {
-    header: Vec<String>,
-    rows: Vec<(usize, csv::StringRecord)>,
-}
-
-impl Sheet {
-    fn read(
-        text: &str,
-        known: &[&[&str]],
-        required: &[&str],
-        errs: &mut Vec<CellError>,
-    ) -> Option<Sheet> {
-        let text = text.strip_prefix('\u{feff}').unwrap_or(text);
-        let mut records = csv::ReaderBuilder::new()
-            .has_headers(false)
-            .flexible(true)
-            .from_reader(text.as_bytes())
-            .into_records();
-        let header: Vec<String> = match records.next() {
-            Some(Ok(h)) => h.iter().map(|c| c.trim().to_ascii_uppercase()).collect(),
-            Some(Err(e)) => {
-                errs.push(csv_error(&e, 1));
-                return None;
-            }
-            None => {
-                errs.push(cell(
-                    1,
-                    "",
-                    "the file is empty; the first row must name the columns",
-                ));
-                return None;
-            }
-        };
-        let mut ok = true;
-        for (i, h) in header.iter().enumerate() {
-            if h.is_empty() {
-                continue;
-            }
-            if !known.iter().any(|k| k.contains(&h.as_str())) {
-                errs.push(cell(
-                    1,
-                    h,
-                    &format!("unknown column {}", prospectus_model::shown(h)),
-                ));
-                ok = false;
-            } else if header[..i].contains(h) {
-                errs.push(cell(1, h, "this column appears twice in the header"));
-                ok = false;
-            }
-        }
-        for r in required {
-            if !header.iter().any(|h| h == r) {
-                errs.push(cell(1, r, "required column is missing from the header"));
-                ok = false;
-            }
-        }
-        let mut rows = Vec::new();
-        for rec in records {
-            match rec {
-                Ok(r) if r.iter().all(|f| f.trim().is_empty()) => {}
-                Ok(r) => rows.push((r.position().map_or(0, |p| p.line() as usize), r)),
-                Err(e) => {
-                    errs.push(csv_error(&e, 0));
-                    ok = false;
-                }
-            }
-        }
-        ok.then_some(Sheet { header, rows })
-    }
-
-    fn get<'r>(&self, rec: &'r csv::StringRecord, column: &str) -> &'r str {
-        self.header
-            .iter()
-            .position(|h| h == column)
-            .and_then(|i| rec.get(i))
-            .map_or("", str::trim)
-    }
-}
-
-fn cell(row: usize, column: &str, message: &str) -> CellError {
-    CellError {
-        row,
-        column: column.to_string(),
-        message: message.to_string(),
-    }
-}
-
-/// One row's cells, collecting every problem found in them.
-struct RowCells<'a> {
-    sheet: &'a Sheet,
-    rec: &'a csv::StringRecord,
-    row: usize,
-    errs: &'a mut Vec<CellError>,
-}
-
-impl RowCells<'_> {
-    fn raw(&self, column: &str) -> &str {
-        self.sheet.get(self.rec, column)
-    }
-
-    fn fail(&mut self, column: &str, message: impl AsRef<str>) {
-        self.errs.push(cell(self.row, column, message.as_ref()));
-    }
-
-    /// The cell parsed; `None` (and one problem) if empty or bad.
-    fn required<T>(
-        &mut self,
-        column: &str,
-        parse: impl FnOnce(&str) -> Result<T, String>,
-    ) -> Option<T> {
-        let raw = self.raw(column).to_string();
-        if raw.is_empty() {
-            self.fail(column, "required: this cell must not be empty");
-            return None;
-        }
-        parse(&raw).map_err(|e| self.fail(column, e)).ok()
-    }
-
-    /// `Some(None)` for an empty cell; `None` (and one problem) if bad.
-    fn optional<T>(
-        &mut self,
-        column: &str,
-        parse: impl FnOnce(&str) -> Result<T, String>,
-    ) -> Option<Option<T>> {
-        let raw = self.raw(column).to_string();
-        if raw.is_empty() {
-            return Some(None);
-        }
-        parse(&raw).map(Some).map_err(|e| self.fail(column, e)).ok()
-    }
-
-    fn list<T: std::str::FromStr<Err = String>>(&mut self, column: &str) -> Option<Vec<T>> {
-        let raw = self.raw(column).to_string();
-        let (ok, bad): (Vec<_>, Vec<_>) = split_list(&raw)
-            .map(str::parse::<T>)
-            .partition(Result::is_ok);
-        if bad.is_empty() {
-            Some(ok.into_iter().filter_map(Result::ok).collect())
-        } else {
-            let msg: Vec<String> = bad.into_iter().filter_map(Result::err).collect();
-            self.fail(column, msg.join("; "));
-            None
-        }
-    }
-}
-
 /// A stable id for one of `provider`'s records, from the sheet's own reference for it: the
 /// same sheet published again names the same records. (Not a secret: a provider's token only
 /// writes its own records, whatever ids it picks.)
@@ -374,14 +236,6 @@ fn derived_id(provider: Uuid, kind: &str, key: &str) -> Uuid {
     bytes[..8].copy_from_slice(&a.to_be_bytes());
     bytes[8..].copy_from_slice(&b.to_be_bytes());
     uuid::Builder::from_custom_bytes(bytes).into_uuid()
-}
-
-fn yes_no(s: &str) -> Result<bool, String> {
-    match s.to_ascii_lowercase().as_str() {
-        "yes" | "true" => Ok(true),
-        "no" | "false" => Ok(false),
-        _ => Err(format!("{} is not yes or no", prospectus_model::shown(s))),
-    }
 }
 
 /// Course Directory writes costs with up to four decimals ("120.0000").

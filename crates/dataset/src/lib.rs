@@ -9,12 +9,18 @@
 //! callers pass text in and get text out.
 
 mod bundle;
+mod csv_places;
 mod csv_template;
 mod dfe;
 mod generate;
 mod rules_text;
+mod sheet;
 
 pub use bundle::{Bundle, read_json, write_json};
+pub use csv_places::{
+    CsvRows, PROVIDER_COLUMNS, VENUE_COLUMNS, provider_column, read_providers_csv, read_venues_csv,
+    venue_column,
+};
 pub use csv_template::{COLUMNS, CsvCourses, CsvWriteError, read_csv, write_csv};
 pub use dfe::{
     CsvKind, DFE_ADDED_COLUMNS, DFE_COURSE_COLUMNS, DFE_VENUE_COLUMNS, DfeError, DfeFile, DfeOffer,
