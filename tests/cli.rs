@@ -185,6 +185,20 @@ fn a_bad_csv_names_row_and_column_and_publishes_nothing() {
     assert_eq!(v["total_hits"], 0, "nothing was published");
 }
 
+/// `prospectus publish --node NODE --token-file ADMIN-TOKEN ARGS…`.
+fn publish_to(node: &Node, args: &[&str]) -> Output {
+    let (url, token_file) = (node.url(), node.dir.join("admin-token"));
+    let mut all = vec![
+        "publish",
+        "--node",
+        &url,
+        "--token-file",
+        token_file.to_str().expect("path"),
+    ];
+    all.extend_from_slice(args);
+    run(&all)
+}
+
 /// A node holding `n` generated Southwark courses, published with the CLI.
 fn node_with_courses(tmp: &std::path::Path, n: usize) -> Node {
     let node = Node::start(&tmp.join("node"), SOUTHWARK);
@@ -200,15 +214,7 @@ fn node_with_courses(tmp: &std::path::Path, n: usize) -> Node {
         json.to_str().unwrap(),
     ]);
     assert!(o.status.success(), "{}", text(&o));
-    let token_file = node.dir.join("admin-token");
-    let o = run(&[
-        "publish",
-        "--node",
-        &node.url(),
-        "--token-file",
-        token_file.to_str().unwrap(),
-        json.to_str().unwrap(),
-    ]);
+    let o = publish_to(&node, &[json.to_str().unwrap()]);
     assert!(o.status.success(), "{}", text(&o));
     node
 }
@@ -316,23 +322,7 @@ fn learner_circumstances_come_from_a_file_or_stdin_as_from_flags() {
 #[test]
 fn a_tls_failure_says_what_to_do() {
     let tmp = tempfile::tempdir().unwrap();
-    let mut ca_params = rcgen::CertificateParams::new(Vec::<String>::new()).unwrap();
-    ca_params.is_ca = rcgen::IsCa::Ca(rcgen::BasicConstraints::Unconstrained);
-    let ca = rcgen::CertifiedIssuer::self_signed(ca_params, rcgen::KeyPair::generate().unwrap())
-        .unwrap();
-    let key = rcgen::KeyPair::generate().unwrap();
-    let cert = rcgen::CertificateParams::new(vec!["localhost".to_string()])
-        .unwrap()
-        .signed_by(&key, &*ca)
-        .unwrap();
-    let (cert_path, key_path, ca_path) = (
-        tmp.path().join("node.crt"),
-        tmp.path().join("node.key.pem"),
-        tmp.path().join("ca.crt"),
-    );
-    std::fs::write(&cert_path, cert.pem()).unwrap();
-    write_secret(&key_path, key.serialize_pem().as_bytes());
-    std::fs::write(&ca_path, ca.pem()).unwrap();
+    let (cert_path, key_path, ca_path) = tls_files(tmp.path(), &["localhost"]);
     let node = Node::start_with(
         &tmp.path().join("node"),
         SOUTHWARK,
@@ -380,22 +370,19 @@ fn dfe_sample(name: &str) -> std::path::PathBuf {
 fn a_dfe_course_directory_upload_publishes_whole() {
     let tmp = tempfile::tempdir().unwrap();
     let node = Node::start(&tmp.path().join("node"), SOUTHWARK);
-    let token_file = node.dir.join("admin-token");
     let publish = || {
-        run(&[
-            "publish",
-            "--node",
-            &node.url(),
-            "--token-file",
-            token_file.to_str().unwrap(),
-            "--provider",
-            DFE_PROVIDER,
-            "--providers",
-            dfe_sample("provider.csv").to_str().unwrap(),
-            "--venues",
-            dfe_sample("venues.csv").to_str().unwrap(),
-            dfe_sample("courses.csv").to_str().unwrap(),
-        ])
+        publish_to(
+            &node,
+            &[
+                "--provider",
+                DFE_PROVIDER,
+                "--providers",
+                dfe_sample("provider.csv").to_str().unwrap(),
+                "--venues",
+                dfe_sample("venues.csv").to_str().unwrap(),
+                dfe_sample("courses.csv").to_str().unwrap(),
+            ],
+        )
     };
     let o = publish();
     assert!(o.status.success(), "{}", text(&o));
@@ -454,7 +441,6 @@ fn a_dfe_course_directory_upload_publishes_whole() {
 fn a_bad_dfe_row_names_file_row_and_column_and_publishes_nothing() {
     let tmp = tempfile::tempdir().unwrap();
     let node = Node::start(&tmp.path().join("node"), SOUTHWARK);
-    let token_file = node.dir.join("admin-token");
     let good = std::fs::read_to_string(dfe_sample("courses.csv")).unwrap();
     let venues = std::fs::read_to_string(dfe_sample("venues.csv")).unwrap();
     for (courses, venues, want) in [
@@ -494,20 +480,18 @@ fn a_bad_dfe_row_names_file_row_and_column_and_publishes_nothing() {
         );
         std::fs::write(&c, &courses).unwrap();
         std::fs::write(&v, &venues).unwrap();
-        let o = run(&[
-            "publish",
-            "--node",
-            &node.url(),
-            "--token-file",
-            token_file.to_str().unwrap(),
-            "--provider",
-            DFE_PROVIDER,
-            "--providers",
-            dfe_sample("provider.csv").to_str().unwrap(),
-            "--venues",
-            v.to_str().unwrap(),
-            c.to_str().unwrap(),
-        ]);
+        let o = publish_to(
+            &node,
+            &[
+                "--provider",
+                DFE_PROVIDER,
+                "--providers",
+                dfe_sample("provider.csv").to_str().unwrap(),
+                "--venues",
+                v.to_str().unwrap(),
+                c.to_str().unwrap(),
+            ],
+        );
         assert!(!o.status.success(), "accepted: {want:?}");
         let out = text(&o);
         for w in &want {
@@ -579,22 +563,19 @@ async fn two_boroughs_generated_with_one_seed_federate_without_refusal() {
 fn providers_venues_and_courses_publish_from_the_csv_template_alone() {
     let tmp = tempfile::tempdir().unwrap();
     let node = Node::start(&tmp.path().join("node"), SOUTHWARK);
-    let token_file = node.dir.join("admin-token");
     let docs = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("docs");
     let doc = |f: &str| docs.join(f).to_str().unwrap().to_string();
     let publish = |venues: &str| {
-        run(&[
-            "publish",
-            "--node",
-            &node.url(),
-            "--token-file",
-            token_file.to_str().unwrap(),
-            "--providers",
-            &doc("example-providers.csv"),
-            "--venues",
-            venues,
-            &doc("example-offer.csv"),
-        ])
+        publish_to(
+            &node,
+            &[
+                "--providers",
+                &doc("example-providers.csv"),
+                "--venues",
+                venues,
+                &doc("example-offer.csv"),
+            ],
+        )
     };
     // A venue whose postcode is not one: the venues sheet's row and column, nothing published.
     let bad = tmp.path().join("venues.csv");

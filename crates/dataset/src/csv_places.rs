@@ -3,7 +3,7 @@
 //! `docs/csv-template.md`). One row per provider or venue, every problem at its row and column.
 
 use crate::csv_template::{parse_date, parse_uuid};
-use crate::sheet::{RowCells, Sheet, yes_no};
+use crate::sheet::{Sheet, yes_no};
 use crate::{CellError, FileError};
 use prospectus_model::{Accessibility, Address, Provider, Venue};
 
@@ -65,13 +65,8 @@ pub fn read_providers_csv(input: &str) -> Result<CsvRows<Provider>, FileError> {
     let (mut records, mut rows) = (Vec::new(), Vec::new());
     let required = ["provider_id", "name", "last_verified"];
     if let Some(sheet) = Sheet::read(input, &[PROVIDER_COLUMNS], &required, &mut errs) {
-        for (row, rec) in &sheet.rows {
-            let mut c = RowCells {
-                sheet: &sheet,
-                rec,
-                row: *row,
-                errs: &mut errs,
-            };
+        for i in 0..sheet.rows.len() {
+            let mut c = sheet.cells(i, &mut errs);
             let id = c.required("provider_id", parse_uuid);
             let name = c.required("name", text);
             let last_verified = c.required("last_verified", parse_date);
@@ -100,7 +95,7 @@ pub fn read_providers_csv(input: &str) -> Result<CsvRows<Provider>, FileError> {
                     website,
                     last_verified,
                 });
-                rows.push(*row);
+                rows.push(c.row);
             }
         }
     }
@@ -113,13 +108,8 @@ pub fn read_venues_csv(input: &str) -> Result<CsvRows<Venue>, FileError> {
     let (mut records, mut rows) = (Vec::new(), Vec::new());
     let required = ["venue_id", "provider_id", "name"];
     if let Some(sheet) = Sheet::read(input, &[VENUE_COLUMNS], &required, &mut errs) {
-        for (row, rec) in &sheet.rows {
-            let mut c = RowCells {
-                sheet: &sheet,
-                rec,
-                row: *row,
-                errs: &mut errs,
-            };
+        for i in 0..sheet.rows.len() {
+            let mut c = sheet.cells(i, &mut errs);
             let id = c.required("venue_id", parse_uuid);
             let provider_id = c.required("provider_id", parse_uuid);
             let name = c.required("name", text);
@@ -191,7 +181,7 @@ pub fn read_venues_csv(input: &str) -> Result<CsvRows<Venue>, FileError> {
                 },
                 virtual_url: online,
             });
-            rows.push(*row);
+            rows.push(c.row);
         }
     }
     finish(records, rows, errs)

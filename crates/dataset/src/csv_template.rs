@@ -341,23 +341,19 @@ struct Head {
     funding_rules: Option<RuleSetId>,
 }
 
+/// What a missing categories cell must hold.
+pub(crate) fn categories_wanted() -> String {
+    let all: Vec<&str> = Category::ALL.iter().map(|x| x.as_str()).collect();
+    format!("name at least one of: {}", all.join(", "))
+}
+
 fn parse_head(c: &mut Cells) -> Option<Head> {
     let id = c.required(COURSE_ID, parse_uuid);
     let provider_id = c.required(PROVIDER_ID, parse_uuid);
     let title = c.required(TITLE, parse_text);
     let description = c.required(DESCRIPTION, parse_text);
     let categories = if c.raw(CATEGORIES).is_empty() {
-        c.fail(
-            CATEGORIES,
-            format!(
-                "required: name at least one of: {}",
-                Category::ALL
-                    .iter()
-                    .map(|x| x.as_str())
-                    .collect::<Vec<_>>()
-                    .join(", ")
-            ),
-        );
+        c.fail(CATEGORIES, format!("required: {}", categories_wanted()));
         None
     } else {
         c.list::<Category>(CATEGORIES)

@@ -347,13 +347,8 @@ fn read_venues(
     let Some(sheet) = Sheet::read(text, &[DFE_VENUE_COLUMNS], &required, errs) else {
         return (venues, rows, by_key);
     };
-    for (row, rec) in &sheet.rows {
-        let mut c = RowCells {
-            sheet: &sheet,
-            rec,
-            row: *row,
-            errs,
-        };
+    for i in 0..sheet.rows.len() {
+        let mut c = sheet.cells(i, errs);
         let reference = c.required("YOUR_VENUE_REFERENCE", |s| Ok(s.to_string()));
         let name = c.required("VENUE_NAME", |s| Ok(s.to_string()));
         let line1 = c.required("ADDRESS_LINE_1", |s| Ok(s.to_string()));
@@ -411,7 +406,7 @@ fn read_venues(
             },
             virtual_url: None,
         });
-        rows.push(*row);
+        rows.push(c.row);
     }
     (venues, rows, by_key)
 }
@@ -514,12 +509,8 @@ fn read_course_row(
         c.fail(
             "CATEGORIES",
             format!(
-                "required (a column Prospectus adds to the DfE sheet): one or more of {}",
-                Category::ALL
-                    .iter()
-                    .map(|x| x.as_str())
-                    .collect::<Vec<_>>()
-                    .join(", ")
+                "required (a column Prospectus adds to the DfE sheet): {}",
+                crate::csv_template::categories_wanted()
             ),
         );
         None
@@ -682,13 +673,8 @@ pub fn read_dfe(
         &mut errs,
     ) {
         let mut index: HashMap<String, usize> = HashMap::new();
-        for (row, rec) in &sheet.rows {
-            let mut c = RowCells {
-                sheet: &sheet,
-                rec,
-                row: *row,
-                errs: &mut errs,
-            };
+        for i in 0..sheet.rows.len() {
+            let mut c = sheet.cells(i, &mut errs);
             let Some(r) = read_course_row(&mut c, provider, last_verified, &venue_list, &by_key)
             else {
                 continue;

@@ -83,6 +83,17 @@ impl Sheet {
         ok.then_some(Sheet { header, rows })
     }
 
+    /// Row `i`'s cells, reporting problems into `errs`.
+    pub(crate) fn cells<'a>(&'a self, i: usize, errs: &'a mut Vec<CellError>) -> RowCells<'a> {
+        let (row, rec) = &self.rows[i];
+        RowCells {
+            sheet: self,
+            rec,
+            row: *row,
+            errs,
+        }
+    }
+
     fn get<'r>(&self, rec: &'r csv::StringRecord, column: &str) -> &'r str {
         self.header
             .iter()
