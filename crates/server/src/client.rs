@@ -109,3 +109,25 @@ pub fn tls_hint(e: &(dyn std::error::Error + 'static)) -> &'static str {
     }
     ""
 }
+
+#[cfg(test)]
+mod tests {
+    use super::tls_hint;
+    use rustls::{CertificateError, Error};
+
+    /// As tokio-rustls reports them: the rustls error inside an io::Error.
+    fn wrapped(c: CertificateError) -> std::io::Error {
+        std::io::Error::new(
+            std::io::ErrorKind::InvalidData,
+            Error::InvalidCertificate(c),
+        )
+    }
+
+    #[test]
+    fn each_certificate_failure_names_its_fix() {
+        assert!(tls_hint(&wrapped(CertificateError::UnknownIssuer)).contains("--ca"));
+        assert!(tls_hint(&wrapped(CertificateError::Expired)).contains("expired"));
+        assert!(tls_hint(&wrapped(CertificateError::NotValidForName)).contains("host name"));
+        assert_eq!(tls_hint(&std::io::Error::other("connection refused")), "");
+    }
+}
