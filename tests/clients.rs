@@ -201,6 +201,7 @@ fn python_grpc_lists_services_by_reflection_v1alpha_and_reads_every_error() {
             "{name}: {call}"
         );
         assert_eq!(call["bad_request"], true, "{name}: no field violations");
+        eprintln!("{name}: {} bytes of trailers", call["trailer_bytes"]);
     }
     // "N invalid fields, first ops[0].course.id: …": every op's problems are counted.
     let batch = out["calls"][3]["details"].as_str().unwrap_or("");

@@ -283,16 +283,26 @@ impl Cells<'_> {
 }
 
 pub(crate) fn parse_uuid(s: &str) -> Result<Uuid, String> {
-    Uuid::parse_str(s)
-        .map_err(|_| format!("{s:?} is not a UUID such as 6f1c2f0e-8a4b-4c1d-9e2f-3a4b5c6d7e8f"))
+    Uuid::parse_str(s).map_err(|_| {
+        format!(
+            "{} is not a UUID such as 6f1c2f0e-8a4b-4c1d-9e2f-3a4b5c6d7e8f",
+            prospectus_model::shown(s)
+        )
+    })
 }
 
 pub(crate) fn parse_date(s: &str) -> Result<NaiveDate, String> {
-    NaiveDate::parse_from_str(s, "%Y-%m-%d").map_err(|_| format!("{s:?} is not a date YYYY-MM-DD"))
+    NaiveDate::parse_from_str(s, "%Y-%m-%d")
+        .map_err(|_| format!("{} is not a date YYYY-MM-DD", prospectus_model::shown(s)))
 }
 
 pub(crate) fn parse_time(s: &str) -> Result<NaiveTime, String> {
-    let bad = || format!("{s:?} is not a time HH:MM between 00:00 and 23:59");
+    let bad = || {
+        format!(
+            "{} is not a time HH:MM between 00:00 and 23:59",
+            prospectus_model::shown(s)
+        )
+    };
     let (h, m) = s.split_once(':').ok_or_else(bad)?;
     let digits = |x: &str, n: std::ops::RangeInclusive<usize>| {
         n.contains(&x.len()) && x.bytes().all(|b| b.is_ascii_digit())
@@ -308,13 +318,16 @@ fn parse_bool(s: &str) -> Result<bool, String> {
     match s.to_ascii_lowercase().as_str() {
         "yes" | "true" => Ok(true),
         "no" | "false" => Ok(false),
-        _ => Err(format!("{s:?} is not yes, no, true or false")),
+        _ => Err(format!(
+            "{} is not yes, no, true or false",
+            prospectus_model::shown(s)
+        )),
     }
 }
 
 fn parse_number<T: std::str::FromStr>(s: &str) -> Result<T, String> {
     s.parse::<T>()
-        .map_err(|_| format!("{s:?} is not a whole number"))
+        .map_err(|_| format!("{} is not a whole number", prospectus_model::shown(s)))
 }
 
 fn parse_text(s: &str) -> Result<String, String> {
