@@ -604,3 +604,45 @@ fn providers_venues_and_courses_publish_from_the_csv_template_alone() {
         .collect();
     assert!(providers.contains("Mind in Southwark"), "{providers:?}");
 }
+
+#[test]
+fn a_generated_offer_in_the_csv_template_publishes_without_json() {
+    let tmp = tempfile::tempdir().unwrap();
+    let node = Node::start(&tmp.path().join("node"), SOUTHWARK);
+    let out = tmp.path().join("offer.csv");
+    let o = run(&[
+        "dataset",
+        "generate",
+        "--courses",
+        "60",
+        "--borough",
+        SOUTHWARK,
+        "--format",
+        "csv",
+        "--out",
+        out.to_str().unwrap(),
+    ]);
+    assert!(o.status.success(), "{}", text(&o));
+    let sheet = |name: &str| tmp.path().join(name).to_str().unwrap().to_string();
+    let o = publish_to(
+        &node,
+        &[
+            "--providers",
+            &sheet("offer-providers.csv"),
+            "--venues",
+            &sheet("offer-venues.csv"),
+            out.to_str().unwrap(),
+        ],
+    );
+    assert!(o.status.success(), "{}", text(&o));
+    let o = run(&[
+        "search",
+        "--node",
+        &node.url(),
+        "--json",
+        "--page-size",
+        "1",
+    ]);
+    let v: serde_json::Value = serde_json::from_slice(&o.stdout).expect("JSON");
+    assert_eq!(v["total_hits"], 60, "{v}");
+}

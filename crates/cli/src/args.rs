@@ -188,7 +188,9 @@ pub struct GenerateArgs {
     /// File to write.
     #[arg(long)]
     pub out: PathBuf,
-    /// json: the full bundle (providers, venues, courses); csv: the courses in the CSV template.
+    /// json: the full bundle (providers, venues, courses); csv: the CSV template's course
+    /// sheet at OUT, with its providers and venues sheets beside it (OUT-providers.csv,
+    /// OUT-venues.csv).
     #[arg(long, value_enum, default_value_t = DataFormat::Json)]
     pub format: DataFormat,
 }

@@ -63,6 +63,15 @@ pub fn main() -> ExitCode {
     }
 }
 
+/// `offer.csv` → `offer-providers.csv` (beside it).
+fn sheet_path(out: &std::path::Path, name: &str) -> std::path::PathBuf {
+    let stem = out
+        .file_stem()
+        .map(|s| s.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    out.with_file_name(format!("{stem}-{name}.csv"))
+}
+
 fn closed_pipe(e: &anyhow::Error) -> bool {
     e.chain().any(|c| {
         c.downcast_ref::<StdoutError>()
@@ -155,7 +164,26 @@ async fn run(cli: Cli) -> Result<ExitCode> {
                 .map_err(|e| anyhow::anyhow!("--borough: {e} (see `prospectus boroughs`)"))?;
             let text = match a.format {
                 args::DataFormat::Json => serde_json::to_string_pretty(&bundle)?,
-                args::DataFormat::Csv => prospectus_dataset::write_csv(&bundle.courses)?,
+                args::DataFormat::Csv => {
+                    // The providers and venues sheets beside the course sheet: OUT-providers.csv,
+                    // OUT-venues.csv.
+                    for (name, sheet) in [
+                        (
+                            "providers",
+                            prospectus_dataset::write_providers_csv(&bundle.providers),
+                        ),
+                        (
+                            "venues",
+                            prospectus_dataset::write_venues_csv(&bundle.venues),
+                        ),
+                    ] {
+                        let path = sheet_path(&a.out, name);
+                        std::fs::write(&path, sheet)
+                            .with_context(|| format!("writing {}", path.display()))?;
+                        eprintln!("wrote the {name} sheet to {}", path.display());
+                    }
+                    prospectus_dataset::write_csv(&bundle.courses)?
+                }
             };
             std::fs::write(&a.out, text).with_context(|| format!("writing {}", a.out.display()))?;
             eprintln!(

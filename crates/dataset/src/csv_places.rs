@@ -2,10 +2,10 @@
 //! provider who keeps everything in a spreadsheet never needs JSON (see
 //! `docs/csv-template.md`). One row per provider or venue, every problem at its row and column.
 
-use crate::csv_template::{parse_date, parse_uuid};
+use crate::csv_template::{parse_date, parse_uuid, push_cell};
 use crate::sheet::{Sheet, yes_no};
 use crate::{CellError, FileError};
-use prospectus_model::{Accessibility, Address, Provider, Venue};
+use prospectus_model::{Accessibility, Address, LatLon, Provider, Venue};
 
 /// The providers sheet's columns (any order; the optional ones may be left out).
 pub const PROVIDER_COLUMNS: &[&str] = &[
@@ -21,7 +21,8 @@ pub const PROVIDER_COLUMNS: &[&str] = &[
 ];
 
 /// The venues sheet's columns. A venue has an address (lines `;`-separated, town, postcode)
-/// or an `online_url` (a virtual room for online courses), not both.
+/// or an `online_url` (a virtual room for online courses), not both. `lat`/`lon` (optional)
+/// place it exactly; without them it is placed at its postcode district's centre.
 pub const VENUE_COLUMNS: &[&str] = &[
     "venue_id",
     "provider_id",
@@ -29,6 +30,8 @@ pub const VENUE_COLUMNS: &[&str] = &[
     "address",
     "town",
     "postcode",
+    "lat",
+    "lon",
     "online_url",
     "step_free",
     "accessible_toilet",
@@ -139,15 +142,30 @@ pub fn read_venues_csv(input: &str) -> Result<CsvRows<Venue>, FileError> {
                             .map(|at| (s.to_ascii_uppercase(), at))
                             .map_err(|e| e.to_string())
                     });
-                    match (lines, town, postcode) {
-                        (Some(lines), Some(town), Some((postcode, at))) => Some(Some((
-                            Address {
-                                lines,
-                                town,
-                                postcode,
-                            },
-                            at,
-                        ))),
+                    let number = |s: &str| {
+                        s.parse::<f64>()
+                            .map_err(|_| format!("{} is not a number", prospectus_model::shown(s)))
+                    };
+                    let exact = match (c.optional("lat", number), c.optional("lon", number)) {
+                        (Some(Some(lat)), Some(Some(lon))) => Some(Some(LatLon { lat, lon })),
+                        (Some(None), Some(None)) => Some(None),
+                        (Some(_), Some(_)) => {
+                            c.fail("lon", "give both lat and lon, or neither");
+                            None
+                        }
+                        _ => None,
+                    };
+                    match (lines, town, postcode, exact) {
+                        (Some(lines), Some(town), Some((postcode, at)), Some(exact)) => {
+                            Some(Some((
+                                Address {
+                                    lines,
+                                    town,
+                                    postcode,
+                                },
+                                exact.unwrap_or(at),
+                            )))
+                        }
                         _ => None,
                     }
                 }
@@ -220,4 +238,79 @@ pub fn venue_column(field: &str) -> &'static str {
             .unwrap_or("venue_id"),
         [] => "venue_id",
     }
+}
+
+/// One CSV line of `cells`, quoted where needed.
+fn push_row<S: AsRef<str>>(out: &mut String, cells: &[S]) {
+    for (i, c) in cells.iter().enumerate() {
+        if i > 0 {
+            out.push(',');
+        }
+        push_cell(out, c.as_ref());
+    }
+    out.push('\n');
+}
+
+fn yes(b: bool) -> String {
+    if b { "yes" } else { "no" }.to_string()
+}
+
+/// Writes the providers sheet (what [`read_providers_csv`] reads back unchanged).
+pub fn write_providers_csv(providers: &[Provider]) -> String {
+    let mut out = String::new();
+    push_row(&mut out, PROVIDER_COLUMNS);
+    for p in providers {
+        let opt = |v: &Option<String>| v.clone().unwrap_or_default();
+        push_row(
+            &mut out,
+            &[
+                p.id.to_string(),
+                p.name.clone(),
+                opt(&p.ukprn),
+                opt(&p.charity_number),
+                opt(&p.description),
+                opt(&p.email),
+                opt(&p.phone),
+                opt(&p.website),
+                p.last_verified.to_string(),
+            ],
+        );
+    }
+    out
+}
+
+/// Writes the venues sheet (what [`read_venues_csv`] reads back unchanged).
+pub fn write_venues_csv(venues: &[Venue]) -> String {
+    let mut out = String::new();
+    push_row(&mut out, VENUE_COLUMNS);
+    for v in venues {
+        let (lines, town, postcode) = match &v.address {
+            Some(a) => (a.lines.join(";"), a.town.clone(), a.postcode.clone()),
+            None => Default::default(),
+        };
+        let (lat, lon) = match (&v.address, v.location) {
+            (Some(_), Some(at)) => (at.lat.to_string(), at.lon.to_string()),
+            _ => Default::default(),
+        };
+        let a = v.accessibility;
+        push_row(
+            &mut out,
+            &[
+                v.id.to_string(),
+                v.provider_id.to_string(),
+                v.name.clone(),
+                lines,
+                town,
+                postcode,
+                lat,
+                lon,
+                v.virtual_url.clone().unwrap_or_default(),
+                yes(a.step_free),
+                yes(a.accessible_toilet),
+                yes(a.hearing_loop),
+                yes(a.parking),
+            ],
+        );
+    }
+    out
 }

@@ -683,7 +683,7 @@ pub struct CsvWriteError {
 }
 
 /// Quotes a cell when CSV needs it (RFC 4180).
-fn push_cell(out: &mut String, cell: &str) {
+pub(crate) fn push_cell(out: &mut String, cell: &str) {
     if cell.contains([',', '"', '\n', '\r']) || cell.trim() != cell {
         out.push('"');
         out.push_str(&cell.replace('"', "\"\""));

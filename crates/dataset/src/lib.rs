@@ -19,7 +19,7 @@ mod sheet;
 pub use bundle::{Bundle, read_json, write_json};
 pub use csv_places::{
     CsvRows, PROVIDER_COLUMNS, VENUE_COLUMNS, provider_column, read_providers_csv, read_venues_csv,
-    venue_column,
+    venue_column, write_providers_csv, write_venues_csv,
 };
 pub use csv_template::{COLUMNS, CsvCourses, CsvWriteError, read_csv, write_csv};
 pub use dfe::{
