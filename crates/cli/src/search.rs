@@ -13,7 +13,11 @@ use std::process::ExitCode;
 
 /// The learner flags, read from a file or stdin (`--learner-file`).
 #[derive(clap::Parser)]
-#[command(no_binary_name = true)]
+#[command(
+    no_binary_name = true,
+    disable_help_flag = true,
+    disable_version_flag = true
+)]
 struct LearnerFile {
     #[command(flatten)]
     learner: LearnerArgs,
