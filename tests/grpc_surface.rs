@@ -148,23 +148,7 @@ fn an_unknown_borough_is_refused() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn tls_serves_grpc_and_refuses_plaintext() {
     let tmp = tempfile::tempdir().unwrap();
-    let mut ca_params = rcgen::CertificateParams::new(Vec::<String>::new()).unwrap();
-    ca_params.is_ca = rcgen::IsCa::Ca(rcgen::BasicConstraints::Unconstrained);
-    let ca = rcgen::CertifiedIssuer::self_signed(ca_params, rcgen::KeyPair::generate().unwrap())
-        .unwrap();
-    let key = rcgen::KeyPair::generate().unwrap();
-    let cert = rcgen::CertificateParams::new(vec!["localhost".to_string()])
-        .unwrap()
-        .signed_by(&key, &*ca)
-        .unwrap();
-    let (cert_path, key_path, ca_path) = (
-        tmp.path().join("node.crt"),
-        tmp.path().join("node.key.pem"),
-        tmp.path().join("ca.crt"),
-    );
-    std::fs::write(&cert_path, cert.pem()).unwrap();
-    write_secret(&key_path, key.serialize_pem().as_bytes());
-    std::fs::write(&ca_path, ca.pem()).unwrap();
+    let (cert_path, key_path, ca_path) = tls_files(tmp.path(), &["localhost"]);
 
     let node = Node::start_with(
         &tmp.path().join("node"),

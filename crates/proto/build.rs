@@ -22,6 +22,8 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     ]
     .map(|f| root.join(format!("prospectus/v1/{f}.proto")));
     tonic_prost_build::configure()
+        // Undecodable bytes are INVALID_ARGUMENT, not prost's INTERNAL (see src/codec.rs).
+        .codec_path("crate::codec::StrictCodec")
         .file_descriptor_set_path(out.join("prospectus_descriptor.bin"))
         .compile_protos(&files, std::slice::from_ref(&root))?;
     println!("cargo:rerun-if-changed={}", root.display());

@@ -453,6 +453,31 @@ pub fn write_secret(path: &Path, bytes: &[u8]) {
         .expect("write private key file");
 }
 
+/// A test CA and a node certificate it signed for `names`, written into `dir` (the key
+/// private): the paths of the certificate, its key and the CA.
+pub fn tls_files(dir: &Path, names: &[&str]) -> (PathBuf, PathBuf, PathBuf) {
+    let mut ca_params = rcgen::CertificateParams::new(Vec::<String>::new()).expect("CA params");
+    ca_params.is_ca = rcgen::IsCa::Ca(rcgen::BasicConstraints::Unconstrained);
+    let ca =
+        rcgen::CertifiedIssuer::self_signed(ca_params, rcgen::KeyPair::generate().expect("key"))
+            .expect("CA");
+    let key = rcgen::KeyPair::generate().expect("key");
+    let cert =
+        rcgen::CertificateParams::new(names.iter().map(|n| n.to_string()).collect::<Vec<_>>())
+            .expect("params")
+            .signed_by(&key, &*ca)
+            .expect("certificate");
+    let (cert_path, key_path, ca_path) = (
+        dir.join("node.crt"),
+        dir.join("node.key.pem"),
+        dir.join("ca.crt"),
+    );
+    std::fs::write(&cert_path, cert.pem()).expect("write certificate");
+    write_secret(&key_path, key.serialize_pem().as_bytes());
+    std::fs::write(&ca_path, ca.pem()).expect("write CA");
+    (cert_path, key_path, ca_path)
+}
+
 /// `n` generated courses (with their providers and venues) of `borough`.
 pub fn bundle(seed: u64, n: usize, borough: &str) -> prospectus_dataset::Bundle {
     prospectus_dataset::generate(seed, n, Some(borough)).expect("generate")

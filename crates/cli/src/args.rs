@@ -116,8 +116,9 @@ pub struct Conn {
     /// Node URL, e.g. http://127.0.0.1:7400 or https://node.example:7400
     #[arg(long, default_value = "http://127.0.0.1:7400", env = "PROSPECTUS_NODE")]
     pub node: String,
-    /// CA certificate (PEM) to trust for https:// nodes.
-    #[arg(long)]
+    /// CA certificate (PEM) to trust for https:// nodes: the federation CA that signed the
+    /// node's certificate (needed unless it is signed by a public web CA).
+    #[arg(long, value_name = "FILE")]
     pub ca: Option<PathBuf>,
     /// File holding the token (admin or provider).
     #[arg(long, default_value = "./prospectus-data/admin-token")]
@@ -163,6 +164,7 @@ pub struct TokenCreateArgs {
 pub struct TokenRevokeArgs {
     #[command(flatten)]
     pub conn: Conn,
+    /// Id of the token to revoke (printed by `token create`).
     #[arg(long)]
     pub token_id: String,
 }
@@ -181,16 +183,21 @@ pub enum DataFormat {
 
 #[derive(Debug, Args)]
 pub struct GenerateArgs {
+    /// Random seed: the same seed, count and borough give the same file.
     #[arg(long, default_value_t = 1)]
     pub seed: u64,
+    /// Number of courses (with the providers and venues they need).
     #[arg(long, default_value_t = 2000)]
     pub courses: usize,
     /// Only this borough (GSS code); default all 33.
     #[arg(long)]
     pub borough: Option<String>,
+    /// File to write.
     #[arg(long)]
     pub out: PathBuf,
-    /// json: the full bundle (providers, venues, courses); csv: the courses in the CSV template.
+    /// json: the full bundle (providers, venues, courses); csv: the CSV template's course
+    /// sheet at OUT, with its providers and venues sheets beside it (OUT-providers.csv,
+    /// OUT-venues.csv).
     #[arg(long, value_enum, default_value_t = DataFormat::Json)]
     pub format: DataFormat,
 }
@@ -208,16 +215,32 @@ pub struct PublishArgs {
     /// Validate locally and report, without publishing.
     #[arg(long)]
     pub dry_run: bool,
-    /// DATA.json (bundle) or DATA.csv (template, see docs/csv-template.md)
+    /// A providers sheet of the CSV template (provider_id, name, …, last_verified), published
+    /// first in the same batch.
+    #[arg(long, value_name = "FILE")]
+    pub providers: Option<PathBuf>,
+    /// A venues sheet, published in the same batch before the courses: the CSV template's
+    /// (venue_id, provider_id, name, address, town, postcode, …) or, with a DfE Course
+    /// Directory course file, its venues file (YOUR_VENUE_REFERENCE, VENUE_NAME, …, POSTCODE).
+    #[arg(long, value_name = "FILE")]
+    pub venues: Option<PathBuf>,
+    /// With a DfE Course Directory file: the provider UUID the courses and venues belong to
+    /// (the one your token writes for; its record must be published already).
+    #[arg(long, value_name = "UUID")]
+    pub provider: Option<String>,
+    /// DATA.json (bundle), DATA.csv (our template, see docs/csv-template.md) or a DfE Course
+    /// Directory bulk-upload course file (told by its header; see docs/dfe-csv.md).
     pub file: PathBuf,
 }
 
 #[derive(Debug, Args)]
 pub struct SearchArgs {
-    /// Node URL.
+    /// Node URL, e.g. http://127.0.0.1:7400 or https://node.example:7400
     #[arg(long, default_value = "http://127.0.0.1:7400", env = "PROSPECTUS_NODE")]
     pub node: String,
-    #[arg(long)]
+    /// CA certificate (PEM) to trust for https:// nodes: the federation CA that signed the
+    /// node's certificate (needed unless it is signed by a public web CA).
+    #[arg(long, value_name = "FILE")]
     pub ca: Option<PathBuf>,
     /// Allow plaintext http:// to a non-loopback node. Local demos only.
     #[arg(long)]
@@ -285,8 +308,10 @@ pub struct SearchArgs {
     /// relevance, distance, start-date or fee
     #[arg(long, default_value = "relevance")]
     pub sort: String,
+    /// Courses per page (1..=100).
     #[arg(long, default_value_t = 20)]
     pub page_size: u32,
+    /// Continue from a previous answer's "next page" token.
     #[arg(long, default_value = "")]
     pub page_token: String,
     /// Print the raw response as JSON.
@@ -294,6 +319,12 @@ pub struct SearchArgs {
     pub json: bool,
     #[command(flatten)]
     pub learner: LearnerArgs,
+    /// Read the learner's circumstances from FILE (`-` for stdin) instead of the flags above,
+    /// so they are not visible to other users of the machine in `ps`: one `name value` per
+    /// line, names as the learner flags without `--` (`age 30`, `lives-in E09000028`,
+    /// `benefits true`); `#` starts a comment.
+    #[arg(long, visible_alias = "learner", value_name = "FILE")]
+    pub learner_file: Option<PathBuf>,
     /// Only courses the learner is eligible for.
     #[arg(long)]
     pub eligible_only: bool,
@@ -320,13 +351,16 @@ pub struct LearnerArgs {
     /// Annual gross earnings in pounds.
     #[arg(long)]
     pub earnings: Option<u32>,
+    /// Receives means-tested benefits (true/false).
     #[arg(long)]
     pub benefits: Option<bool>,
     /// Highest qualification: non-accredited (none), entry, level-1 … level-7
     #[arg(long)]
     pub highest_qualification: Option<String>,
+    /// Referred by a social prescriber or link worker (true/false).
     #[arg(long)]
     pub referred: Option<bool>,
+    /// English is the learner's first language (true/false).
     #[arg(long)]
     pub first_language_english: Option<bool>,
     /// Holds GCSE (or equivalent) English at grade 4/C or above.
@@ -380,8 +414,35 @@ pub struct DemoArgs {
     /// Node i listens on 127.0.0.1:(BASE_PORT + i).
     #[arg(long, default_value_t = 7400)]
     pub base_port: u16,
+    /// Directory for the nodes' data (one sub-directory per borough).
     #[arg(long, default_value = "./prospectus-demo")]
     pub data_dir: PathBuf,
+    /// Generated courses published to each node.
     #[arg(long, default_value_t = 200)]
     pub courses_per_borough: usize,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::Cli;
+    use clap::CommandFactory;
+
+    /// Every flag and argument of every command says what it is for in `--help`.
+    #[test]
+    fn every_argument_has_help_text() {
+        fn walk(cmd: &clap::Command, path: &str, missing: &mut Vec<String>) {
+            for a in cmd.get_arguments() {
+                let id = a.get_id().as_str();
+                if a.get_help().is_none() && !matches!(id, "help" | "version") {
+                    missing.push(format!("{path} {id}"));
+                }
+            }
+            for sub in cmd.get_subcommands() {
+                walk(sub, &format!("{path} {}", sub.get_name()), missing);
+            }
+        }
+        let mut missing = Vec::new();
+        walk(&Cli::command(), "prospectus", &mut missing);
+        assert!(missing.is_empty(), "no help text: {missing:?}");
+    }
 }

@@ -117,40 +117,43 @@ pub async fn run(a: DemoArgs) -> Result<ExitCode> {
         break;
     }
 
-    println!(
+    outln!(
         "{} nodes converged in {:.1}s:",
         nodes.len(),
         started.elapsed().as_secs_f64()
-    );
-    println!(
+    )?;
+    outln!(
         "{:<6} {:<10} {:<24} {:<24} admin token",
-        "node", "origin", "borough", "address"
-    );
+        "node",
+        "origin",
+        "borough",
+        "address"
+    )?;
     for (i, (b, n)) in chosen.iter().zip(&nodes).enumerate() {
-        println!(
+        outln!(
             "{:<6} {:<10} {:<24} {:<24} {}",
             i,
             b.gss_code,
             b.name,
             n.addr,
             n.admin_token_file.display()
-        );
+        )?;
     }
     if let (Some(first), Some(last)) = (nodes.first(), nodes.last()) {
-        println!();
-        println!("try:");
-        println!(
+        outln!()?;
+        outln!("try:")?;
+        outln!(
             "  prospectus search --node http://{} --text wellbeing",
             last.addr
-        );
-        println!(
+        )?;
+        outln!(
             "  prospectus status --node http://{} --token-file {}",
             first.addr,
             first.admin_token_file.display()
-        );
-        println!("  grpcurl -plaintext {} list", first.addr);
+        )?;
+        outln!("  grpcurl -plaintext {} list", first.addr)?;
     }
-    println!("Ctrl-C stops the federation.");
+    outln!("Ctrl-C stops the federation.")?;
     crate::wait_for_signal().await?;
     for n in nodes {
         n.shutdown().await?;

@@ -2,6 +2,31 @@
 //! small function over the server, dataset and geo crates. Commands exit non-zero with a
 //! message a borough admin or provider can act on; they never panic on bad input.
 
+/// `println!` that returns the write error instead of panicking, so a closed pipe
+/// (`prospectus search … | head -1`) ends the command quietly (see [`main`]).
+macro_rules! outln {
+    ($($arg:tt)*) => {{
+        use std::io::Write as _;
+        writeln!(std::io::stdout().lock(), $($arg)*).map_err($crate::StdoutError)
+    }};
+}
+
+/// A failed write to stdout (told apart from network errors, which may also be broken pipes).
+#[derive(Debug)]
+pub struct StdoutError(std::io::Error);
+
+impl std::fmt::Display for StdoutError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "writing to stdout: {}", self.0)
+    }
+}
+
+impl std::error::Error for StdoutError {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        Some(&self.0)
+    }
+}
+
 mod args;
 mod demo;
 mod publish;
@@ -29,11 +54,29 @@ pub fn main() -> ExitCode {
     };
     match rt.block_on(run(cli)) {
         Ok(code) => code,
+        // The reader went away (`| head`): what it wanted it has; nothing to report.
+        Err(e) if closed_pipe(&e) => ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("error: {e:#}");
             ExitCode::FAILURE
         }
     }
+}
+
+/// `offer.csv` → `offer-providers.csv` (beside it).
+fn sheet_path(out: &std::path::Path, name: &str) -> std::path::PathBuf {
+    let stem = out
+        .file_stem()
+        .map(|s| s.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    out.with_file_name(format!("{stem}-{name}.csv"))
+}
+
+fn closed_pipe(e: &anyhow::Error) -> bool {
+    e.chain().any(|c| {
+        c.downcast_ref::<StdoutError>()
+            .is_some_and(|o| o.0.kind() == std::io::ErrorKind::BrokenPipe)
+    })
 }
 
 fn init_logging(cli: &Cli) {
@@ -73,7 +116,7 @@ async fn run(cli: Cli) -> Result<ExitCode> {
                 "token id {} for provider {} (shown once; store it safely)",
                 r.token_id, a.provider
             );
-            println!("{}", r.token);
+            outln!("{}", r.token)?;
             Ok(ExitCode::SUCCESS)
         }
         Command::Token(TokenCommand::Revoke(a)) => {
@@ -87,7 +130,7 @@ async fn run(cli: Cli) -> Result<ExitCode> {
                 .await?
                 .into_inner();
             if r.revoked {
-                println!("revoked {}", a.token_id);
+                outln!("revoked {}", a.token_id)?;
                 Ok(ExitCode::SUCCESS)
             } else {
                 eprintln!("no token with id {}", a.token_id);
@@ -104,14 +147,16 @@ async fn run(cli: Cli) -> Result<ExitCode> {
                 )?)
                 .await?
                 .into_inner();
-            println!("origin     {} ({})", r.origin, r.borough_name);
-            println!("key        {} (id {})", r.public_key, r.key_id);
-            println!("log head   epoch {} seq {}", r.epoch, r.seq);
-            println!(
+            outln!("origin     {} ({})", r.origin, r.borough_name)?;
+            outln!("key        {} (id {})", r.public_key, r.key_id)?;
+            outln!("log head   epoch {} seq {}", r.epoch, r.seq)?;
+            outln!(
                 "records    {} providers, {} venues, {} courses",
-                r.providers, r.venues, r.courses
-            );
-            println!("version    {}", r.version);
+                r.providers,
+                r.venues,
+                r.courses
+            )?;
+            outln!("version    {}", r.version)?;
             Ok(ExitCode::SUCCESS)
         }
         Command::Dataset(DatasetCommand::Generate(a)) => {
@@ -119,7 +164,26 @@ async fn run(cli: Cli) -> Result<ExitCode> {
                 .map_err(|e| anyhow::anyhow!("--borough: {e} (see `prospectus boroughs`)"))?;
             let text = match a.format {
                 args::DataFormat::Json => serde_json::to_string_pretty(&bundle)?,
-                args::DataFormat::Csv => prospectus_dataset::write_csv(&bundle.courses)?,
+                args::DataFormat::Csv => {
+                    // The providers and venues sheets beside the course sheet: OUT-providers.csv,
+                    // OUT-venues.csv.
+                    for (name, sheet) in [
+                        (
+                            "providers",
+                            prospectus_dataset::write_providers_csv(&bundle.providers),
+                        ),
+                        (
+                            "venues",
+                            prospectus_dataset::write_venues_csv(&bundle.venues),
+                        ),
+                    ] {
+                        let path = sheet_path(&a.out, name);
+                        std::fs::write(&path, sheet)
+                            .with_context(|| format!("writing {}", path.display()))?;
+                        eprintln!("wrote the {name} sheet to {}", path.display());
+                    }
+                    prospectus_dataset::write_csv(&bundle.courses)?
+                }
             };
             std::fs::write(&a.out, text).with_context(|| format!("writing {}", a.out.display()))?;
             eprintln!(
@@ -140,14 +204,14 @@ async fn run(cli: Cli) -> Result<ExitCode> {
             if created {
                 eprintln!("created {}", a.key.display());
             }
-            println!("public_key = \"{}\"", key.public_hex());
-            println!("key_id = \"{}\"", key.key_id());
+            outln!("public_key = \"{}\"", key.public_hex())?;
+            outln!("key_id = \"{}\"", key.key_id())?;
             Ok(ExitCode::SUCCESS)
         }
         Command::Key(KeyCommand::Rotate(a)) => rotate_key(&a),
         Command::Boroughs => {
             for b in prospectus_geo::boroughs() {
-                println!("{}  {}", b.gss_code, b.name);
+                outln!("{}  {}", b.gss_code, b.name)?;
             }
             Ok(ExitCode::SUCCESS)
         }

@@ -5,6 +5,7 @@
 use crate::args::PublishArgs;
 use anyhow::{Context, Result, anyhow, bail};
 use indicatif::{ProgressBar, ProgressStyle};
+use prospectus_dataset::CsvKind;
 use prospectus_model::{FieldViolation, Record, validate_record_at};
 use prospectus_proto::v1 as w;
 use prospectus_server::client::{self, PublisherClient};
@@ -12,10 +13,19 @@ use std::process::ExitCode;
 use std::time::{Duration, Instant};
 use tonic_types::StatusExt;
 
-/// Where an op came from in the input file, to report problems there.
+/// Where an op came from in the input files, to report problems there.
 enum Source {
     Json(Vec<String>),
     Csv(prospectus_dataset::CsvCourses),
+    Dfe(prospectus_dataset::DfeOffer),
+    /// A providers or venues sheet: its name, each record's row, the column of a field.
+    Sheet {
+        file: String,
+        rows: Vec<usize>,
+        column: fn(&str) -> &'static str,
+    },
+    /// Several files in one batch: each part's first op and source.
+    Parts(Vec<(usize, Source)>),
 }
 
 impl Source {
@@ -31,13 +41,99 @@ impl Source {
                 Some((row, column)) => format!("row {row}, column {column}"),
                 None => format!("course {op}, field {field}"),
             },
+            Source::Dfe(offer) => offer.locate(op, field),
+            Source::Sheet { file, rows, column } => match rows.get(op) {
+                Some(row) => format!("{file} row {row}, column {}", column(field)),
+                None => format!("{file} record {op}, field {field}"),
+            },
+            Source::Parts(parts) => match parts.iter().rev().find(|(first, _)| *first <= op) {
+                Some((first, s)) => s.locate(op - first, field),
+                None => format!("ops[{op}].{field}"),
+            },
         }
     }
 }
 
-fn load(path: &std::path::Path) -> Result<(Vec<Record>, Source)> {
-    let text =
-        std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
+fn read(path: &std::path::Path) -> Result<String> {
+    std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))
+}
+
+/// Records and where they came from, gathered from several files into one batch.
+#[derive(Default)]
+struct Batch {
+    records: Vec<Record>,
+    parts: Vec<(usize, Source)>,
+}
+
+impl Batch {
+    fn add(&mut self, records: Vec<Record>, source: Source) {
+        self.parts.push((self.records.len(), source));
+        self.records.extend(records);
+    }
+
+    /// Our template's providers or venues sheet.
+    fn add_sheet(&mut self, path: &std::path::Path, text: &str, kind: CsvKind) -> Result<()> {
+        let file = path.display().to_string();
+        let bad = |e: prospectus_dataset::FileError| anyhow!("{file}:\n{e}\nnothing was published");
+        let (records, rows, column): (Vec<Record>, _, fn(&str) -> &'static str) = match kind {
+            CsvKind::TemplateProviders => {
+                let r = prospectus_dataset::read_providers_csv(text).map_err(bad)?;
+                let records = r.records.into_iter().map(Record::Provider).collect();
+                (records, r.rows, prospectus_dataset::provider_column)
+            }
+            CsvKind::TemplateVenues => {
+                let r = prospectus_dataset::read_venues_csv(text).map_err(bad)?;
+                let records = r.records.into_iter().map(Record::Venue).collect();
+                (records, r.rows, prospectus_dataset::venue_column)
+            }
+            _ => bail!("{file}: not a providers or venues sheet of the CSV template"),
+        };
+        self.add(records, Source::Sheet { file, rows, column });
+        Ok(())
+    }
+}
+
+/// A DfE Course Directory course file (and its venues file, if `venues` is one) as the
+/// provider's records.
+fn load_dfe(a: &PublishArgs, text: &str, venues: Option<&str>) -> Result<(Vec<Record>, Source)> {
+    let provider = a.provider.as_deref().ok_or_else(|| {
+        anyhow!(
+            "{} is a DfE Course Directory course file: give --provider UUID (the provider it is for)",
+            a.file.display()
+        )
+    })?;
+    let provider = uuid::Uuid::parse_str(provider.trim())
+        .map_err(|_| anyhow!("--provider: expected the provider's UUID"))?;
+    let today = chrono::Utc::now().date_naive();
+    let offer = prospectus_dataset::read_dfe(text, venues, provider, today)
+        .map_err(|e| anyhow!("{}: {e}\nnothing was published", a.file.display()))?;
+    Ok((offer.records(), Source::Dfe(offer)))
+}
+
+/// Everything `a` names, in dependency order (providers, venues, then the main file).
+fn load(a: &PublishArgs) -> Result<(Vec<Record>, Source)> {
+    let mut batch = Batch::default();
+    if let Some(p) = &a.providers {
+        let text = read(p)?;
+        batch.add_sheet(p, &text, CsvKind::TemplateProviders)?;
+    }
+    // A DfE venues file is read with its course file; ours is a sheet of its own.
+    let mut dfe_venues = None;
+    if let Some(p) = &a.venues {
+        let text = read(p)?;
+        match prospectus_dataset::csv_kind(&text) {
+            CsvKind::DfeVenues => dfe_venues = Some(text),
+            _ => batch.add_sheet(p, &text, CsvKind::TemplateVenues)?,
+        }
+    }
+    let (records, source) = load_main(a, dfe_venues.as_deref())?;
+    batch.add(records, source);
+    Ok((batch.records, Source::Parts(batch.parts)))
+}
+
+fn load_main(a: &PublishArgs, dfe_venues: Option<&str>) -> Result<(Vec<Record>, Source)> {
+    let path = a.file.as_path();
+    let text = read(path)?;
     let ext = path
         .extension()
         .and_then(|e| e.to_str())
@@ -64,13 +160,32 @@ fn load(path: &std::path::Path) -> Result<(Vec<Record>, Source)> {
             Ok((records, Source::Json(paths)))
         }
         "csv" => {
-            let csv = prospectus_dataset::read_csv(&text)
-                .map_err(|e| anyhow!("{}:\n{e}", path.display()))?;
-            let records = csv.courses.iter().cloned().map(Record::Course).collect();
-            Ok((records, Source::Csv(csv)))
+            let kind = prospectus_dataset::csv_kind(&text);
+            if dfe_venues.is_some() && kind != CsvKind::DfeCourses {
+                bail!("a DfE Course Directory venues file goes with a DfE course file");
+            }
+            match kind {
+                CsvKind::DfeCourses => load_dfe(a, &text, dfe_venues),
+                CsvKind::DfeVenues => bail!(
+                    "{} is a DfE Course Directory venues file: publish its course file, with --venues {}",
+                    path.display(),
+                    path.display()
+                ),
+                CsvKind::TemplateProviders | CsvKind::TemplateVenues => {
+                    let mut one = Batch::default();
+                    one.add_sheet(path, &text, kind)?;
+                    Ok((one.records, Source::Parts(one.parts)))
+                }
+                CsvKind::Template => {
+                    let csv = prospectus_dataset::read_csv(&text)
+                        .map_err(|e| anyhow!("{}:\n{e}", path.display()))?;
+                    let records = csv.courses.iter().cloned().map(Record::Course).collect();
+                    Ok((records, Source::Csv(csv)))
+                }
+            }
         }
         _ => bail!(
-            "{}: expected a .json bundle or a .csv template",
+            "{}: expected a .json bundle or a .csv sheet",
             path.display()
         ),
     }
@@ -114,7 +229,7 @@ pub fn describe_status(s: tonic::Status) -> anyhow::Error {
 
 pub async fn run(a: PublishArgs) -> Result<ExitCode> {
     let started = Instant::now();
-    let (records, source) = load(&a.file)?;
+    let (records, source) = load(&a)?;
     if records.is_empty() {
         bail!("{}: no records to publish", a.file.display());
     }

@@ -8,7 +8,80 @@ use prospectus_model::{
 use prospectus_proto::v1 as w;
 use prospectus_proto::{ToWire, WireEnum};
 use prospectus_server::client::{self, DirectoryClient};
+use std::path::Path;
 use std::process::ExitCode;
+
+/// The learner flags, read from a file or stdin (`--learner-file`).
+#[derive(clap::Parser)]
+#[command(
+    no_binary_name = true,
+    disable_help_flag = true,
+    disable_version_flag = true
+)]
+struct LearnerFile {
+    #[command(flatten)]
+    learner: LearnerArgs,
+}
+
+/// Most a learner file may hold (a profile is a few hundred bytes).
+const MAX_LEARNER_FILE: u64 = 64 * 1024;
+
+/// Reads `name value` lines (`-` = stdin) and parses them exactly as the learner flags are.
+fn learner_file(path: &Path) -> Result<LearnerArgs> {
+    use std::io::Read as _;
+    let shown = path.display();
+    let mut text = String::new();
+    let read = if path.as_os_str() == "-" {
+        std::io::stdin()
+            .take(MAX_LEARNER_FILE)
+            .read_to_string(&mut text)
+    } else {
+        std::fs::File::open(path).and_then(|f| f.take(MAX_LEARNER_FILE).read_to_string(&mut text))
+    };
+    read.with_context(|| format!("--learner-file {shown}"))?;
+    let mut tokens = Vec::new();
+    for line in text.lines() {
+        let line = line.split('#').next().unwrap_or("").trim();
+        if line.is_empty() {
+            continue;
+        }
+        // `name value` or `name = value`.
+        let end = line
+            .find(|c: char| c == '=' || c.is_whitespace())
+            .unwrap_or(line.len());
+        let (name, value) = line.split_at(end);
+        let value = value.trim_start();
+        let value = value.strip_prefix('=').unwrap_or(value).trim();
+        tokens.push(format!("--{}", name.trim_start_matches('-')));
+        if !value.is_empty() {
+            tokens.push(value.to_string());
+        }
+    }
+    <LearnerFile as clap::Parser>::try_parse_from(tokens)
+        .map(|f| f.learner)
+        .map_err(|e| {
+            // clap's first line names the problem; the rest is usage for a command line.
+            let msg = e.to_string();
+            let first = msg
+                .lines()
+                .next()
+                .unwrap_or("")
+                .trim_start_matches("error: ");
+            anyhow!("--learner-file {shown}: {first}")
+        })
+}
+
+/// The learner profile from the flags or from `--learner-file`, never both.
+fn learner_of(a: &SearchArgs) -> Result<Option<LearnerProfile>> {
+    let from_flags = learner(&a.learner)?;
+    match &a.learner_file {
+        None => Ok(from_flags),
+        Some(_) if from_flags.is_some() => Err(anyhow!(
+            "give the learner's circumstances either as flags or with --learner-file, not both"
+        )),
+        Some(path) => learner(&learner_file(path)?),
+    }
+}
 
 fn learner(a: &LearnerArgs) -> Result<Option<LearnerProfile>> {
     let p = LearnerProfile {
@@ -94,7 +167,7 @@ pub fn request(a: &SearchArgs) -> Result<w::SearchRequest> {
         text: a.text.clone(),
         categories: enums::<Category>("category", &a.categories)?,
         boroughs: a.boroughs.clone(),
-        learner: learner(&a.learner)?.map(|l| l.to_wire()),
+        learner: learner_of(a)?.map(|l| l.to_wire()),
         eligible_only: a.eligible_only,
         page_size: a.page_size,
         page_token: a.page_token.clone(),
@@ -129,20 +202,20 @@ pub async fn run(a: SearchArgs) -> Result<ExitCode> {
         .map_err(crate::publish::describe_status)?
         .into_inner();
     if a.json {
-        println!(
+        outln!(
             "{}",
             serde_json::to_string_pretty(&response_json(&r)).context("encoding JSON")?
-        );
+        )?;
         return Ok(ExitCode::SUCCESS);
     }
-    println!("{} courses match", r.total_hits);
+    outln!("{} courses match", r.total_hits)?;
     if !r.category_facets.is_empty() {
         let f: Vec<String> = r
             .category_facets
             .iter()
             .map(|f| format!("{} {}", f.value, f.count))
             .collect();
-        println!("by category: {}", f.join(", "));
+        outln!("by category: {}", f.join(", "))?;
     }
     for h in &r.hits {
         let Some(v) = &h.course else { continue };
@@ -161,26 +234,33 @@ pub async fn run(a: SearchArgs) -> Result<ExitCode> {
         } else {
             ""
         };
-        println!(
+        outln!(
             "- {}  [{}]  {}  {}  starts {}{}  id {}{}",
-            c.title, v.origin, provider, fee, h.next_start, distance, c.id, stale
-        );
+            c.title,
+            v.origin,
+            provider,
+            fee,
+            h.next_start,
+            distance,
+            c.id,
+            stale
+        )?;
         if let Some(e) = &v.evaluation {
             for p in &e.possible_concessions {
-                println!(
+                outln!(
                     "    {} for {} if: {}",
                     pounds(p.fee_pence),
                     p.name,
                     p.not_stated_descriptions.join("; ")
-                );
+                )?;
             }
             if !e.document_descriptions.is_empty() {
-                println!("    bring: {}", e.document_descriptions.join("; "));
+                outln!("    bring: {}", e.document_descriptions.join("; "))?;
             }
         }
     }
     if !r.next_page_token.is_empty() {
-        println!("next page: --page-token {}", r.next_page_token);
+        outln!("next page: --page-token {}", r.next_page_token)?;
     }
     Ok(ExitCode::SUCCESS)
 }

@@ -29,7 +29,7 @@ pub async fn fetch(conn: &Conn) -> Result<w::StatusResponse> {
 
 pub async fn run(conn: Conn) -> Result<ExitCode> {
     let s = fetch(&conn).await?;
-    println!(
+    outln!(
         "node {}{}",
         s.origin,
         if s.recovering {
@@ -37,11 +37,19 @@ pub async fn run(conn: Conn) -> Result<ExitCode> {
         } else {
             ""
         }
-    );
-    println!(
+    )?;
+    outln!(
         "{:<10} {:<24} {:>5} {:>8} {:>8} {:<10} {:>6} {:<10} {:>5}",
-        "origin", "borough", "epoch", "seq", "live", "checkpoint", "lag", "heard", "forks"
-    );
+        "origin",
+        "borough",
+        "epoch",
+        "seq",
+        "live",
+        "checkpoint",
+        "lag",
+        "heard",
+        "forks"
+    )?;
     for o in &s.origins {
         let cp = if o.diverged {
             "DIVERGED".to_string()
@@ -55,7 +63,7 @@ pub async fn run(conn: Conn) -> Result<ExitCode> {
         } else {
             o.lag.to_string()
         };
-        println!(
+        outln!(
             "{:<10} {:<24} {:>5} {:>8} {:>8} {:<10} {:>6} {:<10} {:>5}",
             o.origin,
             o.name,
@@ -66,30 +74,35 @@ pub async fn run(conn: Conn) -> Result<ExitCode> {
             lag,
             ago(o.last_heard_millis),
             o.forks
-        );
+        )?;
     }
     if !s.peers.is_empty() {
-        println!();
-        println!(
+        outln!()?;
+        outln!(
             "{:<32} {:<10} {:>10} {:>9}  last error",
-            "peer", "link", "applied", "rejected"
-        );
+            "peer",
+            "link",
+            "applied",
+            "rejected"
+        )?;
         for p in &s.peers {
-            println!(
+            outln!(
                 "{:<32} {:<10} {:>10} {:>9}  {}",
                 p.url,
                 if p.connected { "up" } else { "down" },
                 p.applied,
                 p.rejected,
                 p.last_error
-            );
+            )?;
         }
     }
     for f in &s.forks {
-        println!(
+        outln!(
             "FORK {} epoch {} seq {}: a second, different signed entry was refused",
-            f.origin, f.epoch, f.seq
-        );
+            f.origin,
+            f.epoch,
+            f.seq
+        )?;
     }
     Ok(ExitCode::SUCCESS)
 }

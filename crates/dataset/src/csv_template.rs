@@ -282,17 +282,27 @@ impl Cells<'_> {
     }
 }
 
-fn parse_uuid(s: &str) -> Result<Uuid, String> {
-    Uuid::parse_str(s)
-        .map_err(|_| format!("{s:?} is not a UUID such as 6f1c2f0e-8a4b-4c1d-9e2f-3a4b5c6d7e8f"))
+pub(crate) fn parse_uuid(s: &str) -> Result<Uuid, String> {
+    Uuid::parse_str(s).map_err(|_| {
+        format!(
+            "{} is not a UUID such as 6f1c2f0e-8a4b-4c1d-9e2f-3a4b5c6d7e8f",
+            prospectus_model::shown(s)
+        )
+    })
 }
 
-fn parse_date(s: &str) -> Result<NaiveDate, String> {
-    NaiveDate::parse_from_str(s, "%Y-%m-%d").map_err(|_| format!("{s:?} is not a date YYYY-MM-DD"))
+pub(crate) fn parse_date(s: &str) -> Result<NaiveDate, String> {
+    NaiveDate::parse_from_str(s, "%Y-%m-%d")
+        .map_err(|_| format!("{} is not a date YYYY-MM-DD", prospectus_model::shown(s)))
 }
 
-fn parse_time(s: &str) -> Result<NaiveTime, String> {
-    let bad = || format!("{s:?} is not a time HH:MM between 00:00 and 23:59");
+pub(crate) fn parse_time(s: &str) -> Result<NaiveTime, String> {
+    let bad = || {
+        format!(
+            "{} is not a time HH:MM between 00:00 and 23:59",
+            prospectus_model::shown(s)
+        )
+    };
     let (h, m) = s.split_once(':').ok_or_else(bad)?;
     let digits = |x: &str, n: std::ops::RangeInclusive<usize>| {
         n.contains(&x.len()) && x.bytes().all(|b| b.is_ascii_digit())
@@ -308,13 +318,16 @@ fn parse_bool(s: &str) -> Result<bool, String> {
     match s.to_ascii_lowercase().as_str() {
         "yes" | "true" => Ok(true),
         "no" | "false" => Ok(false),
-        _ => Err(format!("{s:?} is not yes, no, true or false")),
+        _ => Err(format!(
+            "{} is not yes, no, true or false",
+            prospectus_model::shown(s)
+        )),
     }
 }
 
 fn parse_number<T: std::str::FromStr>(s: &str) -> Result<T, String> {
     s.parse::<T>()
-        .map_err(|_| format!("{s:?} is not a whole number"))
+        .map_err(|_| format!("{} is not a whole number", prospectus_model::shown(s)))
 }
 
 fn parse_text(s: &str) -> Result<String, String> {
@@ -341,23 +354,19 @@ struct Head {
     funding_rules: Option<RuleSetId>,
 }
 
+/// What a missing categories cell must hold.
+pub(crate) fn categories_wanted() -> String {
+    let all: Vec<&str> = Category::ALL.iter().map(|x| x.as_str()).collect();
+    format!("name at least one of: {}", all.join(", "))
+}
+
 fn parse_head(c: &mut Cells) -> Option<Head> {
     let id = c.required(COURSE_ID, parse_uuid);
     let provider_id = c.required(PROVIDER_ID, parse_uuid);
     let title = c.required(TITLE, parse_text);
     let description = c.required(DESCRIPTION, parse_text);
     let categories = if c.raw(CATEGORIES).is_empty() {
-        c.fail(
-            CATEGORIES,
-            format!(
-                "required: name at least one of: {}",
-                Category::ALL
-                    .iter()
-                    .map(|x| x.as_str())
-                    .collect::<Vec<_>>()
-                    .join(", ")
-            ),
-        );
+        c.fail(CATEGORIES, format!("required: {}", categories_wanted()));
         None
     } else {
         c.list::<Category>(CATEGORIES)
@@ -648,7 +657,7 @@ pub fn read_csv(text: &str) -> Result<CsvCourses, FileError> {
     }
 }
 
-fn csv_error(e: &csv::Error, fallback_row: usize) -> CellError {
+pub(crate) fn csv_error(e: &csv::Error, fallback_row: usize) -> CellError {
     let row = e.position().map_or(fallback_row, |p| p.line() as usize);
     let message = match e.kind() {
         csv::ErrorKind::Utf8 { .. } => {
@@ -674,7 +683,7 @@ pub struct CsvWriteError {
 }
 
 /// Quotes a cell when CSV needs it (RFC 4180).
-fn push_cell(out: &mut String, cell: &str) {
+pub(crate) fn push_cell(out: &mut String, cell: &str) {
     if cell.contains([',', '"', '\n', '\r']) || cell.trim() != cell {
         out.push('"');
         out.push_str(&cell.replace('"', "\"\""));

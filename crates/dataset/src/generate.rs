@@ -44,8 +44,15 @@ pub fn generate(seed: u64, courses: usize, borough: Option<&str>) -> Result<Bund
                 .ok_or_else(|| GenerateError::UnknownBorough(b.to_string()))?,
         ],
     };
+    // One borough's offer draws from a stream of its own, so two boroughs generated with the
+    // same seed never share a provider, venue or course id (the second would be refused as
+    // another origin's record); the all-London set keeps the plain seed.
+    let stream = match borough {
+        None => seed,
+        Some(_) => boroughs.iter().fold(seed, |s, b| s ^ fnv1a(b.gss_code)),
+    };
     let mut g = Gen {
-        rng: ChaCha8Rng::seed_from_u64(seed),
+        rng: ChaCha8Rng::seed_from_u64(stream),
         bundle: Bundle::default(),
     };
     let plans: Vec<BoroughPlan> = boroughs.into_iter().map(|b| g.borough(b)).collect();
@@ -56,6 +63,13 @@ pub fn generate(seed: u64, courses: usize, borough: Option<&str>) -> Result<Bund
         }
     }
     Ok(g.bundle)
+}
+
+/// FNV-1a: a stable (platform- and release-independent) hash of a GSS code.
+fn fnv1a(s: &str) -> u64 {
+    s.bytes().fold(0xcbf2_9ce4_8422_2325, |h, b| {
+        (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3)
+    })
 }
 
 // ---------------------------------------------------------------------------------------------

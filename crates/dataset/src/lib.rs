@@ -9,12 +9,23 @@
 //! callers pass text in and get text out.
 
 mod bundle;
+mod csv_places;
 mod csv_template;
+mod dfe;
 mod generate;
 mod rules_text;
+mod sheet;
 
 pub use bundle::{Bundle, read_json, write_json};
+pub use csv_places::{
+    CsvRows, PROVIDER_COLUMNS, VENUE_COLUMNS, provider_column, read_providers_csv, read_venues_csv,
+    venue_column, write_providers_csv, write_venues_csv,
+};
 pub use csv_template::{COLUMNS, CsvCourses, CsvWriteError, read_csv, write_csv};
+pub use dfe::{
+    CsvKind, DFE_ADDED_COLUMNS, DFE_COURSE_COLUMNS, DFE_VENUE_COLUMNS, DfeError, DfeFile, DfeOffer,
+    csv_kind, read_dfe,
+};
 pub use generate::{BASE_DATE, GenerateError, generate};
 
 /// One problem in an offer file, located as a spreadsheet user would look for it.

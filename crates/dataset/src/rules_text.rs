@@ -69,7 +69,7 @@ fn parse_age(s: &str) -> Result<u8, String> {
     s.parse::<u8>()
         .ok()
         .filter(|a| *a <= 120)
-        .ok_or_else(|| format!("{s:?} is not an age (0 to 120)"))
+        .ok_or_else(|| format!("{} is not an age (0 to 120)", prospectus_model::shown(s)))
 }
 
 /// Parses one rule (`age>=19`). Case and spaces are free.
@@ -269,7 +269,12 @@ pub(crate) fn format_eligibility(reqs: &[Requirement]) -> Result<String, String>
 pub(crate) fn parse_pounds(s: &str) -> Result<u32, String> {
     let t = s.trim();
     let t = t.strip_prefix('£').unwrap_or(t).trim();
-    let bad = || format!("{s:?} is not an amount in pounds such as 120 or 120.50");
+    let bad = || {
+        format!(
+            "{} is not an amount in pounds such as 120 or 120.50",
+            prospectus_model::shown(s)
+        )
+    };
     let (whole, frac) = t.split_once('.').unwrap_or((t, ""));
     if whole.is_empty()
         || !whole.bytes().all(|b| b.is_ascii_digit())
@@ -286,7 +291,7 @@ pub(crate) fn parse_pounds(s: &str) -> Result<u32, String> {
         _ => frac.parse().map_err(|_| bad())?,
     };
     u32::try_from(pounds.saturating_mul(100).saturating_add(pence))
-        .map_err(|_| format!("{s:?} is too large"))
+        .map_err(|_| format!("{} is too large", prospectus_model::shown(s)))
 }
 
 /// `12000` → `120`, `12050` → `120.50`.

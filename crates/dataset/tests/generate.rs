@@ -259,3 +259,37 @@ fn csv_round_trip() {
         assert_eq!(text.lines().count(), rows + 1);
     }
 }
+
+#[test]
+fn two_boroughs_with_one_seed_share_no_id() {
+    let ids = |b: &Bundle| -> BTreeSet<uuid::Uuid> {
+        b.providers
+            .iter()
+            .map(|p| p.id)
+            .chain(b.venues.iter().map(|v| v.id))
+            .chain(
+                b.courses
+                    .iter()
+                    .flat_map(|c| std::iter::once(c.id).chain(c.runs.iter().map(|r| r.id))),
+            )
+            .collect()
+    };
+    let southwark = ids(&generate(1, 200, Some("E09000028")).unwrap());
+    let lambeth = ids(&generate(1, 200, Some("E09000022")).unwrap());
+    assert!(!southwark.is_empty() && !lambeth.is_empty());
+    let shared: Vec<_> = southwark.intersection(&lambeth).collect();
+    assert!(shared.is_empty(), "ids in both boroughs: {shared:?}");
+}
+
+#[test]
+fn providers_and_venues_round_trip_through_their_sheets() {
+    use prospectus_dataset::{
+        read_providers_csv, read_venues_csv, write_providers_csv, write_venues_csv,
+    };
+    let b = generate(4, 300, Some("E09000028")).unwrap();
+    let providers = read_providers_csv(&write_providers_csv(&b.providers)).unwrap();
+    assert_eq!(providers.records, b.providers);
+    let venues = read_venues_csv(&write_venues_csv(&b.venues)).unwrap();
+    assert_eq!(venues.records, b.venues);
+    assert!(b.venues.iter().any(|v| v.is_virtual()) && b.venues.iter().any(|v| !v.is_virtual()));
+}

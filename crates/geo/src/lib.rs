@@ -32,7 +32,8 @@ pub struct Borough {
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum GeoError {
     /// Not shaped like a UK postcode ("SE15 4QF") or outward code ("SE15").
-    #[error("{0:?} is not a UK postcode (like \"SE15 4QF\") or outward code (like \"SE15\")")]
+    /// Holds the value as an error shows it: quoted and cut (`prospectus_model::shown`).
+    #[error("{0} is not a UK postcode (like \"SE15 4QF\") or outward code (like \"SE15\")")]
     MalformedPostcode(String),
     /// Well formed, but the outward code is not in the centroid table.
     #[error("outward code {0} is not a known UK postcode district")]
@@ -158,7 +159,9 @@ pub fn outward_code(postcode: &str) -> Result<String, GeoError> {
         .collect::<String>()
         .to_ascii_uppercase();
     if !compact.is_ascii() || !prospectus_model::is_valid_postcode(&compact) {
-        return Err(GeoError::MalformedPostcode(postcode.to_string()));
+        return Err(GeoError::MalformedPostcode(prospectus_model::shown(
+            postcode,
+        )));
     }
     if compact.len() <= 4 {
         Ok(compact)

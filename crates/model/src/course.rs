@@ -136,7 +136,12 @@ impl std::str::FromStr for Start {
         }
         NaiveDate::parse_from_str(s, "%Y-%m-%d")
             .map(Start::On)
-            .map_err(|_| format!("expected a date YYYY-MM-DD or \"rolling\", got {s:?}"))
+            .map_err(|_| {
+                format!(
+                    "expected a date YYYY-MM-DD or \"rolling\", got {}",
+                    crate::validate::shown(s)
+                )
+            })
     }
 }
 
@@ -169,9 +174,9 @@ macro_rules! named_enum {
                     .copied()
                     .find(|v| v.as_str().eq_ignore_ascii_case(t))
                     .ok_or_else(|| format!(
-                        "unknown {} {:?}; expected one of: {}",
+                        "unknown {} {}; expected one of: {}",
                         stringify!($name).to_lowercase(),
-                        t,
+                        $crate::validate::shown(t),
                         $name::ALL.iter().map(|v| v.as_str()).collect::<Vec<_>>().join(", ")
                     ))
             }

@@ -31,8 +31,8 @@ pub use rules::{
 };
 pub use validate::{
     FieldViolation, MAX_CONCESSIONS, MAX_CONDITIONS, MAX_LIST, MAX_RUNS, MAX_VIOLATIONS,
-    RUN_WINDOW_YEARS, ValidationErrors, Violations, is_valid_postcode, validate_record,
-    validate_record_at,
+    RUN_WINDOW_YEARS, SHOWN_CHARS, ValidationErrors, Violations, is_valid_postcode, shown,
+    validate_record, validate_record_at,
 };
 pub use venue::{Accessibility, Address, LatLon, Venue};
 

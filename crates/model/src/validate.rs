@@ -41,12 +41,36 @@ impl ValidationErrors {
     /// At most [`MAX_VIOLATIONS`], the rest summed up in one last violation (so an already
     /// capped list, with its summary, is left as it is).
     pub fn capped(self) -> Self {
-        if self.0.len() <= MAX_VIOLATIONS + 1 {
-            return self;
+        self.capped_to(MAX_VIOLATIONS)
+    }
+
+    /// At most `max` violations, then one "… and K more" summing up the rest (counting those an
+    /// earlier summary already stood for).
+    pub fn capped_to(self, max: usize) -> Self {
+        let mut list = self.0;
+        let mut omitted = 0;
+        let mut first_omitted = None;
+        if let Some(k) = list.last().and_then(|v| summary_count(&v.description)) {
+            omitted = k;
+            first_omitted = list.pop().map(|v| v.field);
         }
-        let mut v = Violations::default();
-        v.extend(self);
-        v.finish().err().unwrap_or_default()
+        if list.len() > max {
+            let rest = list.split_off(max);
+            omitted += rest.len();
+            first_omitted = rest.into_iter().next().map(|v| v.field);
+        }
+        if let Some(field) = first_omitted {
+            list.push(summary(field, omitted));
+        }
+        ValidationErrors(list)
+    }
+
+    /// How many problems this list stands for, counting those its summary sums up.
+    pub fn total(&self) -> usize {
+        match self.0.last().and_then(|v| summary_count(&v.description)) {
+            Some(k) => self.0.len() - 1 + k,
+            None => self.0.len(),
+        }
     }
 
     /// Prefixes every path, e.g. to place a record's errors inside a batch (`ops[3].course`).
@@ -112,12 +136,44 @@ impl Violations {
             return Ok(());
         }
         if let Some(field) = self.first_omitted {
-            out.push(FieldViolation {
-                field,
-                description: format!("… and {} more problems not listed", self.omitted),
-            });
+            out.push(summary(field, self.omitted));
         }
         Err(ValidationErrors(out))
+    }
+}
+
+const SUMMARY_PREFIX: &str = "… and ";
+const SUMMARY_SUFFIX: &str = " more problems not listed";
+
+/// The last violation of a capped list: the first field left out, and how many were.
+fn summary(field: String, omitted: usize) -> FieldViolation {
+    FieldViolation {
+        field,
+        description: format!("{SUMMARY_PREFIX}{omitted}{SUMMARY_SUFFIX}"),
+    }
+}
+
+/// K, when `description` is a [`summary`]'s.
+fn summary_count(description: &str) -> Option<usize> {
+    description
+        .strip_prefix(SUMMARY_PREFIX)?
+        .strip_suffix(SUMMARY_SUFFIX)?
+        .parse()
+        .ok()
+}
+
+/// Most characters of an offending value an error message repeats.
+pub const SHOWN_CHARS: usize = 80;
+
+/// An offending value as an error message repeats it: quoted, and cut after [`SHOWN_CHARS`]
+/// characters (with its full size), so an error never grows with its input.
+pub fn shown(value: &str) -> String {
+    let mut chars = value.chars();
+    let head: String = chars.by_ref().take(SHOWN_CHARS).collect();
+    if chars.next().is_none() {
+        format!("{head:?}")
+    } else {
+        format!("{head:?}… ({} bytes)", value.len())
     }
 }
 
@@ -349,7 +405,7 @@ fn venue(c: &mut Check, v: &Venue) {
         if !is_valid_postcode(&a.postcode) || significant < 5 {
             c.fail(
                 "address.postcode",
-                format!("{:?} is not a full UK postcode", a.postcode),
+                format!("{} is not a full UK postcode", shown(&a.postcode)),
             );
         }
     }
@@ -588,7 +644,7 @@ fn condition(c: &mut Check, p: &str, cond: &Condition) {
                 if !is_gss_borough(b) {
                     c.fail(
                         format!("{p}.boroughs[{i}]"),
-                        format!("{b:?} is not a London borough GSS code (E09…)"),
+                        format!("{} is not a London borough GSS code (E09…)", shown(b)),
                     );
                 }
             }

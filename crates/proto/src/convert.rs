@@ -76,7 +76,10 @@ impl Errs {
         match Uuid::parse_str(s.trim()) {
             Ok(u) => u,
             Err(_) => {
-                self.fail(field, format!("{s:?} is not a UUID"));
+                self.fail(
+                    field,
+                    format!("{} is not a UUID", prospectus_model::shown(s)),
+                );
                 Uuid::nil()
             }
         }
@@ -86,7 +89,10 @@ impl Errs {
         match NaiveDate::parse_from_str(s.trim(), "%Y-%m-%d") {
             Ok(d) => d,
             Err(_) => {
-                self.fail(field, format!("{s:?} is not a date YYYY-MM-DD"));
+                self.fail(
+                    field,
+                    format!("{} is not a date YYYY-MM-DD", prospectus_model::shown(s)),
+                );
                 NaiveDate::MIN
             }
         }
@@ -99,7 +105,10 @@ impl Errs {
         {
             Ok(v) => v,
             Err(_) => {
-                self.fail(field, format!("{s:?} is not a time HH:MM"));
+                self.fail(
+                    field,
+                    format!("{} is not a time HH:MM", prospectus_model::shown(s)),
+                );
                 NaiveTime::MIN
             }
         }

@@ -6,6 +6,7 @@
 //! Decoding from the wire is fallible and reports every bad field with its path, exactly like
 //! model validation, so a client sees one list of problems.
 
+pub mod codec;
 mod convert;
 
 pub mod v1 {

@@ -213,7 +213,10 @@ impl Query {
             if prospectus_geo::borough(b).is_none() {
                 return Err(bad(
                     format!("boroughs[{i}]"),
-                    format!("{b:?} is not a London borough GSS code"),
+                    format!(
+                        "{} is not a London borough GSS code",
+                        prospectus_model::shown(b)
+                    ),
                 ));
             }
         }
@@ -221,7 +224,10 @@ impl Query {
             if l.len() != 2 || !l.chars().all(|c| c.is_ascii_alphabetic()) {
                 return Err(bad(
                     format!("languages[{i}]"),
-                    format!("{l:?} is not an ISO 639-1 code such as \"en\""),
+                    format!(
+                        "{} is not an ISO 639-1 code such as \"en\"",
+                        prospectus_model::shown(l)
+                    ),
                 ));
             }
         }

@@ -18,7 +18,7 @@ pub enum ClientError {
         path: String,
         source: std::io::Error,
     },
-    #[error("cannot connect to {url}: {source}")]
+    #[error("cannot connect to {url}: {source}{}", tls_hint(source))]
     Connect {
         url: String,
         source: tonic::transport::Error,
@@ -74,4 +74,60 @@ pub fn authorized<T>(msg: T, token: &str) -> Result<tonic::Request<T>, ClientErr
         .map_err(|_| ClientError::BadToken)?;
     req.metadata_mut().insert("authorization", v);
     Ok(req)
+}
+
+/// What to do about a TLS failure found anywhere in `e`'s chain ("" when it is not one): the
+/// client's fix for an unknown issuer, the node admin's for an expired or misnamed certificate.
+pub fn tls_hint(e: &(dyn std::error::Error + 'static)) -> &'static str {
+    use rustls::{CertificateError as C, Error as R};
+    let mut next = Some(e);
+    while let Some(e) = next {
+        // tokio-rustls wraps the rustls error in an io::Error, whose `source` skips it.
+        let tls = e.downcast_ref::<R>().or_else(|| {
+            e.downcast_ref::<std::io::Error>()
+                .and_then(|io| io.get_ref())
+                .and_then(|inner| inner.downcast_ref::<R>())
+        });
+        if let Some(R::InvalidCertificate(c)) = tls {
+            return match c {
+                C::UnknownIssuer | C::BadSignature => {
+                    " (the node's certificate is not signed by a CA this client trusts: pass the federation CA with --ca FILE)"
+                }
+                C::Expired | C::ExpiredContext { .. } => {
+                    " (the node's certificate has expired, or this machine's clock is wrong: the node's admin must renew it)"
+                }
+                C::NotValidYet | C::NotValidYetContext { .. } => {
+                    " (the node's certificate is not valid yet: check this machine's clock)"
+                }
+                C::NotValidForName | C::NotValidForNameContext { .. } => {
+                    " (the node's certificate is not issued for this host name: connect with a name the certificate lists)"
+                }
+                _ => " (the node's certificate was refused)",
+            };
+        }
+        next = e.source();
+    }
+    ""
+}
+
+#[cfg(test)]
+mod tests {
+    use super::tls_hint;
+    use rustls::{CertificateError, Error};
+
+    /// As tokio-rustls reports them: the rustls error inside an io::Error.
+    fn wrapped(c: CertificateError) -> std::io::Error {
+        std::io::Error::new(
+            std::io::ErrorKind::InvalidData,
+            Error::InvalidCertificate(c),
+        )
+    }
+
+    #[test]
+    fn each_certificate_failure_names_its_fix() {
+        assert!(tls_hint(&wrapped(CertificateError::UnknownIssuer)).contains("--ca"));
+        assert!(tls_hint(&wrapped(CertificateError::Expired)).contains("expired"));
+        assert!(tls_hint(&wrapped(CertificateError::NotValidForName)).contains("host name"));
+        assert_eq!(tls_hint(&std::io::Error::other("connection refused")), "");
+    }
 }

@@ -28,8 +28,12 @@ pub struct DirectoryService {
 }
 
 fn parse_id(s: &str) -> Result<Uuid, Status> {
-    Uuid::parse_str(s.trim())
-        .map_err(|_| errors::invalid_field("id", format!("{s:?} is not a UUID")))
+    Uuid::parse_str(s.trim()).map_err(|_| {
+        errors::invalid_field(
+            "id",
+            format!("{} is not a UUID", prospectus_model::shown(s)),
+        )
+    })
 }
 
 fn learner(p: Option<&w::LearnerProfile>) -> Result<Option<LearnerProfile>, Status> {
@@ -113,7 +117,12 @@ fn time(field: &str, s: &str) -> Result<Option<NaiveTime>, Status> {
     }
     NaiveTime::parse_from_str(s.trim(), "%H:%M")
         .map(Some)
-        .map_err(|_| errors::invalid_field(field, format!("{s:?} is not a time HH:MM")))
+        .map_err(|_| {
+            errors::invalid_field(
+                field,
+                format!("{} is not a time HH:MM", prospectus_model::shown(s)),
+            )
+        })
 }
 
 fn date(field: &str, s: &str) -> Result<Option<NaiveDate>, Status> {
@@ -122,7 +131,12 @@ fn date(field: &str, s: &str) -> Result<Option<NaiveDate>, Status> {
     }
     NaiveDate::parse_from_str(s.trim(), "%Y-%m-%d")
         .map(Some)
-        .map_err(|_| errors::invalid_field(field, format!("{s:?} is not a date YYYY-MM-DD")))
+        .map_err(|_| {
+            errors::invalid_field(
+                field,
+                format!("{} is not a date YYYY-MM-DD", prospectus_model::shown(s)),
+            )
+        })
 }
 
 fn sort(v: i32) -> Result<Sort, Status> {

@@ -267,10 +267,14 @@ pub async fn start(cfg: NodeConfig) -> Result<RunningNode, NodeError> {
     health
         .set_serving::<FederationServer<FederationService>>()
         .await;
-    let reflection = tonic_reflection::server::Builder::configure()
-        .register_encoded_file_descriptor_set(prospectus_proto::v1::FILE_DESCRIPTOR_SET)
-        .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
-        .build_v1()?;
+    // v1alpha beside v1: Python's grpcio-reflection, older grpcurl and GUI clients speak only it.
+    let reflection_of = || {
+        tonic_reflection::server::Builder::configure()
+            .register_encoded_file_descriptor_set(prospectus_proto::v1::FILE_DESCRIPTOR_SET)
+            .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
+    };
+    let reflection = reflection_of().build_v1()?;
+    let reflection_v1alpha = reflection_of().build_v1alpha()?;
 
     let publisher = PublisherServer::new(PublisherService {
         store: store.clone(),
@@ -334,6 +338,7 @@ pub async fn start(cfg: NodeConfig) -> Result<RunningNode, NodeError> {
     });
     let app = Routes::new(health_svc)
         .add_service(reflection)
+        .add_service(reflection_v1alpha)
         .add_service(publisher)
         .add_service(directory)
         .add_service(admin)
