@@ -202,8 +202,14 @@ pub enum CheckpointStatus {
     Pending,
     /// Older than what we hold; ignored.
     Stale,
-    /// Our cursor equals the checkpoint's seq and our digest differs: re-sync this origin.
+    /// Our cursor reached a pending checkpoint's seq and our digest differs: re-sync.
     Diverged,
+    /// A second, different signed state for a position already held: recorded as a fork.
+    Fork {
+        origin: String,
+        epoch: u64,
+        seq: u64,
+    },
     Rejected(Rejection),
 }
 
@@ -230,7 +236,7 @@ pub(crate) struct Tx<'a> {
     pub(crate) meta: &'a TransactionalTree,
     pub(crate) changes: &'a TransactionalTree,
     pub(crate) change_of: &'a TransactionalTree,
-    forks: &'a TransactionalTree,
+    pub(crate) forks: &'a TransactionalTree,
 }
 
 /// What a stored record was before a write.
@@ -827,6 +833,12 @@ impl Store {
     }
 
     /// Stores a verified checkpoint for its origin and checks it if our cursor is there.
+    ///
+    /// A checkpoint for the position of the checkpoint this node keeps, with another digest or
+    /// count, is proof that the origin signed two histories (a reused position): it is
+    /// recorded as a fork (the first is kept, the second exposed) and never replaces what is
+    /// held. This catches a reuse whatever the arrival order, even after compaction has
+    /// dropped the entries themselves.
     pub fn offer_checkpoint(
         &self,
         trust: &dyn Trust,
@@ -838,11 +850,34 @@ impl Store {
         };
         let guard = self.lock()?;
         let mut state = self.origin_state(&cp.origin)?;
-        if !state.checkpoint.is_empty()
-            && let Ok(s) = SignedCheckpoint::decode(state.checkpoint.as_slice())
-            && let Ok(held) = Checkpoint::decode(s.checkpoint_bytes.as_slice())
-            && (held.epoch, held.seq) >= (cp.epoch, cp.seq)
-        {
+        let pos = (cp.epoch, cp.seq);
+        let held = SignedCheckpoint::decode(state.checkpoint.as_slice())
+            .ok()
+            .filter(|_| !state.checkpoint.is_empty())
+            .and_then(|s| Checkpoint::decode(s.checkpoint_bytes.as_slice()).ok());
+        // Only checkpoint against checkpoint: our own digest at a cursor reached through a
+        // compacted stream need not be the origin's state at that position.
+        let conflict = held.as_ref().is_some_and(|h| {
+            (h.epoch, h.seq) == pos
+                && (h.set_digest != cp.set_digest || h.live_count != cp.live_count)
+        });
+        if conflict {
+            let fk = codec::checkpoint_fork_key(&cp.origin, cp.epoch, cp.seq);
+            if self.forks.get(&fk)?.is_none() {
+                self.forks.insert(fk, bytes)?;
+                state.forks += 1;
+                self.origins
+                    .insert(cp.origin.as_bytes(), state.encode_to_vec())?;
+                self.db.flush()?;
+            }
+            drop(guard);
+            return Ok(CheckpointStatus::Fork {
+                origin: cp.origin,
+                epoch: cp.epoch,
+                seq: cp.seq,
+            });
+        }
+        if held.is_some_and(|h| (h.epoch, h.seq) >= pos) {
             return Ok(CheckpointStatus::Stale);
         }
         state.checkpoint = bytes.to_vec();
@@ -850,11 +885,13 @@ impl Store {
         let status = match Tx::check_checkpoint(&mut state) {
             Some(true) => CheckpointStatus::Verified,
             Some(false) => CheckpointStatus::Diverged,
-            None if (cp.epoch, cp.seq) > (state.epoch, state.seq) => CheckpointStatus::Pending,
+            None if pos > (state.epoch, state.seq) => CheckpointStatus::Pending,
             None => CheckpointStatus::Stale,
         };
         self.origins
             .insert(cp.origin.as_bytes(), state.encode_to_vec())?;
+        // Durable like entries: a kept checkpoint is the evidence a later fork is caught by.
+        self.db.flush()?;
         drop(guard);
         Ok(status)
     }
