@@ -57,8 +57,9 @@ async fn a_batch_published_at_a_is_searchable_at_c_with_a_verified_checkpoint() 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn with_the_origin_down_a_new_node_bootstraps_it_from_a_relay() {
     let tmp = tempfile::tempdir().unwrap();
+    // A is the federation's first borough: D joins later, so not every peer can answer.
     let fleet = Fleet::new(tmp.path(), 4);
-    let mut a = fleet.start(0, &[]);
+    let mut a = fleet.start(0, &["--new-member"]);
     let _b = fleet.start(1, &[]);
     let c = fleet.start(2, &[]);
     let data = bundle(12, 200, BOROUGHS[0]);

@@ -37,7 +37,9 @@ pub struct Restored {
     pub origin: String,
     /// The node's own origin in the copy: `(epoch, seq)`.
     pub own: (u64, u64),
-    /// The copy's own-origin digest matches its own signed checkpoint at that position.
+    /// The copy is consistent for its own origin: the live set in its `records` has the
+    /// digest and count its `origins` state holds, and that state matches its own signed
+    /// checkpoint at that position.
     pub own_checkpoint_verified: bool,
     pub records: u64,
     /// `(token id, label)` of each provider token the restore suspended.
@@ -197,10 +199,37 @@ pub fn restore_backup(backup: &[u8], dir: &Path) -> Result<Restored, BackupError
     if !buf.is_empty() {
         return Err(BackupError::Damaged("trailing bytes"));
     }
+    report.own_checkpoint_verified &= records_match(&db, &origin)?;
     db.flush()?;
     drop(db);
     std::fs::write(dir.join("borough"), format!("{origin}\n")).map_err(dir_err)?;
     Ok(report)
+}
+
+/// The restored `records` hold exactly the live set the restored `origins` state describes
+/// for `origin` (digest and count): no write was half in the copy.
+fn records_match(db: &sled::Db, origin: &str) -> Result<bool, BackupError> {
+    let Some(v) = db.open_tree("origins")?.get(origin.as_bytes())? else {
+        return Ok(false);
+    };
+    let st = OriginState::decode(v.as_ref()).map_err(|_| BackupError::Damaged("origin state"))?;
+    let mut digest = crate::SetDigest::default();
+    let mut live = 0u64;
+    for item in db.open_tree("records")?.iter() {
+        let (k, v) = item?;
+        let (Some(&kind), Some(Ok(id))) = (
+            k.first(),
+            k.get(1..).map(prospectus_model::Uuid::from_slice),
+        ) else {
+            return Err(BackupError::Damaged("record key"));
+        };
+        let (signed, entry) = crate::open_entry(&v)?;
+        if entry.origin == origin && entry.op != prospectus_proto::v1::Op::Delete as i32 {
+            digest.add(crate::digest::record_hash(kind, id, &signed.entry_bytes));
+            live += 1;
+        }
+    }
+    Ok(digest.to_bytes() == st.digest && live == st.live_count)
 }
 
 /// The copy's own origin matches its own signed checkpoint (position, digest and count).

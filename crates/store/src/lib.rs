@@ -173,7 +173,8 @@ pub struct ForkRecord {
     pub origin: String,
     pub epoch: u64,
     pub seq: u64,
-    /// The refused `SignedEntry` bytes (empty for a checkpoint fork).
+    /// The other `SignedEntry` bytes (empty for a checkpoint fork): the refused second entry,
+    /// or, when a proven snapshot replaced it, the entry that was held.
     pub refused: Vec<u8>,
     /// The refused `SignedCheckpoint` bytes (empty for an entry fork).
     pub refused_checkpoint: Vec<u8>,
