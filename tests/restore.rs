@@ -445,6 +445,19 @@ async fn the_first_borough_waits_saying_why_unless_it_is_started_as_a_new_member
         s.waiting_for.contains("waiting for peers, 0 of 2 answered"),
         "{s:#?}"
     );
+    let token_file = a.dir.join("admin-token");
+    let out = cli(&[
+        "status",
+        "--node",
+        &a.url(),
+        "--token-file",
+        token_file.to_str().unwrap(),
+    ]);
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        text.contains("PUBLISHING WAITS: waiting for peers, 0 of 2 answered"),
+        "{text}"
+    );
     let (code, body) = http_get(&a.addr, "/readyz");
     assert_eq!(code, 503, "{body}");
     let ready: serde_json::Value = serde_json::from_str(&body).unwrap();
@@ -477,4 +490,56 @@ async fn the_first_borough_waits_saying_why_unless_it_is_started_as_a_new_member
     let r = publish(&a, "first", &data.into_records()).await;
     assert_eq!((r.epoch, r.first_seq), (1, 1));
     eprintln!("first borough: {:.1}s", started.elapsed().as_secs_f64());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_lost_disk_waits_for_the_peer_that_holds_it_and_never_reuses_epoch_1() {
+    let started = Instant::now();
+    let tmp = tempfile::tempdir().unwrap();
+    let fleet = Fleet::new(tmp.path(), 3);
+    let url = |i: usize| format!("http://{}", fleet.addrs[i]);
+    // Only B holds A: A is the first borough, B follows A alone, C is not up yet.
+    let mut a = fleet.start(0, &["--new-member"]);
+    let mut b = fleet.start(1, &["--peer", &url(0)]);
+    let data = bundle(65, 20, BOROUGHS[0]);
+    let r1 = publish(&a, "first", &data.clone().into_records()).await;
+    wait_status(&b, "B holds A", |s| {
+        converged(s, BOROUGHS[0], (r1.epoch, r1.last_seq))
+    })
+    .await;
+
+    // A's disk is lost while B is down; C, which holds nothing of A, answers first.
+    a.kill9();
+    b.kill9();
+    std::fs::remove_dir_all(fleet.dir(0)).unwrap();
+    let _c = fleet.start(2, &["--peer", "http://127.0.0.1:9"]);
+    drop(a);
+    let a = fleet.start(0, &[]);
+    wait_status(&a, "C's answer", |s| {
+        s.waiting_for.contains("waiting for peers, 1 of 2 answered")
+    })
+    .await;
+    let one = [titled(&data.courses[0], "after the lost disk")];
+    let e = publish_batch(
+        &mut a.publisher().await,
+        &a.admin_token(),
+        "",
+        vec![op(&one[0])],
+    )
+    .await
+    .unwrap_err();
+    assert_eq!(e.code(), tonic::Code::Unavailable, "{e:?}");
+
+    // B comes back: A restores its origin from it and continues in a new epoch.
+    b.start_again();
+    let r2 = publish(&a, "after", &one).await;
+    assert_eq!((r2.epoch, r2.first_seq), (2, 1));
+    all_show(
+        &[&a, &b],
+        (r2.epoch, r2.last_seq),
+        data.courses[0].id,
+        "after the lost disk",
+    )
+    .await;
+    eprintln!("lost disk: {:.1}s", started.elapsed().as_secs_f64());
 }
