@@ -100,6 +100,11 @@ impl Join {
         self.opened || self.open_anyway
     }
 
+    /// `(peers answered, peers expected)`.
+    pub fn counts(&self) -> (usize, usize) {
+        (self.answers.len().min(self.expected), self.expected)
+    }
+
     /// The highest checkpoint a peer holds, if any.
     pub fn best(&self) -> Option<(u64, u64)> {
         self.answers

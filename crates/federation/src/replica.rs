@@ -209,19 +209,19 @@ impl Replica {
     /// checkpoint signed with this node's own key counts; an unsigned position is nothing.
     fn own_answer(&self, h: &prospectus_proto::v1::Heads) -> Answer {
         let own = self.store.origin();
+        // The first head naming our origin only: one signature check per heads, however many
+        // heads a peer crams in.
         h.heads
             .iter()
-            .filter(|head| head.origin == own)
-            .filter_map(|head| head.checkpoint.as_ref())
-            .filter_map(|cp| {
+            .find(|head| head.origin == own)
+            .and_then(|head| head.checkpoint.as_ref())
+            .and_then(|cp| {
                 self.store
                     .verified_checkpoint(self.roster.as_ref(), &cp.encode_to_vec())
                     .ok()
             })
             .filter(|c| c.origin == own)
-            .map(|c| (c.epoch, c.seq))
-            .max()
-            .map_or(Answer::Nothing, |(e, s)| Answer::Holds(e, s))
+            .map_or(Answer::Nothing, |c| Answer::Holds(c.epoch, c.seq))
     }
 
     /// A peer (or our own check) says `origin` must be taken whole: ask, if we may.

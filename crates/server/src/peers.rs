@@ -109,8 +109,8 @@ impl Fed {
             return JoinState::Open;
         }
         let own = self.store.origin().to_string();
-        let held = match self.store.origin_info(&own) {
-            Ok(i) => (i.epoch, i.seq),
+        let (held, verified) = match self.store.origin_info(&own) {
+            Ok(i) => ((i.epoch, i.seq), i.checkpoint_verified),
             Err(e) => {
                 tracing::error!(error = %e, "cannot read this origin's cursor");
                 return join.state((u64::MAX, u64::MAX));
@@ -120,14 +120,26 @@ impl Fed {
         if state != JoinState::Open {
             return state;
         }
+        // Taken back exactly up to a peer's checkpoint: open once that checkpoint has proven
+        // the set (it follows the entries on the same stream).
+        if join.best() == Some(held) && !verified {
+            let (answered, expected) = join.counts();
+            return JoinState::Restoring {
+                held,
+                best: held,
+                answered,
+                expected,
+            };
+        }
         if self.lost_disk && held != (0, 0) {
             if let Err(e) = self.store.begin_epoch(held.0 + 1) {
                 tracing::error!(error = %e, "cannot start the new epoch");
+                let (answered, expected) = join.counts();
                 return JoinState::Restoring {
                     held,
                     best: held,
-                    answered: 0,
-                    expected: 0,
+                    answered,
+                    expected,
                 };
             }
             tracing::info!(origin = %own, restored_epoch = held.0, restored_seq = held.1, epoch = held.0 + 1, "own origin restored from peers; publishing resumes in a new epoch");
