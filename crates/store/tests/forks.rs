@@ -163,6 +163,64 @@ fn a_position_signed_twice_is_a_fork_whichever_checkpoint_arrives_first() {
 }
 
 #[test]
+fn a_chained_checkpoint_shows_a_reuse_its_replica_never_saw_the_other_side_of() {
+    let tmp = tempfile::tempdir().expect("tmp");
+    let key = tmp.path().join("x.key");
+    let a = open(&tmp.path().join("a"), X, &key);
+    let twin = open(&tmp.path().join("twin"), X, &key);
+    let b = open(&tmp.path().join("b"), Y, &tmp.path().join("y.key"));
+    let c = open(&tmp.path().join("c"), Z, &tmp.path().join("z.key"));
+    let trust = Keys(vec![(X.into(), a.key().key_id().into(), a.key().public())]);
+    let changes: Vec<Change> = (1..=4).map(|n| provider(n, &format!("P{n}"))).collect();
+    a.publish(&Scope::Admin, None, &changes).expect("publish");
+    receive(
+        &twin,
+        &trust,
+        send(&a, &trust, X, (0, 0)),
+        ApplyMode::Recovery,
+    );
+    for s in [&b, &c] {
+        receive(s, &trust, send(&a, &trust, X, (0, 0)), ApplyMode::Normal);
+    }
+    let twin_cp_at_5 = {
+        twin.publish(&Scope::Admin, None, &[provider(1, "the twin's")])
+            .expect("twin");
+        twin.origin_info(X).unwrap().checkpoint
+    };
+    // A signs seq 5, then moves on to 6 (record 1 again, so 5 is compacted away).
+    let r5 = a
+        .publish(&Scope::Admin, None, &[provider(1, "A's own")])
+        .expect("a");
+    a.publish(&Scope::Admin, None, &[provider(1, "A's own, again")])
+        .expect("a");
+    // B holds the twin's 5 and only ever meets A's 6, whose predecessor is A's 5.
+    receive(
+        &b,
+        &trust,
+        send(&twin, &trust, X, (1, 4)),
+        ApplyMode::Normal,
+    );
+    let st = receive(&b, &trust, send(&a, &trust, X, (1, 5)), ApplyMode::Normal);
+    assert_eq!(
+        st,
+        CheckpointStatus::Verified,
+        "the newer state is still taken"
+    );
+    // C holds A's 6 and only meets the twin's checkpoint for 5.
+    receive(&c, &trust, send(&a, &trust, X, (1, 4)), ApplyMode::Normal);
+    assert_eq!(
+        c.offer_checkpoint(&trust, &twin_cp_at_5).unwrap(),
+        CheckpointStatus::Stale
+    );
+    for s in [&b, &c] {
+        let f = s.forks().expect("forks");
+        assert_eq!(f.len(), 1, "{f:?}");
+        assert_eq!((f[0].epoch, f[0].seq), (r5.epoch, r5.first_seq));
+        assert_eq!(s.origin_info(X).unwrap().forks, 1);
+    }
+}
+
+#[test]
 fn a_snapshot_over_a_different_entry_at_one_position_records_the_fork() {
     let tmp = tempfile::tempdir().expect("tmp");
     let key = tmp.path().join("x.key");
