@@ -247,13 +247,24 @@ pub async fn start(cfg: NodeConfig) -> Result<RunningNode, NodeError> {
             "publishing waits until the peers answer what they hold of this borough (see `prospectus status`)"
         );
     }
+    // An empty data dir restoring its origin must end in a new epoch even if this start is
+    // interrupted half-way: the marker outlives it until the gate opens.
+    let marker = dir.join("restoring-lost-disk");
+    if store.is_fresh() && !join.is_open() {
+        std::fs::write(
+            &marker,
+            b"this data dir started empty; publishing resumes in a new epoch\n",
+        )
+        .map_err(dir_err)?;
+    }
+    let lost_disk = marker.exists().then_some(marker);
     let client_tls = client_tls(&cfg)?;
     let fed = Arc::new(Fed {
         store: store.clone(),
         roster: Arc::new(roster),
         heads: Default::default(),
         join: std::sync::Mutex::new(join),
-        lost_disk: store.is_fresh(),
+        lost_disk,
         links: Default::default(),
         tls: client_tls,
         insecure_dev: cfg.insecure_dev,

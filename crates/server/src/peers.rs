@@ -33,9 +33,10 @@ pub struct Fed {
     pub heads: SharedHeads,
     /// Publishes wait until the peers have answered what they hold of our own origin.
     pub join: Mutex<Join>,
-    /// The data dir was empty at start: if peers hold our origin, this is a lost disk, and
+    /// Set (the marker file's path) when the data dir was empty at this start or at an earlier
+    /// start whose restore did not finish: if peers hold our origin, this is a lost disk, and
     /// publishing resumes in a new epoch (what the lost disk held beyond them is unknown).
-    pub lost_disk: bool,
+    pub lost_disk: Option<std::path::PathBuf>,
     pub links: Mutex<BTreeMap<String, LinkStatus>>,
     pub tls: Option<ClientTlsConfig>,
     /// `--insecure-dev`: plaintext links beyond loopback are allowed.
@@ -131,7 +132,7 @@ impl Fed {
                 expected,
             };
         }
-        if self.lost_disk && held != (0, 0) {
+        if self.lost_disk.is_some() && held != (0, 0) {
             if let Err(e) = self.store.begin_epoch(held.0 + 1) {
                 tracing::error!(error = %e, "cannot start the new epoch");
                 let (answered, expected) = join.counts();
@@ -145,6 +146,12 @@ impl Fed {
             tracing::info!(origin = %own, restored_epoch = held.0, restored_seq = held.1, epoch = held.0 + 1, "own origin restored from peers; publishing resumes in a new epoch");
         } else {
             tracing::info!(origin = %own, epoch = held.0, seq = held.1, "peers answered for this origin; publishing resumes");
+        }
+        if let Some(marker) = &self.lost_disk
+            && let Err(e) = std::fs::remove_file(marker)
+            && e.kind() != std::io::ErrorKind::NotFound
+        {
+            tracing::warn!(path = %marker.display(), error = %e, "cannot remove the lost-disk marker");
         }
         join.mark_open();
         JoinState::Open
