@@ -3,6 +3,7 @@
 //! message a borough admin or provider can act on; they never panic on bad input.
 
 mod args;
+mod backup;
 mod demo;
 mod publish;
 mod search;
@@ -132,6 +133,9 @@ async fn run(cli: Cli) -> Result<ExitCode> {
             Ok(ExitCode::SUCCESS)
         }
         Command::Status(a) => status::run(a).await,
+        Command::Backup(a) => backup::backup(a).await,
+        Command::Restore(a) => backup::restore(a),
+        Command::Token(TokenCommand::Enable(a)) => backup::enable_token(a).await,
         Command::Demo(a) => demo::run(a).await,
         Command::Publish(a) => publish::run(a).await,
         Command::Search(a) => search::run(*a).await,
@@ -277,6 +281,7 @@ async fn serve(a: args::ServeArgs) -> Result<ExitCode> {
     if let Some(s) = a.roster_poll_secs {
         cfg.federation.roster_poll_secs = Some(s);
     }
+    cfg.new_member |= a.new_member;
     let node = match prospectus_server::start(cfg).await {
         Ok(node) => node,
         // A mistake in the configuration will not mend itself: exit 78 (EX_CONFIG), which the
