@@ -206,7 +206,8 @@ impl Replica {
     }
 
     /// What a peer's heads say it holds of this node's own origin, for the join gate: only a
-    /// checkpoint signed with this node's own key counts; an unsigned position is nothing.
+    /// checkpoint signed with this node's own keys counts; one signed with a key of ours that
+    /// the roster revokes is a used position; an unsigned position is nothing.
     fn own_answer(&self, h: &prospectus_proto::v1::Heads) -> Answer {
         let own = self.store.origin();
         // The first head naming our origin only: one signature check per heads, however many
@@ -215,13 +216,18 @@ impl Replica {
             .iter()
             .find(|head| head.origin == own)
             .and_then(|head| head.checkpoint.as_ref())
-            .and_then(|cp| {
-                self.store
-                    .verified_checkpoint(self.roster.as_ref(), &cp.encode_to_vec())
-                    .ok()
+            .map_or(Answer::Nothing, |cp| {
+                let bytes = cp.encode_to_vec();
+                match self.store.verified_checkpoint(self.roster.as_ref(), &bytes) {
+                    Ok(c) if c.origin == own => Answer::Holds(c.epoch, c.seq),
+                    // Signed with one of our keys that does not count (revoked, out of its
+                    // window): the position was used all the same.
+                    _ => self
+                        .store
+                        .own_signed_position(&bytes)
+                        .map_or(Answer::Nothing, |(e, s)| Answer::Used(e, s)),
+                }
             })
-            .filter(|c| c.origin == own)
-            .map_or(Answer::Nothing, |c| Answer::Holds(c.epoch, c.seq))
     }
 
     /// A peer (or our own check) says `origin` must be taken whole: ask, if we may.

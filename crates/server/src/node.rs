@@ -240,7 +240,7 @@ pub async fn start(cfg: NodeConfig) -> Result<RunningNode, NodeError> {
             "--new-member ignored: this data dir already holds entries of this borough; publishing waits for peers"
         );
     }
-    let join = Join::new(peers.len(), created || (cfg.new_member && own_empty));
+    let join = Join::new(&peers, created || (cfg.new_member && own_empty));
     if !join.is_open() {
         tracing::warn!(
             key_id = store.key().key_id(),

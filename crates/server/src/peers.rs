@@ -141,18 +141,30 @@ impl Fed {
                 expected,
             };
         }
-        if self.lost_disk.is_some() && held != (0, 0) {
-            if let Err(e) = self.store.begin_epoch(held.0 + 1) {
+        // A position beyond ours signed with a key of ours that no longer counts (revoked,
+        // e.g. a thief's publishes): its entries cannot come back, so move past its epoch.
+        let used_beyond = join.used().filter(|u| *u > held);
+        if (self.lost_disk.is_some() && held != (0, 0)) || used_beyond.is_some() {
+            let from = used_beyond.unwrap_or(held);
+            let next = from.0.checked_add(1);
+            if let Err(e) = next
+                .ok_or_else(|| "no epoch after the highest one".to_string())
+                .and_then(|n| self.store.begin_epoch(n).map_err(|e| e.to_string()))
+            {
                 tracing::error!(error = %e, "cannot start the new epoch");
                 let (answered, expected) = join.counts();
                 return JoinState::Restoring {
                     held,
-                    best: held,
+                    best: from,
                     answered,
                     expected,
                 };
             }
-            tracing::info!(origin = %own, restored_epoch = held.0, restored_seq = held.1, epoch = held.0 + 1, "own origin restored from peers; publishing resumes in a new epoch");
+            if let Some(u) = used_beyond {
+                tracing::warn!(origin = %own, epoch = held.0, seq = held.1, used_epoch = u.0, used_seq = u.1, next_epoch = from.0 + 1, "a peer holds this origin's entries up to a position signed with a key of ours that no longer counts (revoked?); publishing resumes in a new epoch beyond it");
+            } else {
+                tracing::info!(origin = %own, restored_epoch = held.0, restored_seq = held.1, epoch = held.0 + 1, "own origin restored from peers; publishing resumes in a new epoch");
+            }
         } else {
             tracing::info!(origin = %own, epoch = held.0, seq = held.1, "peers answered for this origin; publishing resumes");
         }
@@ -225,6 +237,10 @@ impl Links {
                     }
                 });
             }
+        }
+        // The join gate asks the peers the links run, and no others.
+        if let Ok(mut join) = self.fed.join.lock() {
+            join.set_peers(urls);
         }
         let mut started = Vec::new();
         for url in urls {

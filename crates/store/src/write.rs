@@ -192,6 +192,38 @@ impl Store {
             bytes,
         )
     }
+
+    /// The position of a checkpoint of this node's own origin signed with any key this node
+    /// has signed with (current, or replaced by `key rotate`), whatever the roster says of the
+    /// key and whatever time it claims. Such a checkpoint may not count (a revoked key, a
+    /// stolen key signing outside its window), but its position was used: the join gate never
+    /// lets this node publish at or below it in its epoch.
+    pub fn own_signed_position(&self, bytes: &[u8]) -> Option<(u64, u64)> {
+        verify_checkpoint(&AnyOwnKey(self), bytes)
+            .ok()
+            .filter(|c| c.origin == self.origin)
+            .map(|c| (c.epoch, c.seq))
+    }
+}
+
+/// Every key this node has signed with, for its own origin only, at any claimed time, never
+/// revoked: what it signed happened, counted or not.
+struct AnyOwnKey<'a>(&'a Store);
+
+impl Trust for AnyOwnKey<'_> {
+    fn key_for(&self, origin: &str, key_id: &str, _unix_millis: i64) -> Option<VerifyingKey> {
+        let key = &self.0.key;
+        if origin != self.0.origin {
+            return None;
+        }
+        if key_id == key.key_id() {
+            return Some(key.public());
+        }
+        key.previous()
+            .iter()
+            .find(|p| p.key_id == key_id)
+            .map(|p| p.public)
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
