@@ -123,6 +123,9 @@ fn every_runbook_command_uses_real_subcommands_and_flags() {
         "publish",
         "status",
         "info",
+        "backup",
+        "restore",
+        "token enable",
     ] {
         assert!(
             used.contains(needed),

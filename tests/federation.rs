@@ -57,8 +57,9 @@ async fn a_batch_published_at_a_is_searchable_at_c_with_a_verified_checkpoint() 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn with_the_origin_down_a_new_node_bootstraps_it_from_a_relay() {
     let tmp = tempfile::tempdir().unwrap();
+    // A is the federation's first borough: D joins later, so not every peer can answer.
     let fleet = Fleet::new(tmp.path(), 4);
-    let mut a = fleet.start(0, &[]);
+    let mut a = fleet.start(0, &["--new-member"]);
     let _b = fleet.start(1, &[]);
     let c = fleet.start(2, &[]);
     let data = bundle(12, 200, BOROUGHS[0]);
@@ -187,9 +188,9 @@ async fn a_partitioned_node_converges_after_heal_and_no_deleted_record_returns()
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_replica_killed_mid_catch_up_resumes_from_its_cursor() {
     let tmp = tempfile::tempdir().unwrap();
-    // C is there so that A, a new member, hears from a peer and may publish; B joins late.
+    // A is the federation's first borough (B joins late, so not every peer can answer).
     let fleet = Fleet::new(tmp.path(), 3);
-    let a = fleet.start(0, &[]);
+    let a = fleet.start(0, &["--new-member"]);
     let _c = fleet.start(2, &[]);
     let data = bundle(15, 5000, BOROUGHS[0]);
     let r = publish(&a, "big", &data.clone().into_records()).await;
@@ -291,9 +292,9 @@ async fn a_rogue_peers_forged_altered_unknown_and_forked_entries_are_never_store
     use prospectus_proto::v1::{Entry, Op, SignedEntry, pull_item::Item};
     use prost::Message;
     let tmp = tempfile::tempdir().unwrap();
-    // C lets A (a new member) hear from a peer so it may publish; B joins later.
+    // A is the federation's first borough (B joins later, so not every peer can answer).
     let fleet = Fleet::new(tmp.path(), 3);
-    let a = fleet.start(0, &[]);
+    let a = fleet.start(0, &["--new-member"]);
     let _c = fleet.start(2, &[]);
     let data = bundle(17, 50, BOROUGHS[0]);
     let r = publish(&a, "honest", &data.clone().into_records()).await;

@@ -137,7 +137,7 @@ fn a_key_id(fleet: &Fleet) -> String {
 
 use common::rogue::Rogue;
 
-/// A (origin X) publishes `n` courses; C is up so A may publish; B follows A and the rogue.
+/// A (origin X, the first borough) publishes `n` courses; B follows A and the rogue.
 /// Returns once B has verified A's checkpoint.
 struct Scene {
     fleet: Fleet,
@@ -154,7 +154,8 @@ struct Scene {
 async fn scene(rogue: &Rogue, seed: u64) -> Scene {
     let tmp = tempfile::tempdir().unwrap();
     let fleet = Fleet::new(tmp.path(), 3);
-    let a = fleet.start(0, &[]);
+    // A is the federation's first borough and B a new one (the rogue need not answer).
+    let a = fleet.start(0, &["--new-member"]);
     let c = fleet.start(2, &[]);
     let data = bundle(seed, 40, BOROUGHS[0]);
     let r = publish_when_ready(&a, "honest", &data.clone().into_records())
@@ -163,7 +164,7 @@ async fn scene(rogue: &Rogue, seed: u64) -> Scene {
     let head = (r.epoch, r.last_seq);
     let (entries, checkpoint) = genuine(&a, BOROUGHS[0]).await;
     let a_url = a.url();
-    let b = fleet.start(1, &["--peer", &a_url, "--peer", &rogue.url]);
+    let b = fleet.start(1, &["--peer", &a_url, "--peer", &rogue.url, "--new-member"]);
     wait_status(&b, "B to verify A", |s| converged(s, BOROUGHS[0], head)).await;
     Scene {
         fleet,

@@ -25,6 +25,22 @@ fn key_block(public_hex: &str) -> String {
     format!("[[member.keys]]\npublic_key = \"{public_hex}\"\n")
 }
 
+/// Runs `prospectus key rotate --key FILE`; returns the roster lines it prints (the new key's
+/// table, then the old key's).
+fn rotate(key_file: &Path) -> String {
+    let out = Command::new(BIN)
+        .args(["key", "rotate", "--key"])
+        .arg(key_file)
+        .output()
+        .expect("key rotate");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8(out.stdout).expect("utf-8")
+}
+
 /// Waits until `node` has applied `n` roster reloads.
 fn wait_reloads(node: &Node, n: f64) {
     wait_for("roster reload", || {
@@ -127,17 +143,7 @@ async fn a_key_rotated_live_is_accepted_by_peers_keeps_tokens_and_its_revoked_pr
         .expect("old key")
         .0;
     let t = Instant::now();
-    let out = Command::new(BIN)
-        .args(["key", "rotate", "--key"])
-        .arg(&key_file)
-        .output()
-        .expect("key rotate");
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let lines = String::from_utf8(out.stdout).expect("utf-8");
+    let lines = rotate(&key_file);
     let new = prospectus_server::NodeKey::load_or_create(&key_file)
         .expect("new key")
         .0;
@@ -161,6 +167,11 @@ async fn a_key_rotated_live_is_accepted_by_peers_keeps_tokens_and_its_revoked_pr
     // A restarts on its new key, same data dir; a provider token issued before the rotation
     // still publishes, and B takes the entry signed with the new key.
     a.start_again();
+    // Its join gate asks B and C again; their checkpoints, signed with the old key, are its own.
+    wait_status(&a, "A's join gate after the rotation", |s| {
+        s.waiting_for.is_empty()
+    })
+    .await;
     let mut renamed = courses[0].clone();
     renamed.title = "Renamed after the rotation".into();
     let head2 = upsert(&a, &renamed, &token).await;
@@ -306,6 +317,76 @@ async fn a_key_rotated_live_is_accepted_by_peers_keeps_tokens_and_its_revoked_pr
         "timings: file change to reload on B {file_reload_secs:.2} s (polling every 1 s); SIGHUP to reload on C {hup_reload_secs:.2} s; key rotate to new-key entry visible on B and C {rotation_secs:.2} s; revoking roster written to every forged entry refused on B and C {revocation_secs:.2} s; test {:.1} s",
         started.elapsed().as_secs_f64()
     );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_lost_disk_after_rotations_takes_back_old_key_entries_and_never_reuses_a_revoked_keys_position()
+ {
+    let tmp = tempfile::tempdir().unwrap();
+    let fleet = Fleet::new(tmp.path(), 2);
+    let origin = BOROUGHS[0];
+    let a = fleet.start(0, &[]);
+    let b = fleet.start(1, &["--roster-poll-secs", "1"]);
+    let data = bundle(33, 8, origin);
+    let r0 = publish_when_ready(&a, "seed", &bundle_records(&data))
+        .await
+        .expect("seed");
+    wait_status(&b, "A's seed at B", |s| {
+        converged(s, origin, (r0.epoch, r0.last_seq))
+    })
+    .await;
+
+    // A rotates its key and then loses its disk. B's checkpoint of A is signed with the old
+    // key: the empty data dir must count it as its own, take the old key's entries back and
+    // continue in a new epoch (counting it as "nothing" would reuse epoch 1).
+    drop(a);
+    let key_file = tmp.path().join("key-0");
+    let old = prospectus_server::NodeKey::load_or_create(&key_file)
+        .expect("key")
+        .0;
+    let lines1 = rotate(&key_file);
+    let roster1 = std::fs::read_to_string(&fleet.roster)
+        .expect("roster")
+        .replace(&key_block(&old.public_hex()), &lines1);
+    write_roster(&fleet.roster, &roster1);
+    wait_reloads(&b, 1.0);
+    std::fs::remove_dir_all(fleet.dir(0)).expect("lose A's disk");
+    let a = fleet.start(0, &[]);
+    let mut one = data.courses[0].clone();
+    one.title = "After the rotation and a lost disk".into();
+    let r1 = publish_when_ready(&a, "one", &[prospectus_model::Record::Course(one.clone())])
+        .await
+        .expect("publish");
+    assert_eq!((r1.epoch, r1.first_seq), (r0.epoch + 1, 1));
+    for c in &data.courses[1..] {
+        assert_eq!(
+            course_at(&a, c.id).await.map(|c| c.title),
+            Ok(c.title.clone()),
+            "the old key's entries came back"
+        );
+    }
+    wait_title(&b, one.id, &one.title).await;
+
+    // Rotated again, and the key that signed A's latest position revoked (stolen, say), and
+    // the disk lost again. B's checkpoint of A no longer counts, nor can its entries come
+    // back, but its position was used: A continues beyond it (B skips a reused position).
+    drop(a);
+    let lines2 = rotate(&key_file);
+    let (_, first_key) = lines1.split_once("\n\n").expect("two key tables");
+    let revoked = format!("{}\nrevoked = true\n\n{first_key}", lines2.trim_end());
+    write_roster(&fleet.roster, &roster1.replace(&lines1, &revoked));
+    wait_reloads(&b, 2.0);
+    std::fs::remove_dir_all(fleet.dir(0)).expect("lose A's disk");
+    let a = fleet.start(0, &[]);
+    // The whole offer again (as the RUNBOOK says after a revocation), one course retitled.
+    let mut again = data.clone();
+    again.courses[1].title = "After the revocation and another lost disk".into();
+    let two = again.courses[1].clone();
+    let r2 = publish_when_ready(&a, "two", &bundle_records(&again))
+        .await
+        .expect("publish");
+    assert_eq!((r2.epoch, r2.first_seq), (r1.epoch + 1, 1));
+    wait_title(&b, two.id, &two.title).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -36,6 +36,10 @@ pub enum Command {
     Info(Conn),
     /// Replication status per origin and per peer (needs the admin token).
     Status(Conn),
+    /// Write a consistent copy of a running node's store to a file (needs the admin token).
+    Backup(BackupArgs),
+    /// Make a new data dir from a backup file, offline (the node catches up from peers at start).
+    Restore(RestoreArgs),
     /// Start a local federation of N nodes on loopback with generated data, until Ctrl-C.
     Demo(DemoArgs),
     /// Create (if absent) an origin key file and print its public key for the roster.
@@ -108,6 +112,10 @@ pub struct ServeArgs {
     /// SIGHUP only [default: 5].
     #[arg(long)]
     pub roster_poll_secs: Option<u64>,
+    /// The first borough of a federation (pre-made key, no peer up yet): publish without
+    /// waiting for peers to answer. Only while the data dir holds nothing of this borough.
+    #[arg(long)]
+    pub new_member: bool,
 }
 
 /// How to reach a node.
@@ -146,6 +154,26 @@ pub enum TokenCommand {
     Create(TokenCreateArgs),
     /// Revoke a token by its id.
     Revoke(TokenRevokeArgs),
+    /// Re-enable a provider token a restore suspended, by its id.
+    Enable(TokenRevokeArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct BackupArgs {
+    #[command(flatten)]
+    pub conn: Conn,
+    /// File to write (made readable by its owner only; replaced atomically).
+    #[arg(long)]
+    pub out: PathBuf,
+}
+
+#[derive(Debug, Args)]
+pub struct RestoreArgs {
+    /// A file written by `prospectus backup`.
+    pub file: PathBuf,
+    /// Data dir to create; must not exist or be empty.
+    #[arg(long)]
+    pub data_dir: PathBuf,
 }
 
 #[derive(Debug, Args)]

@@ -51,6 +51,8 @@ pub async fn run(a: DemoArgs) -> Result<ExitCode> {
                 roster: Some(roster_path.clone()),
                 ..Default::default()
             },
+            // A brand-new federation: nobody can hold entries of these boroughs yet.
+            new_member: true,
             ..Default::default()
         };
         nodes.push(
@@ -83,7 +85,7 @@ pub async fn run(a: DemoArgs) -> Result<ExitCode> {
             .await
             {
                 Ok(_) => break,
-                // A fresh node waits to hear from one peer before it publishes (see RUNBOOK).
+                // A restarted demo node waits for its peers' answers before it publishes (see RUNBOOK).
                 Err(s)
                     if s.code() == tonic::Code::Unavailable
                         && started.elapsed() < Duration::from_secs(60) =>

@@ -28,6 +28,7 @@ impl std::error::Error for StdoutError {
 }
 
 mod args;
+mod backup;
 mod demo;
 mod publish;
 mod search;
@@ -196,6 +197,9 @@ async fn run(cli: Cli) -> Result<ExitCode> {
             Ok(ExitCode::SUCCESS)
         }
         Command::Status(a) => status::run(a).await,
+        Command::Backup(a) => backup::backup(a).await,
+        Command::Restore(a) => backup::restore(a),
+        Command::Token(TokenCommand::Enable(a)) => backup::enable_token(a).await,
         Command::Demo(a) => demo::run(a).await,
         Command::Publish(a) => publish::run(a).await,
         Command::Search(a) => search::run(*a).await,
@@ -341,6 +345,7 @@ async fn serve(a: args::ServeArgs) -> Result<ExitCode> {
     if let Some(s) = a.roster_poll_secs {
         cfg.federation.roster_poll_secs = Some(s);
     }
+    cfg.new_member |= a.new_member;
     let node = match prospectus_server::start(cfg).await {
         Ok(node) => node,
         // A mistake in the configuration will not mend itself: exit 78 (EX_CONFIG), which the

@@ -29,15 +29,10 @@ pub async fn fetch(conn: &Conn) -> Result<w::StatusResponse> {
 
 pub async fn run(conn: Conn) -> Result<ExitCode> {
     let s = fetch(&conn).await?;
-    outln!(
-        "node {}{}",
-        s.origin,
-        if s.recovering {
-            "  (RECOVERING: restoring own origin from peers)"
-        } else {
-            ""
-        }
-    )?;
+    outln!("node {}", s.origin)?;
+    if s.recovering {
+        outln!("PUBLISHING WAITS: {}", s.waiting_for)?;
+    }
     outln!(
         "{:<10} {:<24} {:>5} {:>8} {:>8} {:<10} {:>6} {:<10} {:>5}",
         "origin",
@@ -97,8 +92,13 @@ pub async fn run(conn: Conn) -> Result<ExitCode> {
         }
     }
     for f in &s.forks {
+        let what = if f.refused_signed_checkpoint.is_empty() {
+            "entry"
+        } else {
+            "checkpoint"
+        };
         outln!(
-            "FORK {} epoch {} seq {}: a second, different signed entry was refused",
+            "FORK {} epoch {} seq {}: a second, different signed {what} was refused (a reused position)",
             f.origin,
             f.epoch,
             f.seq

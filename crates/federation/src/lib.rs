@@ -4,10 +4,12 @@
 //! for which borough), what a node sends a peer for its cursors ([`outbound`]), and how a node
 //! applies what a peer sends ([`Replica`]). The server crate carries it over gRPC.
 
+mod join;
 mod outbound;
 mod replica;
 mod roster;
 
+pub use join::{Answer, Join, JoinState};
 pub use outbound::{OriginPlan, heads, plan};
 pub use replica::{Replica, ReplicaEvent, SharedHeads, UNKNOWN_ORIGIN};
 pub use roster::{KeyStanding, Member, Roster, RosterError, RosterKey, SharedRoster};

@@ -1,14 +1,15 @@
 //! Applying what a peer sends: verify every entry against the roster, apply in chunks in
 //! per-origin order, check checkpoints, carry out the snapshots this link asked for (staged,
 //! then proven by the origin's signed checkpoint before anything is replaced), and track the
-//! best *signed* head per roster origin (for lag and the recovery gate).
+//! best *signed* head per roster origin (for lag), and what each peer holds of this node's own
+//! origin (for the join gate).
 //!
 //! Control items are as hostile as entries: an origin outside the roster is never kept in any
 //! map or label (it is counted under [`UNKNOWN_ORIGIN`]), an unsigned position is never
 //! believed, and a snapshot nobody asked for is refused. Transport-free and blocking: callers
 //! run it off the async threads.
 
-use crate::Roster;
+use crate::{Answer, Roster};
 use prospectus_model::Uuid;
 use prospectus_proto::v1::{Checkpoint, PullItem, SignedCheckpoint, pull_item::Item};
 use prospectus_store::{
@@ -76,6 +77,8 @@ pub enum ReplicaEvent {
     Verified {
         origin: String,
     },
+    /// What the peer's heads say it holds of this node's own origin (the join gate's answer).
+    OwnOrigin(Answer),
 }
 
 /// A snapshot being received: at most one entry per record (the newest), held in memory until
@@ -202,6 +205,31 @@ impl Replica {
         }
     }
 
+    /// What a peer's heads say it holds of this node's own origin, for the join gate: only a
+    /// checkpoint signed with this node's own keys counts; one signed with a key of ours that
+    /// the roster revokes is a used position; an unsigned position is nothing.
+    fn own_answer(&self, h: &prospectus_proto::v1::Heads) -> Answer {
+        let own = self.store.origin();
+        // The first head naming our origin only: one signature check per heads, however many
+        // heads a peer crams in.
+        h.heads
+            .iter()
+            .find(|head| head.origin == own)
+            .and_then(|head| head.checkpoint.as_ref())
+            .map_or(Answer::Nothing, |cp| {
+                let bytes = cp.encode_to_vec();
+                match self.store.verified_checkpoint(self.roster.as_ref(), &bytes) {
+                    Ok(c) if c.origin == own => Answer::Holds(c.epoch, c.seq),
+                    // Signed with one of our keys that does not count (revoked, out of its
+                    // window): the position was used all the same.
+                    _ => self
+                        .store
+                        .own_signed_position(&bytes)
+                        .map_or(Answer::Nothing, |(e, s)| Answer::Used(e, s)),
+                }
+            })
+    }
+
     /// A peer (or our own check) says `origin` must be taken whole: ask, if we may.
     fn want_snapshot(&mut self, origin: String, diverged: bool, events: &mut Vec<ReplicaEvent>) {
         if self.may_snapshot(&origin) {
@@ -255,6 +283,10 @@ impl Replica {
                         }
                         CheckpointStatus::Diverged => self.want_snapshot(origin, true, &mut events),
                         CheckpointStatus::Rejected(reason) => self.refuse(&origin, reason),
+                        CheckpointStatus::Fork { origin, epoch, seq } => {
+                            tracing::error!(%origin, epoch, seq, "FORK: two different signed checkpoints for one position; kept the first");
+                            events.push(ReplicaEvent::Fork { origin, epoch, seq });
+                        }
                         CheckpointStatus::Pending | CheckpointStatus::Stale => {}
                     }
                     self.observe(&cp);
@@ -270,6 +302,7 @@ impl Replica {
                         self.observe(cp);
                     }
                 }
+                events.push(ReplicaEvent::OwnOrigin(self.own_answer(&h)));
             }
             Some(Item::SnapshotRequired(s)) => {
                 self.flush(&mut events)?;
@@ -348,7 +381,16 @@ impl Replica {
                 unchanged,
                 removed,
                 verified,
+                forks,
             } => {
+                for (epoch, seq) in forks {
+                    tracing::error!(%origin, epoch, seq, "FORK: a snapshot replaced a different signed entry at one position; the replaced one is kept as evidence");
+                    events.push(ReplicaEvent::Fork {
+                        origin: origin.clone(),
+                        epoch,
+                        seq,
+                    });
+                }
                 events.push(ReplicaEvent::Applied {
                     applied: applied + removed,
                     unchanged,

@@ -13,8 +13,47 @@ pub struct AdminService {
     pub fed: Arc<crate::peers::Fed>,
 }
 
+/// Bytes per streamed backup chunk.
+const BACKUP_CHUNK: usize = 1 << 20;
+
+type BackupStream =
+    std::pin::Pin<Box<dyn tokio_stream::Stream<Item = Result<w::BackupChunk, Status>> + Send>>;
+
 #[tonic::async_trait]
 impl Admin for AdminService {
+    type BackupStream = BackupStream;
+
+    /// The copy is taken whole under the store's writer lock (a few seconds of paused writes
+    /// for a large borough), then streamed from memory: no publish is half in it.
+    async fn backup(
+        &self,
+        req: Request<w::BackupRequest>,
+    ) -> Result<Response<BackupStream>, Status> {
+        auth::require_admin(&self.store, &req)?;
+        let store = self.store.clone();
+        let bytes = tokio::task::spawn_blocking(move || store.backup())
+            .await
+            .map_err(errors::join)?
+            .map_err(errors::store)?;
+        tracing::info!(bytes = bytes.len(), "backup taken");
+        let chunks: Vec<Result<w::BackupChunk, Status>> = bytes
+            .chunks(BACKUP_CHUNK)
+            .map(|c| Ok(w::BackupChunk { data: c.to_vec() }))
+            .collect();
+        Ok(Response::new(Box::pin(tokio_stream::iter(chunks))))
+    }
+
+    async fn enable_token(
+        &self,
+        req: Request<w::EnableTokenRequest>,
+    ) -> Result<Response<w::EnableTokenResponse>, Status> {
+        auth::require_admin(&self.store, &req)?;
+        let id = req.into_inner().token_id;
+        let enabled = self.store.enable_token(id.trim()).map_err(errors::store)?;
+        tracing::info!(token_id = %id.chars().take(64).collect::<String>(), enabled, "token enable");
+        Ok(Response::new(w::EnableTokenResponse { enabled }))
+    }
+
     async fn create_provider_token(
         &self,
         req: Request<w::CreateProviderTokenRequest>,
@@ -133,14 +172,17 @@ impl Admin for AdminService {
                         epoch: f.epoch,
                         seq: f.seq,
                         refused_signed_entry: f.refused,
+                        refused_signed_checkpoint: f.refused_checkpoint,
                     })
                     .collect();
+                let gate = fed.gate();
                 Ok(w::StatusResponse {
                     origin: store.origin().to_string(),
-                    recovering: fed.recovering.load(std::sync::atomic::Ordering::SeqCst),
+                    recovering: gate != prospectus_federation::JoinState::Open,
                     origins,
                     peers,
                     forks,
+                    waiting_for: gate.describe(),
                 })
             },
         )

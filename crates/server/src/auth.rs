@@ -17,6 +17,14 @@ pub fn scope<T>(store: &Store, req: &Request<T>) -> Result<Scope, Status> {
         .or_else(|| value.strip_prefix("bearer "))
         .ok_or_else(|| Status::unauthenticated("authorization must be `Bearer <token>`"))?;
     match store.check_token(token) {
+        Ok(Some(info)) if info.suspended => {
+            tracing::Span::current().record("token_id", info.token_id.as_str());
+            Err(Status::permission_denied(format!(
+                "token {} is suspended: this node was restored from a backup, and tokens revoked \
+                 since cannot be told apart; the admin re-enables it with `prospectus token enable --token-id {}`",
+                info.token_id, info.token_id
+            )))
+        }
         Ok(Some(info)) => {
             tracing::Span::current().record("token_id", info.token_id.as_str());
             Ok(info.scope)

@@ -70,6 +70,9 @@ pub struct NodeConfig {
     pub stream_stall_secs: u64,
     /// One peer is served a snapshot request at most this often (after a short burst).
     pub snapshot_interval_secs: u64,
+    /// The first borough of a federation: publish without waiting for peers to answer, while
+    /// the data dir holds nothing of this borough (ignored once it does).
+    pub new_member: bool,
 }
 
 /// Default stale threshold: a week without news from an origin.
@@ -93,6 +96,7 @@ impl Default for NodeConfig {
             max_streams_per_peer: crate::streams::DEFAULT_MAX_STREAMS_PER_PEER,
             stream_stall_secs: crate::streams::DEFAULT_STALL_SECS,
             snapshot_interval_secs: crate::streams::DEFAULT_SNAPSHOT_INTERVAL_SECS,
+            new_member: false,
         }
     }
 }

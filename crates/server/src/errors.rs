@@ -108,3 +108,8 @@ pub fn join(e: tokio::task::JoinError) -> Status {
     tracing::error!(error = %e, "worker task failed");
     Status::internal("worker task failed")
 }
+
+/// A publish while the join gate is closed: `UNAVAILABLE` (retry later) saying why.
+pub fn joining(why: &str) -> Status {
+    Status::unavailable(format!("this node does not publish yet: {why}"))
+}

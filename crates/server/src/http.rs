@@ -997,7 +997,8 @@ fn scrape_gauges(st: &HttpState) -> Result<(), String> {
         let labels = [("origin", o.origin.clone())];
         ::metrics::gauge!("prospectus_origin_live_records", &labels).set(o.live_count as f64);
         ::metrics::gauge!("prospectus_origin_seq", &labels).set(o.seq as f64);
-        if o.origin == own && !st.fed.recovering.load(Ordering::SeqCst) {
+        ::metrics::gauge!(metrics::FORKS, &labels).set(o.forks as f64);
+        if o.origin == own && !st.fed.joining() {
             continue;
         }
         let lag = lag(best.get(&o.origin).copied(), (o.epoch, o.seq));
@@ -1037,13 +1038,33 @@ async fn readyz(State(st): State<HttpState>) -> Response {
     let store = st.ready.store_open.load(Ordering::SeqCst);
     let index = st.ready.index_built.load(Ordering::SeqCst);
     let roster = st.ready.roster_loaded.load(Ordering::SeqCst);
-    let ready = store && index && roster;
+    let fed = st.fed.clone();
+    let join = tokio::task::spawn_blocking(move || fed.gate())
+        .await
+        .unwrap_or(prospectus_federation::JoinState::Waiting {
+            answered: 0,
+            expected: 0,
+        });
+    let publishing = join == prospectus_federation::JoinState::Open;
+    let ready = store && index && roster && publishing;
+    let mut not_ready = Vec::new();
+    for (ok, what) in [
+        (store, "store not open".to_string()),
+        (index, "search index not built".to_string()),
+        (roster, "roster not loaded".to_string()),
+        (publishing, join.describe()),
+    ] {
+        if !ok {
+            not_ready.push(what);
+        }
+    }
     let body = json!({
         "ready": ready,
+        "not_ready": not_ready,
         "store_open": store,
         "index_built": index,
         "roster_loaded": roster,
-        "restoring_own_origin": st.fed.recovering.load(Ordering::SeqCst),
+        "publishing": publishing,
         "index_courses": st.index.len(),
     });
     let status = if ready {

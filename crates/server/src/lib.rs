@@ -27,5 +27,5 @@ pub use config::{ConfigError, FederationConfig, NodeConfig, TlsPaths};
 /// benchmark runs the same requests in-process through it).
 pub use directory::query as search_query;
 pub use node::{NodeError, RunningNode, start};
-pub use prospectus_store::NodeKey;
+pub use prospectus_store::{NodeKey, Restored, restore_backup};
 pub use streams::StreamLimits;

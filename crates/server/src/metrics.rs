@@ -21,6 +21,8 @@ pub const REQUEST_SECONDS: &str = "prospectus_request_duration_seconds";
 pub const APPLIED: &str = "prospectus_entries_applied_total";
 pub const REJECTED: &str = "prospectus_entries_rejected_total";
 pub const LAG: &str = "prospectus_replication_lag_entries";
+/// Positions of an origin for which two different signed entries or checkpoints were seen.
+pub const FORKS: &str = "prospectus_origin_forks";
 pub const STREAMS_OPEN: &str = "prospectus_streams_open";
 pub const STREAMS_DROPPED: &str = "prospectus_streams_dropped_total";
 pub const STREAMS_REFUSED: &str = "prospectus_streams_refused_total";
@@ -82,6 +84,10 @@ fn describe() {
     metrics::describe_gauge!(
         LAG,
         "Entries this node is behind the best signed checkpoint any peer relayed, by roster origin"
+    );
+    metrics::describe_gauge!(
+        FORKS,
+        "Positions of an origin for which two different validly signed entries or checkpoints were seen (a reused position: investigate), by origin"
     );
     metrics::describe_gauge!(
         STREAMS_OPEN,

@@ -6,7 +6,7 @@ use crate::federation::{FederationService, Notifier};
 use crate::http::{HttpState, Readiness};
 use crate::peers::{Fed, Links, roster_peers};
 use crate::{admin::AdminService, directory::DirectoryService, publisher::PublisherService};
-use prospectus_federation::{Roster, SharedRoster};
+use prospectus_federation::{Join, Roster, SharedRoster};
 use prospectus_proto::v1::{
     admin_server::AdminServer, directory_server::DirectoryServer,
     federation_server::FederationServer, publisher_server::PublisherServer,
@@ -16,7 +16,7 @@ use prospectus_store::{NodeKey, Scope, Store};
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::Ordering;
 use tokio::sync::{oneshot, watch};
 use tokio_rustls::TlsAcceptor;
 use tokio_stream::StreamExt;
@@ -227,15 +227,39 @@ pub async fn start(cfg: NodeConfig) -> Result<RunningNode, NodeError> {
         tracing::info!(%token_id, path = %admin_token_file.display(), "wrote admin token");
     }
 
-    // A new data dir with a key that already existed is a borough whose disk was lost: restore
-    // its own origin from peers before publishing again, in a new epoch.
-    let recovering = store.is_fresh() && !created && !peers.is_empty();
-    if recovering {
+    // The join gate, at every start: publishing waits until the peers have answered what
+    // they hold of this origin (a restored copy or a lost disk must never reuse a position).
+    // Nothing can be signed with a key made just now; `--new-member` declares the first
+    // borough of a federation, and only counts while this data dir holds nothing of it.
+    let own_held = store.origin_info(&borough)?;
+    let own_empty = (own_held.epoch, own_held.seq) == (0, 0);
+    if cfg.new_member && !own_empty {
         tracing::warn!(
-            key_id = store.key().key_id(),
-            "empty data dir with an existing origin key: restoring this origin from peers; publishing waits"
+            epoch = own_held.epoch,
+            seq = own_held.seq,
+            "--new-member ignored: this data dir already holds entries of this borough; publishing waits for peers"
         );
     }
+    let join = Join::new(&peers, created || (cfg.new_member && own_empty));
+    if !join.is_open() {
+        tracing::warn!(
+            key_id = store.key().key_id(),
+            peers = peers.len(),
+            fresh = store.is_fresh(),
+            "publishing waits until the peers answer what they hold of this borough (see `prospectus status`)"
+        );
+    }
+    // An empty data dir restoring its origin must end in a new epoch even if this start is
+    // interrupted half-way: the marker outlives it until the gate opens.
+    let marker = dir.join("restoring-lost-disk");
+    if store.is_fresh() && !join.is_open() {
+        std::fs::write(
+            &marker,
+            b"this data dir started empty; publishing resumes in a new epoch\n",
+        )
+        .map_err(dir_err)?;
+    }
+    let lost_disk = marker.exists().then_some(marker);
     let client_tls = client_tls(&cfg)?;
     crate::roster_watch::record(&roster, &store);
     let fed = Arc::new(Fed {
@@ -243,7 +267,8 @@ pub async fn start(cfg: NodeConfig) -> Result<RunningNode, NodeError> {
         roster: Arc::new(SharedRoster::new(roster)),
         roster_changed: watch::channel(0).0,
         heads: Default::default(),
-        recovering: AtomicBool::new(recovering),
+        join: std::sync::Mutex::new(join),
+        lost_disk,
         links: Default::default(),
         tls: client_tls,
         insecure_dev: cfg.insecure_dev,

@@ -1,18 +1,20 @@
 //! Links to peers: for each configured peer, subscribe with our cursors, apply what arrives
 //! (verified against the roster), and reconnect with jittered exponential backoff. Any peer
-//! can relay any borough, so a node catches up from whichever peers are up.
+//! can relay any borough, so a node catches up from whichever peers are up. Each stream's
+//! heads are the peer's answer to the join gate (what it holds of this node's own origin).
 //!
 //! The roster can change while links run ([`Links::set`] starts and stops links as members
 //! come and go). A link verifies a stream with the roster in force when it subscribed; when the
 //! roster is replaced it drops what it has not applied and subscribes again from its cursors,
 //! so entries refused under the old roster (a key it did not list yet) are offered again.
 
-use prospectus_federation::{Replica, ReplicaEvent, Roster, SharedHeads, SharedRoster};
-use prospectus_proto::v1::{self as w, federation_client::FederationClient, pull_item::Item};
+use prospectus_federation::{
+    Answer, Join, JoinState, Replica, ReplicaEvent, Roster, SharedHeads, SharedRoster,
+};
+use prospectus_proto::v1::{self as w, federation_client::FederationClient};
 use prospectus_store::Store;
 use rand::Rng;
 use std::collections::BTreeMap;
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 use tonic::transport::{Channel, ClientTlsConfig, Endpoint};
@@ -31,15 +33,19 @@ pub struct LinkStatus {
     pub rejected: u64,
 }
 
-/// Shared by the links, the Admin service and the Publisher (recovery gate).
+/// Shared by the links, the Admin service and the Publisher (join gate).
 pub struct Fed {
     pub store: Arc<Store>,
     pub roster: Arc<SharedRoster>,
     /// Bumped (with the roster's generation) each time the roster is replaced.
     pub roster_changed: tokio::sync::watch::Sender<u64>,
     pub heads: SharedHeads,
-    /// Restoring our own origin from peers after a lost disk: publishes wait.
-    pub recovering: AtomicBool,
+    /// Publishes wait until the peers have answered what they hold of our own origin.
+    pub join: Mutex<Join>,
+    /// Set (the marker file's path) when the data dir was empty at this start or at an earlier
+    /// start whose restore did not finish: if peers hold our origin, this is a lost disk, and
+    /// publishing resumes in a new epoch (what the lost disk held beyond them is unknown).
+    pub lost_disk: Option<std::path::PathBuf>,
     pub links: Mutex<BTreeMap<String, LinkStatus>>,
     pub tls: Option<ClientTlsConfig>,
     /// `--insecure-dev`: plaintext links beyond loopback are allowed.
@@ -93,37 +99,96 @@ impl Fed {
                 ReplicaEvent::Verified { origin } => {
                     tracing::debug!(%origin, "checkpoint verified")
                 }
+                // Kept in the store (status, and the forks gauge at scrape time).
                 ReplicaEvent::Fork { .. } => {}
+                ReplicaEvent::OwnOrigin(a) => self.answer(url, a),
             }
         }
     }
 
-    /// After a peer has streamed all it had: if we were restoring our own origin and now hold
-    /// at least the best head any peer reported for it, continue in the next epoch.
-    fn maybe_finish_recovery(&self) {
-        if !self.recovering.load(Ordering::SeqCst) {
-            return;
+    /// Where the join gate stands now. The moment it opens, a lost disk's origin moves to the
+    /// next epoch (under the gate's lock, so no publish sees the gate open before that).
+    pub fn gate(&self) -> JoinState {
+        let Ok(mut join) = self.join.lock() else {
+            return JoinState::Waiting {
+                answered: 0,
+                expected: 0,
+            };
+        };
+        if join.is_open() {
+            return JoinState::Open;
         }
         let own = self.store.origin().to_string();
-        let held = match self.store.origin_info(&own) {
-            Ok(i) => (i.epoch, i.seq),
-            Err(_) => return,
-        };
-        let best = self.heads.best(&own).unwrap_or((0, 0));
-        if held < best {
-            return;
-        }
-        let next = if held == (0, 0) {
-            self.store.epoch()
-        } else {
-            held.0 + 1
-        };
-        match self.store.begin_epoch(next) {
-            Ok(()) => {
-                self.recovering.store(false, Ordering::SeqCst);
-                tracing::info!(origin = %own, restored_seq = held.1, restored_epoch = held.0, epoch = next, "own origin restored from peers; publishing resumes in a new epoch");
+        let (held, verified) = match self.store.origin_info(&own) {
+            Ok(i) => ((i.epoch, i.seq), i.checkpoint_verified),
+            Err(e) => {
+                tracing::error!(error = %e, "cannot read this origin's cursor");
+                return join.state((u64::MAX, u64::MAX));
             }
-            Err(e) => tracing::error!(error = %e, "cannot start the new epoch"),
+        };
+        let state = join.state(held);
+        if state != JoinState::Open {
+            return state;
+        }
+        // Taken back exactly up to a peer's checkpoint: open once that checkpoint has proven
+        // the set (it follows the entries on the same stream).
+        if join.best() == Some(held) && !verified {
+            let (answered, expected) = join.counts();
+            return JoinState::Restoring {
+                held,
+                best: held,
+                answered,
+                expected,
+            };
+        }
+        // A position beyond ours signed with a key of ours that no longer counts (revoked,
+        // e.g. a thief's publishes): its entries cannot come back, so move past its epoch.
+        let used_beyond = join.used().filter(|u| *u > held);
+        if (self.lost_disk.is_some() && held != (0, 0)) || used_beyond.is_some() {
+            let from = used_beyond.unwrap_or(held);
+            let next = from.0.checked_add(1);
+            if let Err(e) = next
+                .ok_or_else(|| "no epoch after the highest one".to_string())
+                .and_then(|n| self.store.begin_epoch(n).map_err(|e| e.to_string()))
+            {
+                tracing::error!(error = %e, "cannot start the new epoch");
+                let (answered, expected) = join.counts();
+                return JoinState::Restoring {
+                    held,
+                    best: from,
+                    answered,
+                    expected,
+                };
+            }
+            if let Some(u) = used_beyond {
+                tracing::warn!(origin = %own, epoch = held.0, seq = held.1, used_epoch = u.0, used_seq = u.1, next_epoch = from.0 + 1, "a peer holds this origin's entries up to a position signed with a key of ours that no longer counts (revoked?); publishing resumes in a new epoch beyond it");
+            } else {
+                tracing::info!(origin = %own, restored_epoch = held.0, restored_seq = held.1, epoch = held.0 + 1, "own origin restored from peers; publishing resumes in a new epoch");
+            }
+        } else {
+            tracing::info!(origin = %own, epoch = held.0, seq = held.1, "peers answered for this origin; publishing resumes");
+        }
+        if let Some(marker) = &self.lost_disk
+            && let Err(e) = std::fs::remove_file(marker)
+            && e.kind() != std::io::ErrorKind::NotFound
+        {
+            tracing::warn!(path = %marker.display(), error = %e, "cannot remove the lost-disk marker");
+        }
+        join.mark_open();
+        JoinState::Open
+    }
+
+    /// True while publishes wait (and own-origin entries from peers are taken back).
+    pub fn joining(&self) -> bool {
+        self.join.lock().map(|j| !j.is_open()).unwrap_or(true)
+    }
+
+    fn answer(&self, url: &str, a: Answer) {
+        if let Ok(mut j) = self.join.lock()
+            && !j.is_open()
+        {
+            tracing::info!(peer = %url, answer = ?a, "peer answered for this origin");
+            j.answer(url, a);
         }
     }
 }
@@ -172,6 +237,10 @@ impl Links {
                     }
                 });
             }
+        }
+        // The join gate asks the peers the links run, and no others.
+        if let Ok(mut join) = self.fed.join.lock() {
+            join.set_peers(urls);
         }
         let mut started = Vec::new();
         for url in urls {
@@ -280,7 +349,7 @@ async fn run_link(fed: &Arc<Fed>, url: &str) -> Result<(), String> {
         fed.store.clone(),
         fed.roster.current(),
         fed.heads.clone(),
-        fed.recovering.load(Ordering::SeqCst),
+        fed.joining(),
     );
     let mut snapshots: Vec<String> = Vec::new();
     loop {
@@ -292,7 +361,7 @@ async fn run_link(fed: &Arc<Fed>, url: &str) -> Result<(), String> {
             tracing::info!(peer = %url, origins = ?req.snapshot_origins, "requesting snapshot");
         }
         // Only what this request asks for may arrive whole on the new stream.
-        replica.set_recovering(fed.recovering.load(Ordering::SeqCst));
+        replica.set_recovering(fed.joining());
         replica.expect_snapshots(&req.snapshot_origins);
         let mut stream = client
             .subscribe(req)
@@ -304,7 +373,6 @@ async fn run_link(fed: &Arc<Fed>, url: &str) -> Result<(), String> {
             s.last_error.clear();
             s.last_connected_millis = chrono::Utc::now().timestamp_millis();
         });
-        let mut heads_seen = 0u32;
         loop {
             let message = tokio::select! {
                 m = stream.message() => m,
@@ -325,17 +393,14 @@ async fn run_link(fed: &Arc<Fed>, url: &str) -> Result<(), String> {
                     return Err(format!("stream: {}", s.message()));
                 }
             };
-            let is_heads = matches!(item.item, Some(Item::Heads(_)));
-            replica.set_recovering(fed.recovering.load(Ordering::SeqCst));
+            let joining = fed.joining();
+            replica.set_recovering(joining);
+            // Any item but an entry first applies the entries buffered before it.
             let events =
                 tokio::task::block_in_place(|| replica.handle(item)).map_err(|e| e.to_string())?;
             fed.take_events(url, events, &mut snapshots);
-            if is_heads {
-                heads_seen += 1;
-                // The first heads opens the stream; the next means the catch-up is complete.
-                if heads_seen >= 2 {
-                    fed.maybe_finish_recovery();
-                }
+            if joining {
+                fed.gate();
             }
             if !snapshots.is_empty() {
                 break;

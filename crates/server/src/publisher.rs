@@ -28,18 +28,13 @@ pub struct PublisherService {
 const INDEX_WAIT: std::time::Duration = std::time::Duration::from_secs(10);
 
 impl PublisherService {
-    /// Writes wait while this node restores its own origin from peers.
+    /// Writes wait until the join gate is open: every peer has answered what it holds of this
+    /// origin, or one holds it and this node has taken its own entries back.
     fn writable(&self) -> Result<(), Status> {
-        if self
-            .fed
-            .recovering
-            .load(std::sync::atomic::Ordering::SeqCst)
-        {
-            return Err(Status::unavailable(
-                "this node is restoring its own origin from peers; try again shortly",
-            ));
+        match self.fed.gate() {
+            prospectus_federation::JoinState::Open => Ok(()),
+            closed => Err(errors::joining(&closed.describe())),
         }
-        Ok(())
     }
 
     async fn visible(&self, origin: &str, epoch: u64, seq: u64) {

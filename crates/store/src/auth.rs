@@ -23,6 +23,8 @@ pub struct TokenInfo {
     pub token_id: String,
     pub scope: Scope,
     pub label: String,
+    /// Suspended by a restore from a backup: refused until the admin re-enables it.
+    pub suspended: bool,
 }
 
 const TOKEN_PREFIX: &str = "pst_";
@@ -52,13 +54,15 @@ impl Store {
             },
             label: label.to_string(),
             created_unix_millis: now_millis(),
+            suspended: false,
         };
         self.auth.insert(hash(&token), rec.encode_to_vec())?;
         self.auth.flush()?;
         Ok((token, token_id))
     }
 
-    /// The scope of a presented token, or `None` if it is unknown or revoked.
+    /// The scope of a presented token, or `None` if it is unknown or revoked. A suspended
+    /// token is returned with `suspended` set: callers refuse it, saying why.
     pub fn check_token(&self, token: &str) -> Result<Option<TokenInfo>, StoreError> {
         if !token.trim().starts_with(TOKEN_PREFIX) {
             return Ok(None);
@@ -80,7 +84,25 @@ impl Store {
             token_id: rec.token_id,
             scope,
             label: rec.label,
+            suspended: rec.suspended,
         }))
+    }
+
+    /// Lifts a restore's suspension of the token with public id `token_id`; true if a
+    /// suspended token was found.
+    pub fn enable_token(&self, token_id: &str) -> Result<bool, StoreError> {
+        for item in self.auth.iter() {
+            let (k, v) = item?;
+            let mut rec = TokenRecord::decode(v.as_ref())
+                .map_err(|e| StoreError::Corrupt(format!("token record: {e}")))?;
+            if rec.token_id == token_id && rec.suspended {
+                rec.suspended = false;
+                self.auth.insert(k, rec.encode_to_vec())?;
+                self.auth.flush()?;
+                return Ok(true);
+            }
+        }
+        Ok(false)
     }
 
     /// Revokes by public id; true if a token was removed.

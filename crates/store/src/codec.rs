@@ -106,6 +106,9 @@ pub struct TokenRecord {
     pub label: String,
     #[prost(int64, tag = "5")]
     pub created_unix_millis: i64,
+    /// Set on every provider token by a restore: refused until the admin re-enables it.
+    #[prost(bool, tag = "6")]
+    pub suspended: bool,
 }
 
 pub const META_ORIGIN: &[u8] = b"node/origin";
@@ -129,4 +132,12 @@ pub fn meta_u64(meta: &sled::Tree, key: &[u8]) -> Result<u64, crate::StoreError>
 /// `forks` key: origin + epoch + seq, like the log; value is the second (refused) entry.
 pub fn fork_key(origin: &str, epoch: u64, seq: u64) -> Vec<u8> {
     log_key(origin, epoch, seq)
+}
+
+/// `forks` key for a second signed *checkpoint* at a held position (the evidence when the
+/// entries themselves were compacted away): the fork key and a `c`; value is the checkpoint.
+pub fn checkpoint_fork_key(origin: &str, epoch: u64, seq: u64) -> Vec<u8> {
+    let mut k = fork_key(origin, epoch, seq);
+    k.push(b'c');
+    k
 }

@@ -382,5 +382,11 @@ mod tests {
                 .unwrap_err(),
             crate::Rejection::RevokedKey
         );
+        // Revoked or not, the position was signed with a key of ours (the join gate moves
+        // past it); a stranger's key signs nothing of ours.
+        assert_eq!(store.own_signed_position(&checkpoint), Some((1, 1)));
+        let stranger =
+            crate::Store::open(&tmp.path().join("c"), "E09000028", NodeKey::generate()).unwrap();
+        assert_eq!(stranger.own_signed_position(&checkpoint), None);
     }
 }

@@ -12,6 +12,7 @@
 //! of gRPC, HTTP, peers or search.
 
 mod auth;
+mod backup;
 mod codec;
 mod digest;
 mod keys;
@@ -19,6 +20,7 @@ mod snapshot;
 mod write;
 
 pub use auth::{Scope, TokenInfo};
+pub use backup::{BackupError, Restored, restore_backup};
 pub use digest::SetDigest;
 pub use keys::{KeyError, NodeKey, key_id, verify, write_private};
 pub use snapshot::{MAX_SNAPSHOT_BYTES, SnapshotOutcome};
@@ -164,14 +166,18 @@ pub struct FeedItem {
     pub stored: Option<Stored>,
 }
 
-/// Two different validly signed entries for one `(origin, epoch, seq)`: the first was kept.
+/// Two different validly signed entries (or checkpoints) for one `(origin, epoch, seq)`: the
+/// first was kept.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ForkRecord {
     pub origin: String,
     pub epoch: u64,
     pub seq: u64,
-    /// The refused `SignedEntry` bytes.
+    /// The other `SignedEntry` bytes (empty for a checkpoint fork): the refused second entry,
+    /// or, when a proven snapshot replaced it, the entry that was held.
     pub refused: Vec<u8>,
+    /// The refused `SignedCheckpoint` bytes (empty for an entry fork).
+    pub refused_checkpoint: Vec<u8>,
 }
 
 /// Replication state of one origin, as status pages and peers see it.
@@ -618,19 +624,26 @@ impl Store {
         for item in self.forks.iter() {
             let (k, v) = item?;
             let olen = k.first().copied().unwrap_or(0) as usize;
-            if k.len() != 1 + olen + 16 {
+            let checkpoint = k.len() == 1 + olen + 17 && k.last() == Some(&b'c');
+            if k.len() != 1 + olen + 16 && !checkpoint {
                 continue;
             }
             let origin = String::from_utf8_lossy(&k[1..1 + olen]).into_owned();
             let mut e = [0u8; 8];
             let mut s = [0u8; 8];
             e.copy_from_slice(&k[1 + olen..9 + olen]);
-            s.copy_from_slice(&k[9 + olen..]);
+            s.copy_from_slice(&k[9 + olen..17 + olen]);
+            let (refused, refused_checkpoint) = if checkpoint {
+                (Vec::new(), v.to_vec())
+            } else {
+                (v.to_vec(), Vec::new())
+            };
             out.push(ForkRecord {
                 origin,
                 epoch: u64::from_be_bytes(e),
                 seq: u64::from_be_bytes(s),
-                refused: v.to_vec(),
+                refused,
+                refused_checkpoint,
             });
         }
         Ok(out)

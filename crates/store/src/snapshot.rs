@@ -26,6 +26,9 @@ pub enum SnapshotOutcome {
         /// False only if some record id of the set is held by another origin (it stays
         /// theirs): the origin is then marked diverged.
         verified: bool,
+        /// `(epoch, seq)` positions where this node held a different signed entry than the
+        /// set's: recorded as forks (the replaced entry is kept in `forks`), never silently.
+        forks: Vec<(u64, u64)>,
     },
     /// Nothing was changed.
     Refused(Rejection),
@@ -115,6 +118,7 @@ impl Store {
             let mut digest = SetDigest::default();
             let mut live = 0u64;
             let mut newest = 0i64;
+            let mut forks = Vec::new();
             for v in entries {
                 let e = &v.entry;
                 let rkey = codec::raw_record_key(v.kind_byte, v.id);
@@ -122,6 +126,22 @@ impl Store {
                     Ok(s) => s,
                     Err(e) => return abort(StoreError::Corrupt(format!("verified entry: {e}"))),
                 };
+                // We hold another signed entry at this very position: the origin signed two
+                // histories. The set still proves itself by its checkpoint and replaces ours,
+                // but the entry it replaces is kept as the fork's evidence.
+                if let Some(at) = tx.log.get(codec::log_key(origin, e.epoch, e.seq))?
+                    && let Some(held) = tx.records.get(&at)?
+                    && let Ok((held_signed, held_entry)) = open_entry(&held)
+                    && (held_entry.epoch, held_entry.seq) == (e.epoch, e.seq)
+                    && held_signed.entry_bytes != signed.entry_bytes
+                {
+                    let fk = codec::fork_key(origin, e.epoch, e.seq);
+                    if tx.forks.get(&fk)?.is_none() {
+                        tx.forks.insert(fk, held.as_ref())?;
+                        state.forks += 1;
+                    }
+                    forks.push((e.epoch, e.seq));
+                }
                 let old = tx.old(&rkey)?;
                 if old.as_ref().is_some_and(|o| o.origin != origin) {
                     // The id belongs to another origin here: it stays theirs.
@@ -196,9 +216,9 @@ impl Store {
             tx.origins
                 .insert(origin.as_bytes(), state.encode_to_vec())?;
             tx.meta.insert(META_CHANGES, &feed.to_be_bytes())?;
-            Ok((applied, unchanged, removed, verified, updates))
+            Ok((applied, unchanged, removed, verified, updates, forks))
         })?;
-        let Ok((applied, unchanged, removed, verified, updates)) = result else {
+        let Ok((applied, unchanged, removed, verified, updates, forks)) = result else {
             return Err(StoreError::Corrupt("unexpected replay".into()));
         };
         self.db.flush()?;
@@ -210,6 +230,7 @@ impl Store {
             unchanged,
             removed,
             verified,
+            forks,
         })
     }
 }

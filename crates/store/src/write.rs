@@ -192,6 +192,38 @@ impl Store {
             bytes,
         )
     }
+
+    /// The position of a checkpoint of this node's own origin signed with any key this node
+    /// has signed with (current, or replaced by `key rotate`), whatever the roster says of the
+    /// key and whatever time it claims. Such a checkpoint may not count (a revoked key, a
+    /// stolen key signing outside its window), but its position was used: the join gate never
+    /// lets this node publish at or below it in its epoch.
+    pub fn own_signed_position(&self, bytes: &[u8]) -> Option<(u64, u64)> {
+        verify_checkpoint(&AnyOwnKey(self), bytes)
+            .ok()
+            .filter(|c| c.origin == self.origin)
+            .map(|c| (c.epoch, c.seq))
+    }
+}
+
+/// Every key this node has signed with, for its own origin only, at any claimed time, never
+/// revoked: what it signed happened, counted or not.
+struct AnyOwnKey<'a>(&'a Store);
+
+impl Trust for AnyOwnKey<'_> {
+    fn key_for(&self, origin: &str, key_id: &str, _unix_millis: i64) -> Option<VerifyingKey> {
+        let key = &self.0.key;
+        if origin != self.0.origin {
+            return None;
+        }
+        if key_id == key.key_id() {
+            return Some(key.public());
+        }
+        key.previous()
+            .iter()
+            .find(|p| p.key_id == key_id)
+            .map(|p| p.public)
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -222,8 +254,14 @@ pub enum CheckpointStatus {
     Pending,
     /// Older than what we hold; ignored.
     Stale,
-    /// Our cursor equals the checkpoint's seq and our digest differs: re-sync this origin.
+    /// Our cursor reached a pending checkpoint's seq and our digest differs: re-sync.
     Diverged,
+    /// A second, different signed state for a position already held: recorded as a fork.
+    Fork {
+        origin: String,
+        epoch: u64,
+        seq: u64,
+    },
     Rejected(Rejection),
 }
 
@@ -250,7 +288,7 @@ pub(crate) struct Tx<'a> {
     pub(crate) meta: &'a TransactionalTree,
     pub(crate) changes: &'a TransactionalTree,
     pub(crate) change_of: &'a TransactionalTree,
-    forks: &'a TransactionalTree,
+    pub(crate) forks: &'a TransactionalTree,
 }
 
 /// What a stored record was before a write.
@@ -677,7 +715,9 @@ impl Store {
         Ok(receipt)
     }
 
+    /// Signs a checkpoint of `state`, chained to the previous one `state` still holds.
     fn sign_checkpoint(&self, state: &OriginState, millis: i64) -> Vec<u8> {
+        let prev = held_checkpoint(state).unwrap_or_default();
         let cp = Checkpoint {
             origin: self.origin.clone(),
             epoch: state.epoch,
@@ -685,6 +725,10 @@ impl Store {
             live_count: state.live_count,
             set_digest: state.digest.clone(),
             unix_millis: millis,
+            prev_epoch: prev.epoch,
+            prev_seq: prev.seq,
+            prev_live_count: prev.live_count,
+            prev_set_digest: prev.set_digest,
         };
         let checkpoint_bytes = cp.encode_to_vec();
         let msg = [CHECKPOINT_CONTEXT, checkpoint_bytes.as_slice()].concat();
@@ -847,6 +891,12 @@ impl Store {
     }
 
     /// Stores a verified checkpoint for its origin and checks it if our cursor is there.
+    ///
+    /// A checkpoint for the position of the checkpoint this node keeps, with another digest or
+    /// count, is proof that the origin signed two histories (a reused position): it is
+    /// recorded as a fork (the first is kept, the second exposed) and never replaces what is
+    /// held. This catches a reuse whatever the arrival order, even after compaction has
+    /// dropped the entries themselves.
     pub fn offer_checkpoint(
         &self,
         trust: &dyn Trust,
@@ -858,11 +908,45 @@ impl Store {
         };
         let guard = self.lock()?;
         let mut state = self.origin_state(&cp.origin)?;
-        if !state.checkpoint.is_empty()
-            && let Ok(s) = SignedCheckpoint::decode(state.checkpoint.as_slice())
-            && let Ok(held) = Checkpoint::decode(s.checkpoint_bytes.as_slice())
-            && (held.epoch, held.seq) >= (cp.epoch, cp.seq)
+        let pos = (cp.epoch, cp.seq);
+        let held = held_checkpoint(&state);
+        // Only checkpoint against checkpoint: our own digest at a cursor reached through a
+        // compacted stream need not be the origin's state at that position.
+        if let Some(h) = &held
+            && (h.epoch, h.seq) == pos
+            && (h.set_digest != cp.set_digest || h.live_count != cp.live_count)
         {
+            self.record_checkpoint_fork(&mut state, &cp.origin, pos, bytes)?;
+            drop(guard);
+            return Ok(CheckpointStatus::Fork {
+                origin: cp.origin,
+                epoch: cp.epoch,
+                seq: cp.seq,
+            });
+        }
+        // One step along the chain, either way round: the new checkpoint's predecessor is
+        // the position we hold another state for, or ours names the new one's position with
+        // another state. Recorded; the newer checkpoint is then taken as usual.
+        if let Some(h) = &held {
+            let at = if cp.prev_seq != 0
+                && (cp.prev_epoch, cp.prev_seq) == (h.epoch, h.seq)
+                && (cp.prev_set_digest != h.set_digest || cp.prev_live_count != h.live_count)
+            {
+                Some((h.epoch, h.seq))
+            } else if h.prev_seq != 0
+                && (h.prev_epoch, h.prev_seq) == pos
+                && (h.prev_set_digest != cp.set_digest || h.prev_live_count != cp.live_count)
+            {
+                Some(pos)
+            } else {
+                None
+            };
+            if let Some(at) = at {
+                tracing::error!(origin = %cp.origin, epoch = at.0, seq = at.1, "FORK: a chained checkpoint names another state for a position held here");
+                self.record_checkpoint_fork(&mut state, &cp.origin, at, bytes)?;
+            }
+        }
+        if held.is_some_and(|h| (h.epoch, h.seq) >= pos) {
             return Ok(CheckpointStatus::Stale);
         }
         state.checkpoint = bytes.to_vec();
@@ -870,13 +954,45 @@ impl Store {
         let status = match Tx::check_checkpoint(&mut state) {
             Some(true) => CheckpointStatus::Verified,
             Some(false) => CheckpointStatus::Diverged,
-            None if (cp.epoch, cp.seq) > (state.epoch, state.seq) => CheckpointStatus::Pending,
+            None if pos > (state.epoch, state.seq) => CheckpointStatus::Pending,
             None => CheckpointStatus::Stale,
         };
         self.origins
             .insert(cp.origin.as_bytes(), state.encode_to_vec())?;
+        // Durable like entries: a kept checkpoint is the evidence a later fork is caught by.
+        self.db.flush()?;
         drop(guard);
         Ok(status)
+    }
+}
+
+/// The checkpoint an origin state keeps, decoded (`None` if none yet).
+fn held_checkpoint(state: &OriginState) -> Option<Checkpoint> {
+    SignedCheckpoint::decode(state.checkpoint.as_slice())
+        .ok()
+        .filter(|_| !state.checkpoint.is_empty())
+        .and_then(|s| Checkpoint::decode(s.checkpoint_bytes.as_slice()).ok())
+}
+
+impl Store {
+    /// Keeps `bytes` as the evidence of a fork of `origin` at `at` (once) and counts it.
+    /// Called under the writer lock.
+    fn record_checkpoint_fork(
+        &self,
+        state: &mut OriginState,
+        origin: &str,
+        at: (u64, u64),
+        bytes: &[u8],
+    ) -> Result<(), StoreError> {
+        let fk = codec::checkpoint_fork_key(origin, at.0, at.1);
+        if self.forks.get(&fk)?.is_none() {
+            self.forks.insert(fk, bytes)?;
+            state.forks += 1;
+            self.origins
+                .insert(origin.as_bytes(), state.encode_to_vec())?;
+            self.db.flush()?;
+        }
+        Ok(())
     }
 }
 

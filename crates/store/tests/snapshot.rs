@@ -138,7 +138,8 @@ fn a_set_matching_the_signed_checkpoint_replaces_the_origin_and_feeds_its_remova
             applied: 0,
             unchanged: 7,
             removed: 3,
-            verified: true
+            verified: true,
+            forks: vec![],
         }
     );
     let a = p.a.origin_info(X).expect("a");
