@@ -54,7 +54,7 @@ pub fn restore(a: RestoreArgs) -> Result<ExitCode> {
             a.data_dir.display()
         )
     })?;
-    println!(
+    outln!(
         "restored borough {} into {}: own log at epoch {} seq {} (checkpoint {}), {} records",
         r.origin,
         a.data_dir.display(),
@@ -66,9 +66,9 @@ pub fn restore(a: RestoreArgs) -> Result<ExitCode> {
             "NOT verified"
         },
         r.records
-    );
+    )?;
     for (id, label) in &r.suspended_tokens {
-        println!("suspended provider token {id} ({label})");
+        outln!("suspended provider token {id} ({label})")?;
     }
     eprintln!(
         "Start the node with its origin key (--key, or copy node.key into {dir}). Before it \
@@ -94,7 +94,7 @@ pub async fn enable_token(a: TokenRevokeArgs) -> Result<ExitCode> {
         .map_err(crate::publish::describe_status)?
         .into_inner();
     if r.enabled {
-        println!("enabled {}", a.token_id);
+        outln!("enabled {}", a.token_id)?;
         Ok(ExitCode::SUCCESS)
     } else {
         eprintln!("no suspended token with id {}", a.token_id);
