@@ -40,6 +40,8 @@ pub struct Node {
     pub ca: Option<PathBuf>,
     child: Option<Child>,
     pub addr: String,
+    /// The node's `RUST_LOG`.
+    pub log_filter: &'static str,
 }
 
 impl Node {
@@ -65,8 +67,17 @@ impl Node {
                 .map(PathBuf::from),
             child: None,
             addr: String::new(),
+            log_filter: "info",
         };
         n.spawn();
+        n
+    }
+
+    /// A node logging everything (`RUST_LOG=trace`), for tests that read its whole log.
+    pub fn start_traced(dir: &Path, borough: &str) -> Node {
+        let mut n = Self::start(dir, borough);
+        n.log_filter = "trace";
+        n.restart();
         n
     }
 
@@ -95,7 +106,7 @@ impl Node {
             .arg("--borough")
             .arg(&self.borough)
             .args(&self.extra)
-            .env("RUST_LOG", "info")
+            .env("RUST_LOG", self.log_filter)
             .stdin(Stdio::null())
             .stdout(Stdio::null())
             .stderr(log);
@@ -393,16 +404,33 @@ where
     }
 }
 
-/// A plain HTTP/1.1 GET on a node's port (HTTP shares it with gRPC): status and body.
-pub fn http_get(addr: &str, path: &str) -> (u16, String) {
+/// Sends `request` as written on a node's port and returns the whole response.
+pub fn http_request(addr: &str, request: &str) -> String {
     use std::io::{Read, Write};
     let mut s = std::net::TcpStream::connect(addr).expect("connect");
-    s.write_all(
-        format!("GET {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n").as_bytes(),
+    s.write_all(request.as_bytes()).expect("write");
+    let mut raw = Vec::new();
+    s.read_to_end(&mut raw).expect("read");
+    String::from_utf8_lossy(&raw).into_owned()
+}
+
+/// A form POST (`application/x-www-form-urlencoded`): the whole response.
+pub fn http_post_form(addr: &str, path: &str, body: &str) -> String {
+    http_request(
+        addr,
+        &format!(
+            "POST {path} HTTP/1.1\r\nHost: {addr}\r\nContent-Type: application/x-www-form-urlencoded\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+            body.len()
+        ),
     )
-    .expect("write");
-    let mut raw = String::new();
-    s.read_to_string(&mut raw).expect("read");
+}
+
+/// A plain HTTP/1.1 GET on a node's port (HTTP shares it with gRPC): status and body.
+pub fn http_get(addr: &str, path: &str) -> (u16, String) {
+    let raw = http_request(
+        addr,
+        &format!("GET {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n"),
+    );
     let (head, body) = raw.split_once("\r\n\r\n").unwrap_or((&raw, ""));
     let status = head
         .split_whitespace()

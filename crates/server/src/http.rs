@@ -57,6 +57,8 @@ pub struct HttpState {
     pub ready: Arc<Readiness>,
     /// Scheme for absolute URLs (RPDE `next`).
     pub tls: bool,
+    /// Results from an origin quiet for longer than this are marked stale.
+    pub stale_after: std::time::Duration,
 }
 
 /// The HTTP routes (no fallback: `node` sets one that also answers unknown gRPC methods).
@@ -77,6 +79,7 @@ pub fn routes(state: HttpState) -> Router {
         .route("/metrics", get(metrics_text))
         .route("/healthz", get(healthz))
         .route("/readyz", get(readyz))
+        .merge(crate::web::routes())
         .with_state(state)
 }
 
@@ -621,7 +624,17 @@ fn paged<T>(p: &Params, items: Vec<T>, project: impl Fn(&T) -> Value) -> Respons
 // ---------------------------------------------------------------- handlers
 
 #[tracing::instrument(skip_all)]
-async fn root() -> Response {
+async fn root(headers: HeaderMap) -> Response {
+    // A browser (asking for HTML first) is sent to the link worker's page; JSON clients get
+    // the ORUK API details as before.
+    let wants_html = headers
+        .get(header::ACCEPT)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.split(',').next())
+        .is_some_and(|first| first.trim().starts_with("text/html"));
+    if wants_html {
+        return axum::response::Redirect::to("/find").into_response();
+    }
     json_response(oruk::api_details())
 }
 

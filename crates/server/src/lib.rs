@@ -12,6 +12,7 @@ mod config;
 mod directory;
 mod errors;
 mod federation;
+mod freshness;
 mod http;
 mod metrics;
 mod node;
@@ -20,6 +21,7 @@ mod preflight;
 mod publisher;
 mod streams;
 pub mod transport;
+mod web;
 
 pub use config::{ConfigError, FederationConfig, NodeConfig, TlsPaths};
 /// The wire `SearchRequest` as an index query, with the `Directory.Search` checks (the

@@ -311,6 +311,7 @@ pub async fn start(cfg: NodeConfig) -> Result<RunningNode, NodeError> {
         fed: fed.clone(),
         ready: ready.clone(),
         tls: tls.is_some(),
+        stale_after: std::time::Duration::from_secs(cfg.stale_after_secs),
     };
     // gRPC and HTTP on one port: HTTP/1.1 is accepted for ORUK clients, curl and Prometheus.
     let mut builder = Server::builder().accept_http1(true).trace_fn(|req| {
