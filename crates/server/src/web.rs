@@ -35,9 +35,9 @@ type Pairs = Vec<(String, String)>;
 
 pub fn routes() -> Router<HttpState> {
     Router::new()
-        .route("/find", get(search_get).post(search_post))
-        .route("/find/course/{id}", get(course_get).post(course_post))
-        .route("/find/sheet", get(sheet_get).post(sheet_post))
+        .route("/find", get(search).post(search))
+        .route("/find/course/{id}", get(course).post(course))
+        .route("/find/sheet", get(sheet).post(sheet))
         .route("/find/overview", get(overview))
         .route("/find/assets/{*path}", get(asset))
 }
@@ -111,28 +111,32 @@ fn borough_name(gss: &str) -> &'static str {
 
 // ---------------------------------------------------------------- search
 
-async fn search_get(
-    State(st): State<HttpState>,
-    q: Result<Query<Pairs>, QueryRejection>,
-) -> Response {
-    match q {
-        // Client fields in a URL are never read: circumstances come by POST only.
-        Ok(Query(pairs)) => search(st, pairs, false).await,
-        Err(_) => unreadable(),
+/// A page's form fields: the query string of a GET, the body of a POST. Only a POST may carry
+/// a client's circumstances (`post`); a GET's client fields are never read.
+struct Input {
+    pairs: Pairs,
+    post: bool,
+}
+
+impl<S: Send + Sync> axum::extract::FromRequest<S> for Input {
+    type Rejection = Response;
+
+    async fn from_request(req: axum::extract::Request, state: &S) -> Result<Self, Response> {
+        if req.method() == axum::http::Method::POST {
+            let Form(pairs) = Form::<Pairs>::from_request(req, state)
+                .await
+                .map_err(|_: FormRejection| unreadable())?;
+            Ok(Input { pairs, post: true })
+        } else {
+            let (parts, _) = req.into_parts();
+            let Query(pairs) = Query::<Pairs>::try_from_uri(&parts.uri)
+                .map_err(|_: QueryRejection| unreadable())?;
+            Ok(Input { pairs, post: false })
+        }
     }
 }
 
-async fn search_post(
-    State(st): State<HttpState>,
-    f: Result<Form<Pairs>, FormRejection>,
-) -> Response {
-    match f {
-        Ok(Form(pairs)) => search(st, pairs, true).await,
-        Err(_) => unreadable(),
-    }
-}
-
-async fn search(st: HttpState, pairs: Pairs, post: bool) -> Response {
+async fn search(State(st): State<HttpState>, Input { pairs, post }: Input) -> Response {
     blocking(move || {
         let (form, mut errors) = SearchForm::parse(&pairs);
         let client = if post {
@@ -358,19 +362,14 @@ fn view<'a>(
     }
 }
 
-async fn course_get(State(st): State<HttpState>, Path(raw): Path<String>) -> Response {
-    course(st, raw, Vec::new(), false).await
-}
-
-async fn course_post(
-    State(st): State<HttpState>,
-    Path(raw): Path<String>,
-    f: Result<Form<Pairs>, FormRejection>,
-) -> Response {
-    match f {
-        Ok(Form(pairs)) => course(st, raw, pairs, true).await,
-        Err(_) => unreadable(),
+/// The client described in a POST. One whose facts do not read is left out (the page then
+/// shows no answer rather than an error: the search page is where the facts are corrected).
+fn client_of(pairs: &Pairs, post: bool) -> Option<ClientForm> {
+    if !post {
+        return None;
     }
+    let (client, errors) = ClientForm::parse(pairs);
+    errors.is_empty().then_some(client).flatten()
 }
 
 fn not_found() -> Response {
@@ -381,16 +380,16 @@ fn not_found() -> Response {
     )
 }
 
-async fn course(st: HttpState, raw: String, pairs: Pairs, post: bool) -> Response {
+async fn course(
+    State(st): State<HttpState>,
+    Path(raw): Path<String>,
+    Input { pairs, post }: Input,
+) -> Response {
     let Ok(id) = Uuid::parse_str(&raw) else {
         return not_found();
     };
     blocking(move || {
-        // A client whose facts do not read is shown the course without an answer rather
-        // than an error: the search page is where the facts are corrected.
-        let client = post
-            .then(|| ClientForm::parse(&pairs))
-            .and_then(|(c, e)| e.is_empty().then_some(c).flatten());
+        let client = client_of(&pairs, post);
         let Some(r) = resolve(&st.store, id) else {
             return not_found();
         };
@@ -411,27 +410,7 @@ async fn course(st: HttpState, raw: String, pairs: Pairs, post: bool) -> Respons
     .await
 }
 
-async fn sheet_get(
-    State(st): State<HttpState>,
-    q: Result<Query<Pairs>, QueryRejection>,
-) -> Response {
-    match q {
-        Ok(Query(pairs)) => sheet(st, pairs, false).await,
-        Err(_) => unreadable(),
-    }
-}
-
-async fn sheet_post(
-    State(st): State<HttpState>,
-    f: Result<Form<Pairs>, FormRejection>,
-) -> Response {
-    match f {
-        Ok(Form(pairs)) => sheet(st, pairs, true).await,
-        Err(_) => unreadable(),
-    }
-}
-
-async fn sheet(st: HttpState, pairs: Pairs, post: bool) -> Response {
+async fn sheet(State(st): State<HttpState>, Input { pairs, post }: Input) -> Response {
     blocking(move || {
         let mut ids: Vec<Uuid> = Vec::new();
         for (k, v) in &pairs {
@@ -443,9 +422,7 @@ async fn sheet(st: HttpState, pairs: Pairs, post: bool) -> Response {
                 ids.push(id);
             }
         }
-        let client = post
-            .then(|| ClientForm::parse(&pairs))
-            .and_then(|(c, e)| e.is_empty().then_some(c).flatten());
+        let client = client_of(&pairs, post);
         let resolved: Vec<Resolved> = ids
             .iter()
             .filter_map(|id| resolve(&st.store, *id))
@@ -471,13 +448,7 @@ async fn sheet(st: HttpState, pairs: Pairs, post: bool) -> Response {
 
 // ---------------------------------------------------------------- overview
 
-async fn overview(
-    State(st): State<HttpState>,
-    q: Result<Query<Pairs>, QueryRejection>,
-) -> Response {
-    let Ok(Query(pairs)) = q else {
-        return unreadable();
-    };
+async fn overview(State(st): State<HttpState>, Input { pairs, .. }: Input) -> Response {
     let category = match pairs.iter().find(|(k, _)| k == "category") {
         Some((_, v)) if !v.is_empty() => match v.parse() {
             Ok(c) => Some(c),
