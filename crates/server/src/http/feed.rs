@@ -6,7 +6,6 @@ use super::records::CachedRecords;
 use super::{HttpState, blocking, default_rules, json_response};
 use axum::extract::rejection::QueryRejection;
 use axum::extract::{Query, State};
-use axum::http::{HeaderMap, header};
 use prospectus_model::{Record, RecordKind, Uuid};
 use prospectus_oruk::{self as oruk, Detail, Meta};
 use serde_json::json;
@@ -19,7 +18,6 @@ const DEFAULT_FEED_LIMIT: usize = 500;
 #[tracing::instrument(skip_all)]
 pub(super) async fn feed_services(
     State(st): State<HttpState>,
-    headers: HeaderMap,
     q: Result<Query<Vec<(String, String)>>, QueryRejection>,
 ) -> ApiResult {
     let Query(pairs) = q.map_err(|e| bad("query", e.body_text()))?;
@@ -37,12 +35,8 @@ pub(super) async fn feed_services(
     if after_id.is_some() && !pairs.iter().any(|(k, _)| k == "afterTimestamp") {
         return Err(bad("afterId", "afterId needs afterTimestamp"));
     }
-    let scheme = if st.tls { "https" } else { "http" };
-    let host = headers
-        .get(header::HOST)
-        .and_then(|h| h.to_str().ok())
-        .unwrap_or("localhost")
-        .to_string();
+    // Links come from the configured public URL, never from the request's Host header.
+    let base = st.public_url.clone();
     blocking(move || {
         let mut items = Vec::new();
         let mut pos = after;
@@ -55,7 +49,7 @@ pub(super) async fn feed_services(
                 .map_err(|e| match e.into() {
                     ApiError::FeedExpired { message, .. } => ApiError::FeedExpired {
                         message,
-                        restart: format!("{scheme}://{host}/feeds/services"),
+                        restart: format!("{base}/feeds/services"),
                     },
                     other => other,
                 })?;
@@ -101,7 +95,7 @@ pub(super) async fn feed_services(
             (Some((t, id)), _) => (t, Some(id)),
             (None, id) => (after, id),
         };
-        let mut next = format!("{scheme}://{host}/feeds/services?afterTimestamp={next_ts}");
+        let mut next = format!("{base}/feeds/services?afterTimestamp={next_ts}");
         if let Some(id) = next_id {
             next.push_str(&format!("&afterId={id}"));
         }

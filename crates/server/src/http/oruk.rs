@@ -1,22 +1,84 @@
 //! The Open Referral UK 3.0 endpoints: services, organizations, service_at_locations,
 //! taxonomies and taxonomy terms, filtered and paged; the HSDS shape comes from `prospectus-oruk`.
+//!
+//! Every answer comes from the search index: its catalog (live courses and providers in id
+//! order, run and course ids to their course) for plain lists and by-id lookups, and its engine
+//! (the same text analysis and filters as `Directory.Search`) for `search=` and filters. No
+//! handler here reads the store. Lists are in id order; a page costs O(page) unfiltered and
+//! O(matches) filtered (counted for `total_items`, then the page picked by selection, not by
+//! sorting everything), whatever the page number. NDJSON is streamed in chunks.
 
-use super::error::{ApiError, ApiResult, path_id};
+use super::error::{ApiError, ApiResult, bad, path_id};
 use super::params::{Params, parse_params};
-use super::records::{Snapshot, StoreRecords, live_course};
 use super::{HttpState, blocking, default_rules, json_response};
+use axum::body::{Body, Bytes};
 use axum::extract::rejection::QueryRejection;
 use axum::extract::{Path, Query, State};
 use axum::http::header;
 use axum::response::{IntoResponse, Response};
-use prospectus_model::{Course, Provider, Record, RecordKind, Uuid, Venue};
-use prospectus_oruk::{self as oruk, Detail, Meta};
+use prospectus_model::{Context, LatLon, Provider, Run, Uuid, Venue};
+use prospectus_oruk::{self as oruk, Detail, Meta, Records};
+use prospectus_search::{Entry, Near, SearchError};
 use serde_json::Value;
+use std::sync::Arc;
 
 /// Search radius when `postcode` is given without `proximity`, in metres.
 const DEFAULT_PROXIMITY_M: f64 = 5000.0;
+/// Records projected per NDJSON chunk: what is held in memory at once.
+const NDJSON_CHUNK: usize = 200;
 
-// ---------------------------------------------------------------- filtering
+// ---------------------------------------------------------------- projection
+
+/// A course's provider and venues as the index resolved them.
+struct EntryRecords<'a>(&'a Entry);
+
+impl Records for EntryRecords<'_> {
+    fn provider(&self, id: Uuid) -> Option<Provider> {
+        self.0
+            .provider
+            .as_ref()
+            .filter(|p| p.id == id)
+            .map(|p| (**p).clone())
+    }
+    fn venue(&self, id: Uuid) -> Option<Venue> {
+        self.0
+            .venues
+            .iter()
+            .find(|v| v.id == id)
+            .map(|v| (**v).clone())
+    }
+}
+
+fn service_json(e: &Entry, detail: Detail) -> Value {
+    let meta = Meta {
+        origin: e.origin.clone(),
+        modified_millis: e.modified_millis,
+        default_rules: default_rules(),
+    };
+    oruk::service(&e.course, &meta, &EntryRecords(e), detail)
+}
+
+fn sal_json(e: &Entry, run: usize, full: bool) -> Value {
+    let Some(r) = e.course.runs.get(run) else {
+        return Value::Null;
+    };
+    let venue = EntryRecords(e).venue(r.venue_id);
+    let mut v = oruk::service_at_location(&e.course, r, venue.as_ref(), full);
+    v["service"] = service_json(e, Detail::Summary);
+    v
+}
+
+fn detail_of(p: &Params) -> Detail {
+    if p.minimal {
+        Detail::Minimal
+    } else if p.full {
+        Detail::Full
+    } else {
+        Detail::Summary
+    }
+}
+
+// ---------------------------------------------------------------- selection
 
 fn matches_text(words: &[String], hay: &[&str]) -> bool {
     if words.is_empty() {
@@ -26,24 +88,100 @@ fn matches_text(words: &[String], hay: &[&str]) -> bool {
     words.iter().all(|w| text.contains(w.as_str()))
 }
 
-fn course_matches(p: &Params, c: &Course, meta: &Meta, snap: &Snapshot) -> bool {
+/// Whether any parameter narrows the list of courses.
+fn filtered(p: &Params) -> bool {
+    !p.search.is_empty()
+        || p.taxonomy_term_id.is_some()
+        || p.taxonomy_id.is_some()
+        || p.organization_id.is_some()
+        || p.modified_after.is_some()
+        || p.minimum_age.is_some()
+        || p.maximum_age.is_some()
+        || p.day.is_some()
+        || p.start_time.is_some()
+        || p.end_time.is_some()
+        || p.postcode.is_some()
+}
+
+/// A bad query field named as the HTTP parameter it came from.
+fn search_error(e: SearchError) -> ApiError {
+    match e {
+        SearchError::BadQuery { field, reason } => {
+            let parameter = match field.as_str() {
+                "text" => "search",
+                "radius_km" => "proximity",
+                f => f,
+            };
+            bad(parameter, reason)
+        }
+        e => ApiError::Internal(e.to_string()),
+    }
+}
+
+/// The search-index query for the filters it can answer (text, taxonomy facets it indexes,
+/// day and time of a run, distance); `None` when a filter names nothing (an unknown term).
+fn index_query(p: &Params) -> Option<prospectus_search::Query> {
+    let mut q = prospectus_search::Query {
+        text: p.search.join(" "),
+        funding: Context::london(prospectus_store::today()),
+        limit: 1,
+        ..Default::default()
+    };
+    if let Some(t) = p.taxonomy_term_id {
+        let t = oruk::term_by_id(t)?;
+        let k = t.taxonomy.key;
+        if k == oruk::CATEGORY.key {
+            q.categories = vec![t.key.parse().ok()?];
+        } else if k == oruk::LEVEL.key {
+            q.levels = vec![t.key.parse().ok()?];
+        } else if k == oruk::DELIVERY.key {
+            q.delivery = vec![t.key.parse().ok()?];
+        } else if k == oruk::ATTENDANCE.key {
+            q.attendance = vec![t.key.parse().ok()?];
+        } else if k == oruk::FOCUS.key {
+            q.mental_health_only = true;
+        }
+        // Support terms are not indexed: checked on the candidates (`keep`).
+    }
+    if let Some(d) = p.day {
+        q.days = vec![d];
+    }
+    q.time_from = p.start_time;
+    q.time_to = p.end_time;
+    if let Some((lat, lon)) = p.postcode {
+        q.near = Some(Near::Point(LatLon { lat, lon }));
+        q.radius_km = Some(p.proximity_m.unwrap_or(DEFAULT_PROXIMITY_M) / 1000.0);
+        // ORUK proximity is to a place: online runs are nowhere.
+        q.exclude_online = true;
+    }
+    Some(q)
+}
+
+/// The filters the index does not hold, checked on its candidates (all AND).
+fn keep(p: &Params, e: &Entry) -> bool {
+    let c = &e.course;
     if p.organization_id.is_some_and(|o| o != c.provider_id) {
         return false;
     }
-    if p.modified_after.is_some_and(|t| meta.modified_millis < t) {
+    if p.modified_after.is_some_and(|t| e.modified_millis < t) {
         return false;
     }
     if p.taxonomy_term_id.is_some() || p.taxonomy_id.is_some() {
         let terms = oruk::course_terms(c);
-        if let Some(t) = p.taxonomy_term_id
-            && !terms.iter().any(|x| x.id() == t)
+        if let Some(t) = p.taxonomy_term_id.and_then(oruk::term_by_id)
+            && !terms
+                .iter()
+                .any(|x| x.taxonomy.key == t.taxonomy.key && x.key == t.key)
         {
             return false;
         }
-        if let Some(t) = p.taxonomy_id
-            && !terms.iter().any(|x| x.taxonomy.id() == t)
-        {
-            return false;
+        if let Some(id) = p.taxonomy_id {
+            let Some(t) = oruk::taxonomy_by_id(id) else {
+                return false;
+            };
+            if !terms.iter().any(|x| x.taxonomy.key == t.key) {
+                return false;
+            }
         }
     }
     if p.minimum_age.is_some() || p.maximum_age.is_some() {
@@ -60,33 +198,28 @@ fn course_matches(p: &Params, c: &Course, meta: &Meta, snap: &Snapshot) -> bool 
             return false;
         }
     }
-    if (p.day.is_some() || p.start_time.is_some() || p.end_time.is_some())
-        && !c.runs.iter().any(|r| run_matches(p, r))
-    {
-        return false;
-    }
-    if p.postcode.is_some()
-        && !c
-            .runs
-            .iter()
-            .any(|r| within(p, snap.venues.get(&r.venue_id)))
-    {
-        return false;
-    }
-    if !p.search.is_empty() {
-        let provider = snap
-            .providers
-            .get(&c.provider_id)
-            .map(|x| x.name.as_str())
-            .unwrap_or("");
-        if !matches_text(&p.search, &[&c.title, &c.description, provider]) {
-            return false;
-        }
-    }
     true
 }
 
-fn run_matches(p: &Params, r: &prospectus_model::Run) -> bool {
+/// The courses a filtered request selects, in no particular order.
+fn select(st: &HttpState, p: &Params) -> Result<Vec<Arc<Entry>>, ApiError> {
+    let only_org = p.organization_id.filter(|_| {
+        let mut rest = p.clone();
+        rest.organization_id = None;
+        !filtered(&rest)
+    });
+    if let Some(org) = only_org {
+        return Ok(st.index.catalog().courses_of(org));
+    }
+    let Some(q) = index_query(p) else {
+        return Ok(Vec::new());
+    };
+    let mut found = st.index.select(&q).map_err(search_error)?;
+    found.retain(|e| keep(p, e));
+    Ok(found)
+}
+
+fn run_matches(p: &Params, r: &Run) -> bool {
     p.day.is_none_or(|d| r.days.contains(&d))
         && p.start_time.is_none_or(|t| r.start_time >= t)
         && p.end_time.is_none_or(|t| r.end_time <= t)
@@ -99,36 +232,118 @@ fn within(p: &Params, v: Option<&Venue>) -> bool {
     let Some(ll) = v.and_then(|v| v.location) else {
         return false;
     };
-    let km = prospectus_geo::haversine_km(
-        prospectus_model::LatLon { lat, lon },
-        prospectus_model::LatLon {
-            lat: ll.lat,
-            lon: ll.lon,
-        },
-    );
+    let km = prospectus_geo::haversine_km(LatLon { lat, lon }, ll);
     km * 1000.0 <= p.proximity_m.unwrap_or(DEFAULT_PROXIMITY_M)
 }
 
-/// A page (or the whole list as NDJSON) of `items`.
-fn paged<T>(p: &Params, items: Vec<T>, project: impl Fn(&T) -> Value) -> Response {
-    if p.ndjson {
-        let mut body = String::new();
-        for v in &items {
-            body.push_str(&project(v).to_string());
-            body.push('\n');
+/// The matching runs of the selected courses, as (course, run index).
+fn select_runs(st: &HttpState, p: &Params) -> Result<Vec<(Arc<Entry>, usize)>, ApiError> {
+    let mut out = Vec::new();
+    for e in select(st, p)? {
+        for (i, r) in e.course.runs.iter().enumerate() {
+            let venue = e.venues.iter().find(|v| v.id == r.venue_id);
+            if run_matches(p, r) && within(p, venue.map(|v| &**v)) {
+                out.push((e.clone(), i));
+            }
         }
+    }
+    Ok(out)
+}
+
+/// Items `skip..skip + take` of `v` in `key` order, without sorting the rest: O(len) to pick,
+/// O(take · log take) to order.
+fn window<T, K: Ord>(mut v: Vec<T>, key: impl Fn(&T) -> K, skip: usize, take: usize) -> Vec<T> {
+    if skip >= v.len() || take == 0 {
+        return Vec::new();
+    }
+    if skip > 0 {
+        v.select_nth_unstable_by_key(skip, &key);
+        v.drain(..skip);
+    }
+    if take < v.len() {
+        v.select_nth_unstable_by_key(take, &key);
+        v.truncate(take);
+    }
+    v.sort_unstable_by_key(key);
+    v
+}
+
+fn skip_of(p: &Params) -> usize {
+    usize::try_from((p.page - 1).saturating_mul(p.per_page)).unwrap_or(usize::MAX)
+}
+
+fn page_response(p: &Params, total: usize, contents: Vec<Value>) -> Response {
+    json_response(oruk::page(contents, total as u64, p.page, p.per_page))
+}
+
+// ---------------------------------------------------------------- NDJSON
+
+/// Streams NDJSON: `next(cursor)` gives the next chunk's records and the cursor after it, or
+/// `None` at the end. Each chunk is built off the async threads; only one is held at a time.
+fn ndjson<C, F>(start: C, next: F) -> Response
+where
+    C: Send + 'static,
+    F: Fn(C) -> Option<(Vec<Value>, C)> + Send + Sync + 'static,
+{
+    let next = Arc::new(next);
+    let stream = futures::stream::unfold(Some(start), move |cur| {
+        let next = next.clone();
+        async move {
+            let cur = cur?;
+            let (values, cur) = tokio::task::spawn_blocking(move || next(cur))
+                .await
+                .ok()
+                .flatten()?;
+            let mut chunk = String::new();
+            for v in values {
+                chunk.push_str(&v.to_string());
+                chunk.push('\n');
+            }
+            Some((Ok::<_, std::io::Error>(Bytes::from(chunk)), Some(cur)))
+        }
+    });
+    (
+        [(header::CONTENT_TYPE, "application/x-ndjson")],
+        Body::from_stream(stream),
+    )
+        .into_response()
+}
+
+/// NDJSON of items already selected (held as pointers), in `key` order.
+fn ndjson_of<T, K>(
+    mut items: Vec<T>,
+    key: impl Fn(&T) -> K,
+    project: impl Fn(&T) -> Value + Send + Sync + 'static,
+) -> Response
+where
+    T: Send + Sync + 'static,
+    K: Ord,
+{
+    items.sort_unstable_by_key(key);
+    let items = Arc::new(items);
+    ndjson(0usize, move |at| {
+        let chunk = items.get(at..)?;
+        if chunk.is_empty() {
+            return None;
+        }
+        let n = chunk.len().min(NDJSON_CHUNK);
+        Some((chunk[..n].iter().map(&project).collect(), at + n))
+    })
+}
+
+/// A fixed list (taxonomies, terms): a page, or all of it as NDJSON.
+fn static_list<T>(p: &Params, items: Vec<T>, project: impl Fn(&T) -> Value) -> Response {
+    if p.ndjson {
+        let body: String = items.iter().map(|t| format!("{}\n", project(t))).collect();
         return ([(header::CONTENT_TYPE, "application/x-ndjson")], body).into_response();
     }
-    // Only the requested page is projected.
-    let total = items.len() as u64;
-    let skip = (p.page - 1).saturating_mul(p.per_page);
-    let contents: Vec<Value> = items
+    let contents = items
         .iter()
-        .skip(usize::try_from(skip).unwrap_or(usize::MAX))
+        .skip(skip_of(p))
         .take(p.per_page as usize)
         .map(project)
         .collect();
-    json_response(oruk::page(contents, total, p.page, p.per_page))
+    page_response(p, items.len(), contents)
 }
 
 // ---------------------------------------------------------------- handlers
@@ -144,23 +359,34 @@ pub(super) async fn services(
     q: Result<Query<Vec<(String, String)>>, QueryRejection>,
 ) -> ApiResult {
     let p = parse_params(q)?;
+    let detail = detail_of(&p);
     blocking(move || {
-        let snap = Snapshot::load(&st.store, true)?;
-        let detail = if p.minimal {
-            Detail::Minimal
-        } else if p.full {
-            Detail::Full
+        if p.ndjson {
+            if !filtered(&p) {
+                return Ok(ndjson(Some(None), move |after: Option<Option<Uuid>>| {
+                    let page = st.index.catalog().courses_after(after?, NDJSON_CHUNK);
+                    let last = page.last().map(|e| e.course.id);
+                    let values = page.iter().map(|e| service_json(e, detail)).collect();
+                    Some((values, last.map(Some)))
+                }));
+            }
+            let found = select(&st, &p)?;
+            return Ok(ndjson_of(
+                found,
+                |e| e.course.id,
+                move |e| service_json(e, detail),
+            ));
+        }
+        let (skip, take) = (skip_of(&p), p.per_page as usize);
+        let (total, page) = if filtered(&p) {
+            let found = select(&st, &p)?;
+            (found.len(), window(found, |e| e.course.id, skip, take))
         } else {
-            Detail::Summary
+            let cat = st.index.catalog();
+            (cat.courses_len(), cat.course_page(skip, take))
         };
-        let items: Vec<&(Course, Meta)> = snap
-            .courses
-            .iter()
-            .filter(|(c, m)| course_matches(&p, c, m, &snap))
-            .collect();
-        Ok(paged(&p, items, |(c, m)| {
-            oruk::service(c, m, &snap, detail)
-        }))
+        let contents = page.iter().map(|e| service_json(e, detail)).collect();
+        Ok(page_response(&p, total, contents))
     })
     .await
 }
@@ -171,17 +397,12 @@ pub(super) async fn service_by_id(
     Path(raw): Path<String>,
 ) -> ApiResult {
     let id = path_id("service", &raw)?;
-    blocking(move || {
-        let (c, meta) = live_course(&st.store, id)?
-            .ok_or_else(|| ApiError::NotFound(format!("no service with id {id}")))?;
-        Ok(json_response(oruk::service(
-            &c,
-            &meta,
-            &StoreRecords(&st.store),
-            Detail::Full,
-        )))
-    })
-    .await
+    let e = st
+        .index
+        .catalog()
+        .course(id)
+        .ok_or_else(|| ApiError::NotFound(format!("no service with id {id}")))?;
+    Ok(json_response(service_json(&e, Detail::Full)))
 }
 
 #[tracing::instrument(skip_all)]
@@ -191,34 +412,36 @@ pub(super) async fn organizations(
 ) -> ApiResult {
     let p = parse_params(q)?;
     blocking(move || {
-        let snap = Snapshot::load(&st.store, p.full_service)?;
-        let mut providers: Vec<&Provider> = snap
-            .providers
-            .values()
-            .filter(|x| {
-                let desc = x.description.as_deref().unwrap_or("");
-                matches_text(&p.search, &[&x.name, desc])
-            })
-            .collect();
-        providers.sort_by_key(|x| x.id);
+        let mut providers = st.index.catalog().providers();
+        providers.retain(|x| {
+            let desc = x.description.as_deref().unwrap_or("");
+            matches_text(&p.search, &[&x.name, desc])
+        });
         let detail = if p.full || p.full_service {
             Detail::Full
         } else {
             Detail::Summary
         };
-        Ok(paged(&p, providers, |x| {
+        let full_service = p.full_service;
+        let project = move |x: &Arc<Provider>| {
             let mut v = oruk::organization(x, detail);
-            if p.full_service {
-                let svcs: Vec<Value> = snap
-                    .courses
-                    .iter()
-                    .filter(|(c, _)| c.provider_id == x.id)
-                    .map(|(c, m)| oruk::service(c, m, &snap, Detail::Full))
-                    .collect();
-                v["services"] = Value::Array(svcs);
+            if full_service {
+                let svcs = st.index.catalog().courses_of(x.id);
+                v["services"] = svcs.iter().map(|e| service_json(e, Detail::Full)).collect();
             }
             v
-        }))
+        };
+        if p.ndjson {
+            return Ok(ndjson_of(providers, |x| x.id, project));
+        }
+        let total = providers.len();
+        let contents = providers
+            .iter()
+            .skip(skip_of(&p))
+            .take(p.per_page as usize)
+            .map(project)
+            .collect();
+        Ok(page_response(&p, total, contents))
     })
     .await
 }
@@ -232,45 +455,23 @@ pub(super) async fn organization_by_id(
     let id = path_id("organization", &raw)?;
     let p = parse_params(q)?;
     blocking(move || {
-        let provider = StoreRecords(&st.store)
-            .provider_live(id)
-            .ok_or_else(|| ApiError::NotFound(format!("no organization with id {id}")))?;
-        let snap = Snapshot::load(&st.store, true)?;
+        let (provider, svcs) = {
+            let cat = st.index.catalog();
+            let provider = cat
+                .provider(id)
+                .ok_or_else(|| ApiError::NotFound(format!("no organization with id {id}")))?;
+            (provider, cat.courses_of(id))
+        };
         let detail = if p.full_service {
             Detail::Full
         } else {
             Detail::Summary
         };
-        let svcs: Vec<Value> = snap
-            .courses
-            .iter()
-            .filter(|(c, _)| c.provider_id == id)
-            .map(|(c, m)| oruk::service(c, m, &snap, detail))
-            .collect();
         let mut v = oruk::organization(&provider, Detail::Full);
-        v["services"] = Value::Array(svcs);
+        v["services"] = svcs.iter().map(|e| service_json(e, detail)).collect();
         Ok(json_response(v))
     })
     .await
-}
-
-impl StoreRecords<'_> {
-    fn provider_live(&self, id: Uuid) -> Option<Provider> {
-        oruk::Records::provider(self, id)
-    }
-}
-
-fn sal_json(
-    c: &Course,
-    run: &prospectus_model::Run,
-    meta: &Meta,
-    recs: &dyn oruk::Records,
-    full: bool,
-) -> Value {
-    let venue = recs.venue(run.venue_id);
-    let mut v = oruk::service_at_location(c, run, venue.as_ref(), full);
-    v["service"] = oruk::service(c, meta, recs, Detail::Summary);
-    v
 }
 
 #[tracing::instrument(skip_all)]
@@ -279,23 +480,36 @@ pub(super) async fn service_at_locations(
     q: Result<Query<Vec<(String, String)>>, QueryRejection>,
 ) -> ApiResult {
     let p = parse_params(q)?;
+    let full = p.full;
     blocking(move || {
-        let snap = Snapshot::load(&st.store, true)?;
-        let mut items = Vec::new();
-        for (c, m) in &snap.courses {
-            if !course_matches(&p, c, m, &snap) {
-                continue;
+        let key = |x: &(Arc<Entry>, usize)| (x.0.course.id, x.1);
+        if p.ndjson {
+            if !filtered(&p) {
+                return Ok(ndjson(
+                    Some(None),
+                    move |after: Option<Option<(Uuid, u16)>>| {
+                        let page = st.index.catalog().runs_after(after?, NDJSON_CHUNK);
+                        let last = page
+                            .last()
+                            .map(|(e, i)| (e.course.id, u16::try_from(*i).unwrap_or(u16::MAX)));
+                        let values = page.iter().map(|(e, i)| sal_json(e, *i, full)).collect();
+                        Some((values, last.map(Some)))
+                    },
+                ));
             }
-            for run in &c.runs {
-                if !run_matches(&p, run) || !within(&p, snap.venues.get(&run.venue_id)) {
-                    continue;
-                }
-                items.push((c, run, m));
-            }
+            let runs = select_runs(&st, &p)?;
+            return Ok(ndjson_of(runs, key, move |(e, i)| sal_json(e, *i, full)));
         }
-        Ok(paged(&p, items, |(c, run, m)| {
-            sal_json(c, run, m, &snap, p.full)
-        }))
+        let (skip, take) = (skip_of(&p), p.per_page as usize);
+        let (total, page) = if filtered(&p) {
+            let runs = select_runs(&st, &p)?;
+            (runs.len(), window(runs, key, skip, take))
+        } else {
+            let cat = st.index.catalog();
+            (cat.runs_len(), cat.run_page(skip, take))
+        };
+        let contents = page.iter().map(|(e, i)| sal_json(e, *i, full)).collect();
+        Ok(page_response(&p, total, contents))
     })
     .await
 }
@@ -306,32 +520,12 @@ pub(super) async fn service_at_location_by_id(
     Path(raw): Path<String>,
 ) -> ApiResult {
     let id = path_id("service_at_location", &raw)?;
-    blocking(move || {
-        // A run id is not indexed on its own: find the course that has it.
-        for s in st.store.scan(RecordKind::Course) {
-            let s = s?;
-            if let Some(Record::Course(c)) = &s.record
-                && let Some(run) = c.runs.iter().find(|r| r.id == id)
-            {
-                let meta = Meta {
-                    origin: s.origin.clone(),
-                    modified_millis: s.unix_millis,
-                    default_rules: default_rules(),
-                };
-                return Ok(json_response(sal_json(
-                    c,
-                    run,
-                    &meta,
-                    &StoreRecords(&st.store),
-                    true,
-                )));
-            }
-        }
-        Err(ApiError::NotFound(format!(
-            "no service_at_location with id {id}"
-        )))
-    })
-    .await
+    let (e, i) = st
+        .index
+        .catalog()
+        .run(id)
+        .ok_or_else(|| ApiError::NotFound(format!("no service_at_location with id {id}")))?;
+    Ok(json_response(sal_json(&e, i, true)))
 }
 
 #[tracing::instrument(skip_all)]
@@ -343,7 +537,7 @@ pub(super) async fn taxonomies(
         .iter()
         .filter(|t| matches_text(&p.search, &[t.name, t.description, t.key]))
         .collect::<Vec<_>>();
-    Ok(paged(&p, items, |t| t.to_json(p.full)))
+    Ok(static_list(&p, items, |t| t.to_json(p.full)))
 }
 
 #[tracing::instrument(skip_all, fields(id = %raw))]
@@ -366,7 +560,7 @@ pub(super) async fn taxonomy_terms(
         .filter(|_| p.parent_id.is_none())
         .filter(|t| matches_text(&p.search, &[t.label, t.key]))
         .collect::<Vec<_>>();
-    Ok(paged(&p, items, |t| t.to_json()))
+    Ok(static_list(&p, items, |t| t.to_json()))
 }
 
 #[tracing::instrument(skip_all, fields(id = %raw))]
