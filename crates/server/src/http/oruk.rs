@@ -166,9 +166,14 @@ fn keep(p: &Params, e: &Entry) -> bool {
     if p.modified_after.is_some_and(|t| e.modified_millis < t) {
         return false;
     }
-    if p.taxonomy_term_id.is_some() || p.taxonomy_id.is_some() {
+    // A term of a facet the index holds was checked by the index; support terms are not.
+    let term = p
+        .taxonomy_term_id
+        .and_then(oruk::term_by_id)
+        .filter(|t| t.taxonomy.key == oruk::SUPPORT.key);
+    if term.is_some() || p.taxonomy_id.is_some() {
         let terms = oruk::course_terms(c);
-        if let Some(t) = p.taxonomy_term_id.and_then(oruk::term_by_id)
+        if let Some(t) = term
             && !terms
                 .iter()
                 .any(|x| x.taxonomy.key == t.taxonomy.key && x.key == t.key)
