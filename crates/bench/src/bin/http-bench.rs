@@ -412,7 +412,8 @@ fn main() -> Result<()> {
     ))?;
     println!("{}", grpc.line());
 
-    // The RPDE feed paged to the end, one client.
+    // The RPDE feed paged to the end, one client (a fresh connection: the first has idled).
+    let mut c = Client::connect(&addr)?;
     let mut feed = Case {
         label: "/feeds/services paged to the end (500 a page)".into(),
         h: histogram(),

@@ -157,8 +157,29 @@ fn index_query(p: &Params) -> Option<prospectus_search::Query> {
     Some(q)
 }
 
+/// What the candidates are checked for beyond the index, resolved once per request (a term
+/// id names its term by hashing every term: never per candidate).
+struct Post {
+    /// A support term (the index holds the other facets and has checked them).
+    support: Option<oruk::Term>,
+    /// `taxonomy_id`: `Some(None)` when it names no taxonomy (nothing matches).
+    taxonomy: Option<Option<oruk::Taxonomy>>,
+}
+
+impl Post {
+    fn of(p: &Params) -> Post {
+        Post {
+            support: p
+                .taxonomy_term_id
+                .and_then(oruk::term_by_id)
+                .filter(|t| t.taxonomy.key == oruk::SUPPORT.key),
+            taxonomy: p.taxonomy_id.map(oruk::taxonomy_by_id),
+        }
+    }
+}
+
 /// The filters the index does not hold, checked on its candidates (all AND).
-fn keep(p: &Params, e: &Entry) -> bool {
+fn keep(p: &Params, post: &Post, e: &Entry) -> bool {
     let c = &e.course;
     if p.organization_id.is_some_and(|o| o != c.provider_id) {
         return false;
@@ -166,27 +187,19 @@ fn keep(p: &Params, e: &Entry) -> bool {
     if p.modified_after.is_some_and(|t| e.modified_millis < t) {
         return false;
     }
-    // A term of a facet the index holds was checked by the index; support terms are not.
-    let term = p
-        .taxonomy_term_id
-        .and_then(oruk::term_by_id)
-        .filter(|t| t.taxonomy.key == oruk::SUPPORT.key);
-    if term.is_some() || p.taxonomy_id.is_some() {
+    if post.support.is_some() || post.taxonomy.is_some() {
         let terms = oruk::course_terms(c);
-        if let Some(t) = term
+        if let Some(t) = post.support
             && !terms
                 .iter()
                 .any(|x| x.taxonomy.key == t.taxonomy.key && x.key == t.key)
         {
             return false;
         }
-        if let Some(id) = p.taxonomy_id {
-            let Some(t) = oruk::taxonomy_by_id(id) else {
-                return false;
-            };
-            if !terms.iter().any(|x| x.taxonomy.key == t.key) {
-                return false;
-            }
+        match post.taxonomy {
+            Some(None) => return false,
+            Some(Some(t)) if !terms.iter().any(|x| x.taxonomy.key == t.key) => return false,
+            _ => {}
         }
     }
     if p.minimum_age.is_some() || p.maximum_age.is_some() {
@@ -220,7 +233,8 @@ fn select(st: &HttpState, p: &Params) -> Result<Vec<Arc<Entry>>, ApiError> {
         return Ok(Vec::new());
     };
     let mut found = st.index.select(&q).map_err(search_error)?;
-    found.retain(|e| keep(p, e));
+    let post = Post::of(p);
+    found.retain(|e| keep(p, &post, e));
     Ok(found)
 }
 
