@@ -412,8 +412,41 @@ fn main() -> Result<()> {
     ))?;
     println!("{}", grpc.line());
 
-    // The RPDE feed paged to the end, one client (a fresh connection: the first has idled).
+    // NDJSON of every course, with the node's RSS sampled while it streams.
+    let rss_before = proc_status_kb(pid, "VmRSS:").unwrap_or(0);
+    let peak = Arc::new(AtomicU64::new(rss_before));
+    let done = Arc::new(AtomicBool::new(false));
+    let sampler = {
+        let (peak, done) = (peak.clone(), done.clone());
+        std::thread::spawn(move || {
+            while !done.load(Ordering::Relaxed) {
+                if let Some(kb) = proc_status_kb(pid, "VmRSS:") {
+                    peak.fetch_max(kb, Ordering::Relaxed);
+                }
+                std::thread::sleep(Duration::from_millis(5));
+            }
+        })
+    };
+    let t0 = Instant::now();
+    let (mut lines, mut bytes) = (0usize, 0usize);
     let mut c = Client::connect(&addr)?;
+    let status = c.get_into("/services?format=ndjson", &mut |b| {
+        lines += b.iter().filter(|x| **x == b'\n').count();
+        bytes += b.len();
+    })?;
+    let took = t0.elapsed();
+    done.store(true, Ordering::Relaxed);
+    let _ = sampler.join();
+    let growth_mb = peak.load(Ordering::Relaxed).saturating_sub(rss_before) as f64 / 1024.0;
+    println!(
+        "/services?format=ndjson: status {status}, {lines} lines, {} MB in {:.2} s; node RSS {} MB before, growth {:.1} MB at peak",
+        bytes / 1_000_000,
+        took.as_secs_f64(),
+        rss_before / 1024,
+        growth_mb
+    );
+
+    // The RPDE feed paged to the end, one client.
     let mut feed = Case {
         label: "/feeds/services paged to the end (500 a page)".into(),
         h: histogram(),
@@ -443,39 +476,6 @@ fn main() -> Result<()> {
     feed.elapsed = started.elapsed();
     feed.note = format!(", {items} items in {:.1} s", feed.elapsed.as_secs_f64());
     println!("{}", feed.line());
-
-    // NDJSON of every course, with the node's RSS sampled while it streams.
-    let rss_before = proc_status_kb(pid, "VmRSS:").unwrap_or(0);
-    let peak = Arc::new(AtomicU64::new(rss_before));
-    let done = Arc::new(AtomicBool::new(false));
-    let sampler = {
-        let (peak, done) = (peak.clone(), done.clone());
-        std::thread::spawn(move || {
-            while !done.load(Ordering::Relaxed) {
-                if let Some(kb) = proc_status_kb(pid, "VmRSS:") {
-                    peak.fetch_max(kb, Ordering::Relaxed);
-                }
-                std::thread::sleep(Duration::from_millis(5));
-            }
-        })
-    };
-    let t0 = Instant::now();
-    let (mut lines, mut bytes) = (0usize, 0usize);
-    let status = c.get_into("/services?format=ndjson", &mut |b| {
-        lines += b.iter().filter(|x| **x == b'\n').count();
-        bytes += b.len();
-    })?;
-    let took = t0.elapsed();
-    done.store(true, Ordering::Relaxed);
-    let _ = sampler.join();
-    let growth_mb = peak.load(Ordering::Relaxed).saturating_sub(rss_before) as f64 / 1024.0;
-    println!(
-        "/services?format=ndjson: status {status}, {lines} lines, {} MB in {:.2} s; node RSS {} MB before, growth {:.1} MB at peak",
-        bytes / 1_000_000,
-        took.as_secs_f64(),
-        rss_before / 1024,
-        growth_mb
-    );
 
     println!();
     println!("== targets");
