@@ -105,6 +105,64 @@ async fn http_search_answers_the_same_ids_as_directory_search() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_taxonomy_term_filter_selects_exactly_the_courses_carrying_the_term() {
+    let tmp = tempfile::tempdir().unwrap();
+    let node = Node::start(&tmp.path().join("n"), SOUTHWARK);
+    let data = publish(&node, "edge-terms", 200, 14).await;
+    let mut nonempty = BTreeSet::new();
+    // Facets the index answers (category, level, delivery, attendance, focus) and the one it
+    // does not (support, checked on candidates), alone and with a second filter (AND).
+    for term in prospectus_oruk::all_terms() {
+        let want: BTreeSet<String> = data
+            .courses
+            .iter()
+            .filter(|c| {
+                prospectus_oruk::course_terms(c)
+                    .iter()
+                    .any(|t| t.taxonomy.key == term.taxonomy.key && t.key == term.key)
+            })
+            .map(|c| c.id.to_string())
+            .collect();
+        let page = ok_json(
+            &node.addr,
+            &format!("/services?taxonomy_term_id={}&per_page=1000", term.id()),
+        );
+        let got: BTreeSet<String> = page["contents"]
+            .as_array()
+            .expect("contents")
+            .iter()
+            .map(|s| s["id"].as_str().expect("id").to_string())
+            .collect();
+        assert_eq!(got, want, "term {}/{}", term.taxonomy.key, term.key);
+        if !want.is_empty() {
+            nonempty.insert(term.taxonomy.key);
+        }
+        let org = data.courses[0].provider_id;
+        let both = ok_json(
+            &node.addr,
+            &format!(
+                "/services?taxonomy_term_id={}&organization_id={org}&per_page=1000",
+                term.id()
+            ),
+        );
+        let want_both = data
+            .courses
+            .iter()
+            .filter(|c| c.provider_id == org && want.contains(&c.id.to_string()))
+            .count();
+        assert_eq!(
+            both["total_items"], want_both,
+            "term {} AND organization",
+            term.key
+        );
+    }
+    assert!(
+        nonempty.contains(prospectus_oruk::SUPPORT.key) && nonempty.len() >= 5,
+        "the data exercises most facets: {nonempty:?}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn conditional_gets_compression_json_errors_and_links_from_the_public_url() {
     let tmp = tempfile::tempdir().unwrap();
     let node = Node::start(&tmp.path().join("n"), SOUTHWARK);
