@@ -21,9 +21,8 @@ mod preflight;
 mod publisher;
 mod streams;
 pub mod transport;
-mod web;
 
-pub use config::{ConfigError, FederationConfig, NodeConfig, TlsPaths};
+pub use config::{ConfigError, FederationConfig, Limits, NodeConfig, TlsPaths};
 /// The wire `SearchRequest` as an index query, with the `Directory.Search` checks (the
 /// benchmark runs the same requests in-process through it).
 pub use directory::query as search_query;

@@ -7,7 +7,7 @@
 //! page says `Cache-Control: no-store`. No page loads anything from anywhere but the node
 //! (`Content-Security-Policy: default-src 'self'`) or sends a referrer.
 
-use crate::http::HttpState;
+use super::HttpState;
 use axum::Router;
 use axum::extract::rejection::{FormRejection, QueryRejection};
 use axum::extract::{Form, Path, Query, State};
