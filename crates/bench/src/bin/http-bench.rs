@@ -60,6 +60,8 @@ fn args() -> Result<Args> {
 struct Client {
     addr: String,
     r: BufReader<TcpStream>,
+    /// From the last request's write to its status line: the time to first byte.
+    ttfb: Duration,
 }
 
 impl Client {
@@ -69,15 +71,41 @@ impl Client {
         Ok(Client {
             addr: addr.to_string(),
             r: BufReader::new(s),
+            ttfb: Duration::ZERO,
         })
     }
 
     /// GETs `path`; the body goes to `sink` (chunk by chunk); returns the status.
     fn get_into(&mut self, path: &str, sink: &mut dyn FnMut(&[u8])) -> Result<u16> {
         let req = format!("GET {path} HTTP/1.1\r\nHost: {}\r\n\r\n", self.addr);
-        self.r.get_mut().write_all(req.as_bytes())?;
+        self.exchange(req.as_bytes(), path, sink)
+    }
+
+    /// Sends `req` (`form`: a POST body, else a GET) with `extra` header lines.
+    fn send_into(
+        &mut self,
+        path: &str,
+        form: Option<&str>,
+        extra: &str,
+        sink: &mut dyn FnMut(&[u8]),
+    ) -> Result<u16> {
+        let host = &self.addr;
+        let req = match form {
+            Some(body) => format!(
+                "POST {path} HTTP/1.1\r\nHost: {host}\r\n{extra}Content-Type: application/x-www-form-urlencoded\r\nContent-Length: {}\r\n\r\n{body}",
+                body.len()
+            ),
+            None => format!("GET {path} HTTP/1.1\r\nHost: {host}\r\n{extra}\r\n"),
+        };
+        self.exchange(req.as_bytes(), path, sink)
+    }
+
+    fn exchange(&mut self, req: &[u8], path: &str, sink: &mut dyn FnMut(&[u8])) -> Result<u16> {
+        let sent = Instant::now();
+        self.r.get_mut().write_all(req)?;
         let mut line = String::new();
         self.r.read_line(&mut line)?;
+        self.ttfb = sent.elapsed();
         let status: u16 = line
             .split_whitespace()
             .nth(1)
@@ -185,23 +213,41 @@ fn http_case(
     secs: f64,
     path: Arc<dyn Fn(u64) -> String + Send + Sync>,
 ) -> Result<Case> {
+    let req: Arc<Request> = Arc::new(move |i| (path(i), None));
+    requests_case(addr, label, clients, secs, req, false)
+}
+
+/// Request `i` of a case: its path, and a form body for a POST.
+type Request = dyn Fn(u64) -> (String, Option<String>) + Send + Sync;
+
+/// Like [`http_case`] for any requests; `first_byte` records the time to the status line
+/// instead of the whole response.
+fn requests_case(
+    addr: &str,
+    label: &str,
+    clients: usize,
+    secs: f64,
+    path: Arc<Request>,
+    first_byte: bool,
+) -> Result<Case> {
     // Warm-up: one request per client.
     let handles: Vec<_> = (0..clients)
         .map(|t| {
             let (addr, path) = (addr.to_string(), path.clone());
             std::thread::spawn(move || -> Result<(Histogram<u64>, u64)> {
                 let mut c = Client::connect(&addr)?;
-                let _ = c.get(&path(t as u64))?;
+                let (p, form) = path(t as u64);
+                c.send_into(&p, form.as_deref(), "", &mut |_| {})?;
                 let mut h = histogram();
                 let deadline = Instant::now() + Duration::from_secs_f64(secs);
                 let mut i = t as u64 * 7919;
                 let mut n = 0;
                 while Instant::now() < deadline {
-                    let p = path(i);
+                    let (p, form) = path(i);
                     let t0 = Instant::now();
                     let mut bytes = 0usize;
-                    let status = c.get_into(&p, &mut |b| bytes += b.len())?;
-                    record(&mut h, t0.elapsed());
+                    let status = c.send_into(&p, form.as_deref(), "", &mut |b| bytes += b.len())?;
+                    record(&mut h, if first_byte { c.ttfb } else { t0.elapsed() });
                     if status != 200 {
                         bail!("GET {p}: {status}");
                     }
@@ -476,6 +522,78 @@ fn main() -> Result<()> {
     feed.elapsed = started.elapsed();
     feed.note = format!(", {items} items in {:.1} s", feed.elapsed.as_secs_f64());
     println!("{}", feed.line());
+
+    // The link worker's page: time to first byte, and what a results page weighs.
+    let page_cases: Vec<(&str, Arc<Request>)> = vec![
+        (
+            "page GET /find?q=digital&postcode=SE15&time=not-mornings",
+            Arc::new(|_| {
+                (
+                    "/find?q=digital&postcode=SE15&time=not-mornings".into(),
+                    None,
+                )
+            }),
+        ),
+        (
+            "page POST /find q=digital + a client (evaluated)",
+            Arc::new(|_| {
+                (
+                    "/find".into(),
+                    Some("q=digital&client_age=41&client_benefits=uc-looking".into()),
+                )
+            }),
+        ),
+        ("page GET /find/course/{id} (random ids)", {
+            let ids = ids.clone();
+            Arc::new(move |i| {
+                let k = (i.wrapping_mul(2_654_435_761) % ids.len().max(1) as u64) as usize;
+                (format!("/find/course/{}", ids[k]), None)
+            })
+        }),
+        (
+            "page GET /find/overview",
+            Arc::new(|_| ("/find/overview".into(), None)),
+        ),
+    ];
+    for (label, req) in page_cases {
+        let case = requests_case(
+            &addr,
+            &format!("{label} TTFB"),
+            a.clients,
+            a.secs,
+            req,
+            true,
+        )?;
+        println!("{}", case.line());
+    }
+    let mut weigh = |path: &str, extra: &str| -> Result<usize> {
+        let mut n = 0usize;
+        let status = c.send_into(path, None, extra, &mut |b| n += b.len())?;
+        if status != 200 {
+            bail!("GET {path}: {status}");
+        }
+        Ok(n)
+    };
+    let assets = [
+        "/find/assets/nhsuk-frontend.min.css",
+        "/find/assets/app.css",
+        "/find/assets/nhsuk-frontend.min.js",
+        "/find/assets/app.js",
+    ];
+    let results = "/find?q=digital&postcode=SE15";
+    for (how, extra) in [("uncompressed", ""), ("gzip", "Accept-Encoding: gzip\r\n")] {
+        let html = weigh(results, extra)?;
+        let mut rest = 0;
+        for a in assets {
+            rest += weigh(a, extra)?;
+        }
+        println!(
+            "results page weight, {how}: HTML {:.1} kB + CSS/JS {:.1} kB = {:.1} kB",
+            html as f64 / 1000.0,
+            rest as f64 / 1000.0,
+            (html + rest) as f64 / 1000.0
+        );
+    }
 
     println!();
     println!("== targets");
