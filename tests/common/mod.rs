@@ -40,6 +40,8 @@ pub struct Node {
     pub ca: Option<PathBuf>,
     child: Option<Child>,
     pub addr: String,
+    /// The node's `RUST_LOG`.
+    pub log_filter: &'static str,
 }
 
 impl Node {
@@ -65,8 +67,17 @@ impl Node {
                 .map(PathBuf::from),
             child: None,
             addr: String::new(),
+            log_filter: "info",
         };
         n.spawn();
+        n
+    }
+
+    /// A node logging everything (`RUST_LOG=trace`), for tests that read its whole log.
+    pub fn start_traced(dir: &Path, borough: &str) -> Node {
+        let mut n = Self::start(dir, borough);
+        n.log_filter = "trace";
+        n.restart();
         n
     }
 
@@ -95,7 +106,7 @@ impl Node {
             .arg("--borough")
             .arg(&self.borough)
             .args(&self.extra)
-            .env("RUST_LOG", "info")
+            .env("RUST_LOG", self.log_filter)
             .stdin(Stdio::null())
             .stdout(Stdio::null())
             .stderr(log);
@@ -421,21 +432,97 @@ where
 
 /// A plain HTTP/1.1 GET on a node's port (HTTP shares it with gRPC): status and body.
 pub fn http_get(addr: &str, path: &str) -> (u16, String) {
+    let r = http_raw(
+        addr,
+        format!("GET {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n").as_bytes(),
+    );
+    (r.status, String::from_utf8_lossy(&r.body).into_owned())
+}
+
+/// An HTTP response as read off the socket: status, headers (names lower-cased) and the body
+/// (de-chunked, not decompressed).
+pub struct HttpResp {
+    pub status: u16,
+    pub headers: std::collections::HashMap<String, String>,
+    pub body: Vec<u8>,
+}
+
+impl HttpResp {
+    pub fn text(&self) -> String {
+        String::from_utf8_lossy(&self.body).into_owned()
+    }
+    pub fn json(&self) -> serde_json::Value {
+        serde_json::from_slice(&self.body)
+            .unwrap_or_else(|e| panic!("not JSON ({e}): {}", self.text()))
+    }
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers.get(name).map(String::as_str)
+    }
+}
+
+/// A form POST (`application/x-www-form-urlencoded`).
+pub fn http_post_form(addr: &str, path: &str, body: &str) -> HttpResp {
+    http_raw(
+        addr,
+        format!(
+            "POST {path} HTTP/1.1\r\nHost: {addr}\r\nContent-Type: application/x-www-form-urlencoded\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+            body.len()
+        )
+        .as_bytes(),
+    )
+}
+
+/// Sends `request` (a whole HTTP/1.1 request, which should say `Connection: close`) and
+/// reads the response to the end.
+pub fn http_raw(addr: &str, request: &[u8]) -> HttpResp {
     use std::io::{Read, Write};
     let mut s = std::net::TcpStream::connect(addr).expect("connect");
-    s.write_all(
-        format!("GET {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n").as_bytes(),
-    )
-    .expect("write");
-    let mut raw = String::new();
-    s.read_to_string(&mut raw).expect("read");
-    let (head, body) = raw.split_once("\r\n\r\n").unwrap_or((&raw, ""));
-    let status = head
-        .split_whitespace()
-        .nth(1)
+    s.write_all(request).expect("write");
+    let mut raw = Vec::new();
+    s.read_to_end(&mut raw).expect("read");
+    parse_http(&raw)
+}
+
+pub fn parse_http(raw: &[u8]) -> HttpResp {
+    let split = raw
+        .windows(4)
+        .position(|w| w == b"\r\n\r\n")
+        .expect("response head");
+    let head = String::from_utf8_lossy(&raw[..split]).into_owned();
+    let mut body = &raw[split + 4..];
+    let mut lines = head.lines();
+    let status = lines
+        .next()
+        .and_then(|l| l.split_whitespace().nth(1))
         .and_then(|c| c.parse().ok())
         .unwrap_or(0);
-    (status, body.to_string())
+    let headers: std::collections::HashMap<String, String> = lines
+        .filter_map(|l| l.split_once(':'))
+        .map(|(k, v)| (k.trim().to_ascii_lowercase(), v.trim().to_string()))
+        .collect();
+    let chunked = headers
+        .get("transfer-encoding")
+        .is_some_and(|t| t.contains("chunked"));
+    let body = if chunked {
+        let mut out = Vec::new();
+        while let Some(eol) = body.windows(2).position(|w| w == b"\r\n") {
+            let size = String::from_utf8_lossy(&body[..eol]).into_owned();
+            let n = usize::from_str_radix(size.trim(), 16).expect("chunk size");
+            if n == 0 {
+                break;
+            }
+            out.extend_from_slice(&body[eol + 2..eol + 2 + n]);
+            body = &body[eol + 2 + n + 2..];
+        }
+        out
+    } else {
+        body.to_vec()
+    };
+    HttpResp {
+        status,
+        headers,
+        body,
+    }
 }
 
 /// Writes a private key file as an admin must: readable by its owner only (mode 0600); the

@@ -5,4 +5,5 @@
 
 pub mod measure;
 pub mod mix;
+pub mod node;
 pub mod pg;

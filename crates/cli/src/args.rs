@@ -116,6 +116,28 @@ pub struct ServeArgs {
     /// waiting for peers to answer. Only while the data dir holds nothing of this borough.
     #[arg(long)]
     pub new_member: bool,
+    /// Base URL clients reach this node at, for absolute links (RPDE `next`) [default: from
+    /// --listen]. Never taken from a request's Host header.
+    #[arg(long, env = "PROSPECTUS_PUBLIC_URL")]
+    pub public_url: Option<String>,
+    /// HTTP API requests in progress at once; more get 503 + Retry-After [default: 64].
+    #[arg(long)]
+    pub http_concurrency: Option<usize>,
+    /// HTTP request timeout in milliseconds; slower get 503 [default: 10000].
+    #[arg(long)]
+    pub http_timeout_ms: Option<u64>,
+    /// Largest HTTP request body in bytes; larger get 413 [default: 65536].
+    #[arg(long)]
+    pub http_body_bytes: Option<usize>,
+    /// gRPC call timeout in milliseconds [default: 60000].
+    #[arg(long)]
+    pub grpc_timeout_ms: Option<u64>,
+    /// gRPC calls in progress at once per connection [default: 256].
+    #[arg(long)]
+    pub grpc_concurrency_per_connection: Option<usize>,
+    /// Largest gRPC message in bytes [default: 33554432].
+    #[arg(long)]
+    pub grpc_max_message_bytes: Option<usize>,
 }
 
 /// How to reach a node.

@@ -346,6 +346,18 @@ async fn serve(a: args::ServeArgs) -> Result<ExitCode> {
         cfg.federation.roster_poll_secs = Some(s);
     }
     cfg.new_member |= a.new_member;
+    if let Some(u) = a.public_url {
+        cfg.public_url = Some(u);
+    }
+    let l = &mut cfg.limits;
+    l.http_concurrency = a.http_concurrency.unwrap_or(l.http_concurrency);
+    l.http_timeout_ms = a.http_timeout_ms.unwrap_or(l.http_timeout_ms);
+    l.http_body_bytes = a.http_body_bytes.unwrap_or(l.http_body_bytes);
+    l.grpc_timeout_ms = a.grpc_timeout_ms.unwrap_or(l.grpc_timeout_ms);
+    l.grpc_concurrency_per_connection = a
+        .grpc_concurrency_per_connection
+        .unwrap_or(l.grpc_concurrency_per_connection);
+    l.grpc_max_message_bytes = a.grpc_max_message_bytes.unwrap_or(l.grpc_max_message_bytes);
     let node = match prospectus_server::start(cfg).await {
         Ok(node) => node,
         // A mistake in the configuration will not mend itself: exit 78 (EX_CONFIG), which the

@@ -3,6 +3,7 @@
 //! (channel, writer thread, generations) reads on its own.
 
 use crate::SearchError;
+use crate::catalog::{Catalog, Change};
 use crate::entry::{CELL_DEG, Entry, Hot, ONLINE_CELL, category_bit, start_key};
 use crate::query::{Checked, Cursor, Sort};
 use prospectus_model::{
@@ -101,12 +102,15 @@ pub(crate) struct Engine {
     /// an old version's slot is cleared only after the commit that deletes its doc is visible.
     slots: RwLock<Slots>,
     live: AtomicUsize,
+    /// The same generation as ordered lists (HTTP paging, by-id lookups).
+    pub(crate) catalog: RwLock<Catalog>,
 }
 
 struct Live {
     course: Arc<Course>,
     origin: String,
-    seq: u64,
+    /// Seq in the origin's log and signed timestamp of the course's entry.
+    version: (u64, i64),
     slot: u64,
 }
 
@@ -122,6 +126,8 @@ pub(crate) struct State {
     pending: Vec<Arc<Entry>>,
     to_clear: Vec<u64>,
     dirty: bool,
+    /// Catalog changes for the next commit, in apply order.
+    changes: Vec<Change>,
     /// The newest `(epoch, seq)` applied per record, tombstones included, so an older update
     /// arriving late never replaces a newer one.
     versions: HashMap<(RecordKind, Uuid), (u64, u64)>,
@@ -146,6 +152,7 @@ impl Engine {
             stemmer,
             slots: RwLock::new(Slots::default()),
             live: AtomicUsize::new(0),
+            catalog: RwLock::new(Catalog::default()),
         };
         let state = State {
             writer,
@@ -158,6 +165,7 @@ impl Engine {
             pending: Vec::new(),
             to_clear: Vec::new(),
             dirty: false,
+            changes: Vec::new(),
             versions: HashMap::new(),
         };
         Ok((engine, state))
@@ -173,7 +181,9 @@ impl State {
     pub(crate) fn put_reference(&mut self, r: Record) {
         match r {
             Record::Provider(p) => {
-                self.providers.insert(p.id, Arc::new(p));
+                let p = Arc::new(p);
+                self.changes.push(Change::Provider(p.id, Some(p.clone())));
+                self.providers.insert(p.id, p);
             }
             Record::Venue(v) => {
                 self.venues.insert(v.id, Arc::new(v));
@@ -201,7 +211,9 @@ impl State {
             return Ok(());
         }
         match (u.kind, u.new) {
-            (_, Some(Record::Course(c))) => self.put_course(engine, c, &u.origin, u.seq),
+            (_, Some(Record::Course(c))) => {
+                self.put_course(engine, c, &u.origin, (u.seq, u.unix_millis))
+            }
             (RecordKind::Course, _) => {
                 self.remove_course(engine, u.id);
                 Ok(())
@@ -209,9 +221,12 @@ impl State {
             (RecordKind::Provider, new) => {
                 match new {
                     Some(Record::Provider(p)) => {
-                        self.providers.insert(p.id, Arc::new(p));
+                        let p = Arc::new(p);
+                        self.changes.push(Change::Provider(p.id, Some(p.clone())));
+                        self.providers.insert(p.id, p);
                     }
                     _ => {
+                        self.changes.push(Change::Provider(u.id, None));
                         self.providers.remove(&u.id);
                     }
                 }
@@ -244,7 +259,7 @@ impl State {
     fn reindex(&mut self, engine: &Engine, ids: &[Uuid]) -> Result<(), SearchError> {
         for id in ids {
             if let Some(l) = self.courses.get(id) {
-                let (c, o, s) = (l.course.clone(), l.origin.clone(), l.seq);
+                let (c, o, s) = (l.course.clone(), l.origin.clone(), l.version);
                 self.index_course(engine, c, &o, s)?;
             }
         }
@@ -270,7 +285,7 @@ impl State {
         engine: &Engine,
         c: Course,
         origin: &str,
-        seq: u64,
+        version: (u64, i64),
     ) -> Result<(), SearchError> {
         self.unlink(c.id);
         self.by_provider
@@ -280,13 +295,14 @@ impl State {
         for r in &c.runs {
             self.by_venue.entry(r.venue_id).or_default().insert(c.id);
         }
-        self.index_course(engine, Arc::new(c), origin, seq)
+        self.index_course(engine, Arc::new(c), origin, version)
     }
 
     fn remove_course(&mut self, engine: &Engine, id: Uuid) {
         self.unlink(id);
         if let Some(old) = self.courses.remove(&id) {
             self.to_clear.push(old.slot);
+            self.changes.push(Change::Course(id, None));
         }
         self.writer
             .delete_term(Term::from_field_text(engine.fields.id, &id.to_string()));
@@ -298,12 +314,12 @@ impl State {
         engine: &Engine,
         course: Arc<Course>,
         origin: &str,
-        seq: u64,
+        version: (u64, i64),
     ) -> Result<(), SearchError> {
         let f = engine.fields;
         let id = course.id;
         let provider = self.providers.get(&course.provider_id).cloned();
-        let entry = Entry::build(course.clone(), origin, seq, provider, |v| {
+        let entry = Entry::build(course.clone(), origin, version, provider, |v| {
             self.venues.get(&v).cloned()
         });
         let slot = self.next_slot;
@@ -353,13 +369,15 @@ impl State {
             Live {
                 course,
                 origin: origin.to_string(),
-                seq,
+                version,
                 slot,
             },
         ) {
             self.to_clear.push(old.slot);
         }
-        self.pending.push(Arc::new(entry));
+        let entry = Arc::new(entry);
+        self.changes.push(Change::Course(id, Some(entry.clone())));
+        self.pending.push(entry);
         self.dirty = true;
         Ok(())
     }
@@ -367,6 +385,8 @@ impl State {
     /// Makes everything applied so far searchable, as one new generation.
     pub(crate) fn commit(&mut self, engine: &Engine) -> Result<(), SearchError> {
         if !self.dirty {
+            // A provider with no courses yet changes the catalog alone.
+            self.commit_catalog(engine);
             return Ok(());
         }
         // New entries first (their docs are invisible until the reload), then the commit, then
@@ -387,8 +407,20 @@ impl State {
             }
         }
         engine.live.store(self.courses.len(), Ordering::Relaxed);
+        self.commit_catalog(engine);
         self.dirty = false;
         Ok(())
+    }
+
+    fn commit_catalog(&mut self, engine: &Engine) {
+        if self.changes.is_empty() {
+            return;
+        }
+        let changes = std::mem::take(&mut self.changes);
+        let now = chrono::Utc::now().timestamp_millis();
+        if let Ok(mut cat) = engine.catalog.write() {
+            cat.apply(changes, now);
+        }
     }
 }
 
@@ -496,6 +528,63 @@ pub struct Page {
     /// Where the next page starts; `None` on the last page.
     pub next: Option<Cursor>,
     pub facets: Facets,
+}
+
+/// Whether a query has run-level filters (checked on each candidate's runs).
+fn needs_runs(c: &Checked) -> bool {
+    let q = c.q;
+    c.origin.is_some()
+        || !q.days.is_empty()
+        || q.time_from.is_some()
+        || q.time_to.is_some()
+        || q.starts_after.is_some()
+        || q.starts_before.is_some()
+        || q.flexible_start_only
+        || q.min_places_left.is_some()
+        || q.step_free_only
+        || q.exclude_online
+}
+
+/// The checks after tantivy: fee cap, run-level filters, the learner's eligibility. `Some` with
+/// the matching runs' facts and the fee this learner pays when the course is a match.
+fn admit(
+    c: &Checked,
+    need_runs: bool,
+    h: &Hot,
+    e: &Entry,
+    rules: &mut RuleMemo,
+) -> Option<(RunMatch, u32)> {
+    let q = c.q;
+    if let Some(m) = q.max_fee_pence
+        && h.min_fee_pence > m
+    {
+        return None;
+    }
+    let rm = if need_runs {
+        match_runs(c, e)?
+    } else {
+        RunMatch {
+            distance_km: None,
+            start: None,
+        }
+    };
+    let mut fee = h.full_fee_pence;
+    if let Some(l) = q.learner.as_ref()
+        && ((q.eligible_only && h.has_eligibility)
+            || (q.sort == Sort::Fee && h.min_fee_pence < h.full_fee_pence)
+            || q.max_fee_pence.is_some_and(|m| h.full_fee_pence > m))
+    {
+        if q.eligible_only && h.has_eligibility && !rules.eligible(h, e, l, &q.funding) {
+            return None;
+        }
+        if h.min_fee_pence < h.full_fee_pence {
+            fee = rules.fee(e, l, &q.funding);
+        }
+    }
+    if q.max_fee_pence.is_some_and(|m| fee > m) {
+        return None;
+    }
+    Some((rm, fee))
 }
 
 struct RunMatch {
@@ -850,29 +939,51 @@ impl Engine {
         )
     }
 
-    pub(crate) fn search(&self, c: &Checked) -> Result<Page, SearchError> {
-        let q = c.q;
-        let searcher = self.reader.searcher();
-        let mut found = self.run_query(&searcher, c, false)?;
+    /// Every (slot, score) the text and course-level filters match; when the words match
+    /// nothing exactly, again forgiving a typo in every word.
+    fn found(
+        &self,
+        searcher: &tantivy::Searcher,
+        c: &Checked,
+    ) -> Result<Vec<(u64, Score)>, SearchError> {
+        let mut found = self.run_query(searcher, c, false)?;
         if found.is_empty() && !c.words.is_empty() {
-            // Nothing matched exactly: try again forgiving a typo in every word.
-            found = self.run_query(&searcher, c, true)?;
+            found = self.run_query(searcher, c, true)?;
         }
+        Ok(found)
+    }
+
+    /// Every course matching the whole query, in no particular order (no cursor, no limit):
+    /// the same matches [`Engine::search`] counts in `total`.
+    pub(crate) fn select(&self, c: &Checked) -> Result<Vec<Arc<Entry>>, SearchError> {
+        let searcher = self.reader.searcher();
+        let found = self.found(&searcher, c)?;
         let slots = self
             .slots
             .read()
             .map_err(|_| SearchError::Engine("slot table poisoned".into()))?;
-        let learner = q.learner.as_ref();
-        let need_runs = c.origin.is_some()
-            || !q.days.is_empty()
-            || q.time_from.is_some()
-            || q.time_to.is_some()
-            || q.starts_after.is_some()
-            || q.starts_before.is_some()
-            || q.flexible_start_only
-            || q.min_places_left.is_some()
-            || q.step_free_only
-            || q.exclude_online;
+        let need_runs = needs_runs(c);
+        let mut rules = RuleMemo::default();
+        Ok(found
+            .into_iter()
+            .filter_map(|(slot, _)| {
+                let h = slots.hot.get(slot as usize)?;
+                let e = slots.entries.get(slot as usize)?.as_ref()?;
+                admit(c, need_runs, h, e, &mut rules)?;
+                Some(e.clone())
+            })
+            .collect())
+    }
+
+    pub(crate) fn search(&self, c: &Checked) -> Result<Page, SearchError> {
+        let q = c.q;
+        let searcher = self.reader.searcher();
+        let found = self.found(&searcher, c)?;
+        let slots = self
+            .slots
+            .read()
+            .map_err(|_| SearchError::Engine("slot table poisoned".into()))?;
+        let need_runs = needs_runs(c);
 
         let mut cat_counts = [0u64; 32];
         let mut borough_counts = [0u64; 64];
@@ -887,38 +998,9 @@ impl Engine {
             ) else {
                 continue;
             };
-            if let Some(m) = q.max_fee_pence
-                && h.min_fee_pence > m
-            {
+            let Some((rm, fee)) = admit(c, need_runs, h, e, &mut rules) else {
                 continue;
-            }
-            let rm = if need_runs {
-                match match_runs(c, e) {
-                    Some(rm) => rm,
-                    None => continue,
-                }
-            } else {
-                RunMatch {
-                    distance_km: None,
-                    start: None,
-                }
             };
-            let mut fee = h.full_fee_pence;
-            if let Some(l) = learner
-                && ((q.eligible_only && h.has_eligibility)
-                    || (q.sort == Sort::Fee && h.min_fee_pence < h.full_fee_pence)
-                    || q.max_fee_pence.is_some_and(|m| h.full_fee_pence > m))
-            {
-                if q.eligible_only && h.has_eligibility && !rules.eligible(h, e, l, &q.funding) {
-                    continue;
-                }
-                if h.min_fee_pence < h.full_fee_pence {
-                    fee = rules.fee(e, l, &q.funding);
-                }
-            }
-            if q.max_fee_pence.is_some_and(|m| fee > m) {
-                continue;
-            }
             total += 1;
             let mut m = h.category_mask;
             while m != 0 {
@@ -984,7 +1066,10 @@ impl Engine {
             let Some(Some(e)) = slots.entries.get(cand.slot) else {
                 continue;
             };
-            let evaluation = learner.map(|l| evaluate(&e.course, l, &q.funding));
+            let evaluation = q
+                .learner
+                .as_ref()
+                .map(|l| evaluate(&e.course, l, &q.funding));
             hits.push(Hit {
                 entry: e.clone(),
                 score: cand.score,

@@ -52,6 +52,8 @@ pub struct Entry {
     pub origin: String,
     /// Its entry's seq in the origin's log.
     pub seq: u64,
+    /// Its entry's signed timestamp (when the origin last changed it).
+    pub modified_millis: i64,
     pub provider: Option<Arc<Provider>>,
     /// The distinct venues of its runs, in run order (those this node has).
     pub venues: Vec<Arc<Venue>>,
@@ -109,7 +111,7 @@ impl Entry {
     pub(crate) fn build(
         course: Arc<Course>,
         origin: &str,
-        seq: u64,
+        (seq, modified_millis): (u64, i64),
         provider: Option<Arc<Provider>>,
         venue: impl Fn(Uuid) -> Option<Arc<Venue>>,
     ) -> Entry {
@@ -186,6 +188,7 @@ impl Entry {
             course,
             origin: origin.to_string(),
             seq,
+            modified_millis,
             provider,
             venues,
             boroughs,

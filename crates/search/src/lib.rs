@@ -18,10 +18,12 @@
 //! query, never on the rest of the directory: every sort key is stable, which is what makes
 //! cursor pagination exact while the directory changes.
 
+mod catalog;
 mod engine;
 mod entry;
 mod query;
 
+pub use catalog::Catalog;
 pub use engine::{Facets, Hit, Page};
 pub use entry::Entry;
 pub use query::{Cursor, MAX_PAGE, MAX_RADIUS_KM, MAX_TEXT_BYTES, Near, Query, Sort};
@@ -122,7 +124,7 @@ impl Index {
             let s = s?;
             note(&mut state, &s);
             if let Some(Record::Course(c)) = s.record {
-                state.put_course(&index.engine, c, &s.origin, s.seq)?;
+                state.put_course(&index.engine, c, &s.origin, (s.seq, s.unix_millis))?;
                 n += 1;
                 if n.is_multiple_of(10_000) {
                     tracing::info!(
@@ -201,6 +203,25 @@ impl Index {
     pub fn search(&self, q: &Query) -> Result<Page, SearchError> {
         let checked = q.check()?;
         self.engine.search(&checked)
+    }
+
+    /// Every course matching `q` (its cursor and limit aside), in no particular order: the
+    /// matches [`Index::search`] counts, for callers that order and page them themselves.
+    pub fn select(&self, q: &Query) -> Result<Vec<Arc<Entry>>, SearchError> {
+        let mut q = q.clone();
+        q.after = None;
+        q.limit = q.limit.clamp(1, MAX_PAGE);
+        let checked = q.check()?;
+        self.engine.select(&checked)
+    }
+
+    /// The live directory as ordered lists (read-locked while the guard lives: copy out and
+    /// drop it).
+    pub fn catalog(&self) -> std::sync::RwLockReadGuard<'_, Catalog> {
+        match self.engine.catalog.read() {
+            Ok(g) => g,
+            Err(p) => p.into_inner(),
+        }
     }
 }
 

@@ -20,6 +20,7 @@ fn feed(index: &Index, records: Vec<Record>, first_seq: u64) -> u64 {
             epoch: 1,
             seq,
             feed_seq: seq,
+            unix_millis: 0,
             old: None,
             new: Some(r),
         });
@@ -95,6 +96,7 @@ fn changes_become_searchable_and_dependants_follow_their_venue() {
         seq: seq + 1,
         epoch: 1,
         feed_seq: seq + 1,
+        unix_millis: 0,
         old: Some(Record::Course(b.courses[0].clone())),
         new: None,
     });

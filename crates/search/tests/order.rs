@@ -114,6 +114,7 @@ fn an_older_update_arriving_late_never_replaces_a_newer_one() {
             epoch: 1,
             seq,
             feed_seq: seq,
+            unix_millis: 0,
             old: None,
             new: Some(r),
         });
@@ -130,6 +131,7 @@ fn an_older_update_arriving_late_never_replaces_a_newer_one() {
             epoch: 1,
             seq: s,
             feed_seq: s,
+            unix_millis: 0,
             old: None,
             new: Some(Record::Course(c)),
         });

@@ -73,6 +73,47 @@ pub struct NodeConfig {
     /// The first borough of a federation: publish without waiting for peers to answer, while
     /// the data dir holds nothing of this borough (ignored once it does).
     pub new_member: bool,
+    /// Base URL this node is reached at from outside (`https://node.example:7400`), for
+    /// absolute links in responses (the RPDE feed's `next`); default: the listen address.
+    /// Never taken from a request's `Host` header.
+    pub public_url: Option<String>,
+    /// Request limits of the HTTP and gRPC surfaces, in one place.
+    pub limits: Limits,
+}
+
+/// What one client can ask of the node at once, for HTTP (ORUK, RPDE) and gRPC alike. Each is a
+/// config key under `[limits]` and a `serve` flag of the same name.
+#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct Limits {
+    /// HTTP API requests in progress at once; one more is refused at once with `503` and
+    /// `Retry-After` (never queued). Health and metrics are not counted.
+    pub http_concurrency: usize,
+    /// An HTTP request not answered within this gets `503` (a streamed body, once started,
+    /// is not cut).
+    pub http_timeout_ms: u64,
+    /// Largest HTTP request body; a larger one gets `413`.
+    pub http_body_bytes: usize,
+    /// A gRPC call not answered within this gets `DEADLINE_EXCEEDED` (a client's shorter
+    /// `grpc-timeout` wins; streams, once answered, are not cut).
+    pub grpc_timeout_ms: u64,
+    /// gRPC calls in progress at once on one connection; more wait for a slot.
+    pub grpc_concurrency_per_connection: usize,
+    /// Largest gRPC message, received or sent.
+    pub grpc_max_message_bytes: usize,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Limits {
+            http_concurrency: 64,
+            http_timeout_ms: 10_000,
+            http_body_bytes: 64 * 1024,
+            grpc_timeout_ms: 60_000,
+            grpc_concurrency_per_connection: 256,
+            grpc_max_message_bytes: 32 * 1024 * 1024,
+        }
+    }
 }
 
 /// Default stale threshold: a week without news from an origin.
@@ -97,6 +138,8 @@ impl Default for NodeConfig {
             stream_stall_secs: crate::streams::DEFAULT_STALL_SECS,
             snapshot_interval_secs: crate::streams::DEFAULT_SNAPSHOT_INTERVAL_SECS,
             new_member: false,
+            public_url: None,
+            limits: Limits::default(),
         }
     }
 }

@@ -56,7 +56,7 @@ fn funding_now() -> Context {
 
 /// Page tokens are opaque to clients; they carry the sort and the last hit's sort key, so the
 /// next page starts strictly after it whatever changed in between.
-fn encode_token(sort: Sort, c: &Cursor) -> String {
+pub(crate) fn encode_token(sort: Sort, c: &Cursor) -> String {
     base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(format!(
         "c1:{}:{}:{}",
         sort.code(),
@@ -65,7 +65,7 @@ fn encode_token(sort: Sort, c: &Cursor) -> String {
     ))
 }
 
-fn decode_token(t: &str, sort: Sort) -> Result<Option<Cursor>, Status> {
+pub(crate) fn decode_token(t: &str, sort: Sort) -> Result<Option<Cursor>, Status> {
     if t.is_empty() {
         return Ok(None);
     }
@@ -427,19 +427,11 @@ impl Directory for DirectoryService {
         .await
         .map_err(errors::join)?
         .map_err(errors::search)?;
-        let last_seen: std::collections::HashMap<String, i64> = self
-            .store
-            .origin_heads()
-            .map_err(errors::store)?
-            .into_iter()
-            .map(|h| (h.origin, h.last_unix_millis))
-            .collect();
-        let now = chrono::Utc::now().timestamp_millis();
-        let stale_ms = i64::try_from(self.stale_after.as_millis()).unwrap_or(i64::MAX);
+        let fresh = crate::freshness::Freshness::load(&self.store, self.stale_after)
+            .map_err(errors::store)?;
         let mut hits = Vec::with_capacity(page.hits.len());
         for h in page.hits {
             let e = &h.entry;
-            let seen = last_seen.get(&e.origin).copied().unwrap_or(0);
             hits.push(w::SearchHit {
                 course: Some(w::CourseView {
                     course: Some(e.course.to_wire()),
@@ -459,8 +451,8 @@ impl Directory for DirectoryService {
                         .as_ref()
                         .map(|p| p.last_verified.format("%Y-%m-%d").to_string())
                         .unwrap_or_default(),
-                    origin_last_seen_unix_millis: seen,
-                    stale: now.saturating_sub(seen) > stale_ms,
+                    origin_last_seen_unix_millis: fresh.last_seen(&e.origin),
+                    stale: fresh.is_stale(&e.origin),
                 }),
             });
         }

@@ -12,6 +12,7 @@ mod config;
 mod directory;
 mod errors;
 mod federation;
+mod freshness;
 mod http;
 mod metrics;
 mod node;
@@ -22,7 +23,7 @@ mod roster_watch;
 mod streams;
 pub mod transport;
 
-pub use config::{ConfigError, FederationConfig, NodeConfig, TlsPaths};
+pub use config::{ConfigError, FederationConfig, Limits, NodeConfig, TlsPaths};
 /// The wire `SearchRequest` as an index query, with the `Directory.Search` checks (the
 /// benchmark runs the same requests in-process through it).
 pub use directory::query as search_query;

@@ -28,9 +28,6 @@ use tonic::transport::{Identity, Server};
 /// A TLS client that has not finished its handshake by then is dropped.
 const TLS_HANDSHAKE_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(10);
 
-/// Largest gRPC message a node accepts (one chunk of a batch import).
-const MAX_MESSAGE_BYTES: usize = 32 * 1024 * 1024;
-
 #[derive(Debug, thiserror::Error)]
 pub enum NodeError {
     #[error("--borough is required on first start (a London borough GSS code such as E09000028)")]
@@ -44,6 +41,8 @@ pub enum NodeError {
     TlsRequired(SocketAddr),
     #[error("TLS {path}: {message}")]
     TlsConfig { path: String, message: String },
+    #[error("public URL {0:?}: expected http:// or https:// and a host, with no query")]
+    PublicUrl(String),
     #[error("TLS file {path}: {source}")]
     TlsFile {
         path: String,
@@ -89,6 +88,7 @@ impl NodeError {
                 | NodeError::UnknownBorough(_)
                 | NodeError::TlsRequired(_)
                 | NodeError::TlsConfig { .. }
+                | NodeError::PublicUrl(_)
                 | NodeError::TlsFile { .. }
                 | NodeError::Key(_)
                 | NodeError::Roster(_)
@@ -306,7 +306,7 @@ pub async fn start(cfg: NodeConfig) -> Result<RunningNode, NodeError> {
         fed: fed.clone(),
         index: index.clone(),
     })
-    .max_decoding_message_size(MAX_MESSAGE_BYTES);
+    .max_decoding_message_size(cfg.limits.grpc_max_message_bytes);
     let streams = crate::streams::Streams::new(cfg.stream_limits());
     // With TLS on, Federation is for roster members presenting a client certificate, unless
     // the admin runs a public read mirror.
@@ -324,7 +324,7 @@ pub async fn start(cfg: NodeConfig) -> Result<RunningNode, NodeError> {
         require_peer_cert,
         streams: streams.clone(),
     })
-    .max_encoding_message_size(MAX_MESSAGE_BYTES);
+    .max_encoding_message_size(cfg.limits.grpc_max_message_bytes);
     let directory = DirectoryServer::new(DirectoryService {
         store: store.clone(),
         index: index.clone(),
@@ -338,44 +338,29 @@ pub async fn start(cfg: NodeConfig) -> Result<RunningNode, NodeError> {
         fed: fed.clone(),
     });
 
-    let http_state = HttpState {
-        store: store.clone(),
-        index: index.clone(),
-        fed: fed.clone(),
-        ready: ready.clone(),
-        tls: tls.is_some(),
-    };
     // gRPC and HTTP on one port: HTTP/1.1 is accepted for ORUK clients, curl and Prometheus.
-    let mut builder = Server::builder().accept_http1(true).trace_fn(|req| {
-        let request_id = req
-            .headers()
-            .get("x-request-id")
-            .and_then(|v| v.to_str().ok())
-            .map(str::to_string)
-            .unwrap_or_else(|| uuid::Uuid::new_v4().simple().to_string()[..12].to_string());
-        tracing::info_span!(
-            "rpc",
-            path = %req.uri().path(),
-            request_id = %request_id,
-            token_id = tracing::field::Empty,
-            peer = tracing::field::Empty
-        )
-    });
-    let app = Routes::new(health_svc)
-        .add_service(reflection)
-        .add_service(reflection_v1alpha)
-        .add_service(publisher)
-        .add_service(directory)
-        .add_service(admin)
-        .add_service(federation)
-        .prepare()
-        .into_axum_router()
-        .merge(crate::http::routes(http_state))
-        .fallback(crate::http::fallback)
-        .route_layer(axum::middleware::from_fn(crate::metrics::track))
-        .layer(axum::middleware::from_fn(crate::http::cors));
-    let router = builder.add_routes(Routes::from(app));
-
+    // The gRPC half of `cfg.limits` (the HTTP half is in `http::routes`).
+    let mut builder = Server::builder()
+        .accept_http1(true)
+        .timeout(std::time::Duration::from_millis(
+            cfg.limits.grpc_timeout_ms.max(1),
+        ))
+        .concurrency_limit_per_connection(cfg.limits.grpc_concurrency_per_connection.max(1))
+        .trace_fn(|req| {
+            let request_id = req
+                .headers()
+                .get("x-request-id")
+                .and_then(|v| v.to_str().ok())
+                .map(str::to_string)
+                .unwrap_or_else(|| uuid::Uuid::new_v4().simple().to_string()[..12].to_string());
+            tracing::info_span!(
+                "rpc",
+                path = %req.uri().path(),
+                request_id = %request_id,
+                token_id = tracing::field::Empty,
+                peer = tracing::field::Empty
+            )
+        });
     let addr_file = dir.join("node.addr");
     let _ = std::fs::remove_file(&addr_file);
     let listener = tokio::net::TcpListener::bind(cfg.listen)
@@ -388,6 +373,30 @@ pub async fn start(cfg: NodeConfig) -> Result<RunningNode, NodeError> {
         addr: cfg.listen,
         source,
     })?;
+    let http_state = HttpState {
+        store: store.clone(),
+        index: index.clone(),
+        fed: fed.clone(),
+        ready: ready.clone(),
+        public_url: public_url(cfg.public_url.as_deref(), tls.is_some(), addr)?,
+        boot: rand::random(),
+        stale_after: std::time::Duration::from_secs(cfg.stale_after_secs),
+    };
+    let app = Routes::new(health_svc)
+        .add_service(reflection)
+        .add_service(reflection_v1alpha)
+        .add_service(publisher)
+        .add_service(directory)
+        .add_service(admin)
+        .add_service(federation)
+        .prepare()
+        .into_axum_router()
+        .merge(crate::http::routes(http_state, &cfg.limits))
+        .fallback(crate::http::fallback)
+        .route_layer(axum::middleware::from_fn(crate::metrics::track))
+        .layer(crate::http::cors());
+    let router = builder.add_routes(Routes::from(app));
+
     // Small request/response RPCs stall ~40 ms per call on delayed ACKs without TCP_NODELAY.
     let incoming = tonic::transport::server::TcpIncoming::from(listener)
         .with_nodelay(Some(true))
@@ -447,6 +456,25 @@ pub async fn start(cfg: NodeConfig) -> Result<RunningNode, NodeError> {
         stopping,
         task,
     })
+}
+
+/// The base of absolute links: the configured URL (checked, without a trailing `/`), else the
+/// bound address with the scheme the listener speaks.
+fn public_url(configured: Option<&str>, tls: bool, addr: SocketAddr) -> Result<String, NodeError> {
+    let Some(u) = configured else {
+        let scheme = if tls { "https" } else { "http" };
+        return Ok(format!("{scheme}://{addr}"));
+    };
+    let u = u.trim().trim_end_matches('/');
+    let host = u
+        .strip_prefix("https://")
+        .or_else(|| u.strip_prefix("http://"));
+    match host {
+        Some(h) if !h.is_empty() && !u.contains(['?', '#', ' ', '"', '<', '>']) => {
+            Ok(u.to_string())
+        }
+        _ => Err(NodeError::PublicUrl(u.chars().take(100).collect())),
+    }
 }
 
 fn read_file(p: &Path) -> Result<Vec<u8>, NodeError> {

@@ -146,6 +146,8 @@ pub struct Update {
     pub seq: u64,
     /// Position in this node's local change feed.
     pub feed_seq: u64,
+    /// The entry's signed timestamp (for a removal by snapshot re-sync: the checkpoint's).
+    pub unix_millis: i64,
     pub old: Option<Record>,
     pub new: Option<Record>,
 }

@@ -200,6 +200,7 @@ impl Store {
                         epoch: cp.epoch,
                         seq: cp.seq,
                         feed_seq: feed,
+                        unix_millis: cp.unix_millis,
                         old: o.record,
                         new: None,
                     });

@@ -391,6 +391,7 @@ impl Tx<'_> {
             epoch: entry.epoch,
             seq: entry.seq,
             feed_seq: *feed,
+            unix_millis: entry.unix_millis,
             old: old.and_then(|o| o.record),
             new: entry_record(entry),
         }))

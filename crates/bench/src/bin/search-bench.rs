@@ -8,13 +8,14 @@
 
 use anyhow::{Context, Result, anyhow, bail};
 use prospectus_bench::measure::{Run, record};
+use prospectus_bench::node::{NodeProc, proc_status_kb, wait_for_file};
 use prospectus_bench::{mix, pg};
 use prospectus_model::Record;
 use prospectus_proto::v1 as w;
 use prospectus_search::Index;
 use prospectus_store::{Change, NodeKey, Scope, Store};
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::path::PathBuf;
+use std::process::{Command, Stdio};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -55,42 +56,6 @@ fn args() -> Result<Args> {
         }
     }
     Ok(a)
-}
-
-/// Kills the node on drop.
-struct NodeProc(Child);
-
-impl Drop for NodeProc {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
-fn proc_status_kb(pid: u32, key: &str) -> Option<u64> {
-    let s = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
-    s.lines()
-        .find(|l| l.starts_with(key))?
-        .split_whitespace()
-        .nth(1)?
-        .parse()
-        .ok()
-}
-
-fn wait_for_file(path: &Path, child: &mut Child, limit: Duration) -> Result<String> {
-    let start = Instant::now();
-    loop {
-        if let Ok(s) = std::fs::read_to_string(path) {
-            return Ok(s.trim().to_string());
-        }
-        if let Some(st) = child.try_wait()? {
-            bail!("node exited early: {st}");
-        }
-        if start.elapsed() > limit {
-            bail!("node did not come up within {limit:?}");
-        }
-        std::thread::sleep(Duration::from_millis(50));
-    }
 }
 
 fn in_process(index: &Arc<Index>, shapes: &[mix::Shape], threads: usize, secs: f64) -> Result<Run> {
