@@ -120,6 +120,78 @@ async fn a_restored_copy_takes_its_own_newer_entries_back_before_it_publishes() 
     );
 }
 
+/// A restored copy must hear from most peers: one peer holding exactly the copy's position
+/// (it lagged, or a hostile member replays our old checkpoint) says nothing of what the others
+/// hold beyond it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_restored_copy_waits_for_most_peers_even_when_one_holds_exactly_its_position() {
+    let tmp = tempfile::tempdir().unwrap();
+    let fleet = Fleet::new(tmp.path(), 4);
+    let mut a = fleet.start(0, &[]);
+    let mut b = fleet.start(1, &[]);
+    let mut c = fleet.start(2, &[]);
+    let mut d = fleet.start(3, &[]);
+    let data = bundle(64, 20, BOROUGHS[0]);
+    let r1 = publish(&a, "first", &data.clone().into_records()).await;
+    let head1 = (r1.epoch, r1.last_seq);
+    for n in [&b, &c, &d] {
+        wait_status(n, "peers hold A", |s| converged(s, BOROUGHS[0], head1)).await;
+    }
+    // The copy is taken; B stops, holding exactly its position; C and D go on receiving.
+    assert!(a.terminate().success());
+    let copy = tmp.path().join("copy");
+    copy_dir(&fleet.dir(0), &copy);
+    b.kill9();
+    a.start_again();
+    let course = &data.courses[0];
+    let r2 = publish(&a, "after-copy", &[titled(course, "only C and D saw this")]).await;
+    let head2 = (r2.epoch, r2.last_seq);
+    for n in [&c, &d] {
+        wait_status(n, "C and D hold A's newer entry", |s| {
+            converged(s, BOROUGHS[0], head2)
+        })
+        .await;
+    }
+
+    // A's disk is replaced by the copy; B is back, C and D are down.
+    a.kill9();
+    c.kill9();
+    d.kill9();
+    std::fs::remove_dir_all(fleet.dir(0)).unwrap();
+    std::fs::rename(&copy, fleet.dir(0)).unwrap();
+    b.start_again();
+    a.start_again();
+    let s = wait_status(&a, "B's answer counted, C's and D's awaited", |s| {
+        s.waiting_for.contains("1 of 3 answered")
+    })
+    .await;
+    assert!(s.recovering, "{s:#?}");
+    let refused = publish_batch(
+        &mut a.publisher().await,
+        &a.admin_token(),
+        "too-early",
+        vec![op(&titled(course, "reused position"))],
+    )
+    .await
+    .expect_err("B alone (at the copy's position) must not open the gate");
+    assert_eq!(refused.code(), tonic::Code::Unavailable, "{refused:?}");
+
+    // C answers: A takes its newer entry back and, with two of three heard, publishes after it.
+    c.start_again();
+    let r3 = publish(&a, "after-restore", &[titled(course, "after restore")]).await;
+    assert_eq!((r3.epoch, r3.first_seq), (head2.0, head2.1 + 1));
+    all_show(
+        &[&a, &b, &c],
+        (r3.epoch, r3.last_seq),
+        course.id,
+        "after restore",
+    )
+    .await;
+    for n in [&a, &b, &c] {
+        assert!(n.status().await.forks.is_empty(), "no position was reused");
+    }
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_reused_position_is_a_fork_at_every_peer_whichever_history_arrives_first() {
     let started = Instant::now();

@@ -4,9 +4,14 @@
 //! they hold of this node's own origin:
 //!
 //! - **restore** when a peer holds a signed checkpoint of the origin (verified with the node's
-//!   own key): the node takes its own newer entries back, and publishes once it holds at least
-//!   the highest checkpoint any peer that answered holds, and some peer holds at least what
-//!   the node holds (a lagging peer alone does not open the gate while others are unheard);
+//!   own key): the node takes its own newer entries back, and publishes once *more than half*
+//!   of the peers asked have answered and it holds at least the highest checkpoint any of
+//!   them holds. One answer is never enough while most are unheard, even one holding exactly
+//!   the node's position: a lagging peer (or a hostile member replaying one of our old
+//!   checkpoints) may match a restored copy's position while other peers hold more; every
+//!   publish reaches every live peer, so a majority that has seen no more is what a restart
+//!   can trust. A peer gone for good is removed from the roster (re-read live) and is then no
+//!   longer counted;
 //! - **new member** when every configured peer has answered that it holds nothing signed of
 //!   the origin;
 //! - otherwise **wait**, saying so ("waiting for peers, N of M answered").
@@ -62,8 +67,9 @@ impl JoinState {
             JoinState::Open => String::new(),
             JoinState::Waiting { answered, expected } => format!(
                 "waiting for peers, {answered} of {expected} answered: publishing starts once every \
-                 peer has said whether it holds this borough's entries (or one holds them); \
-                 the first borough of a federation starts with --new-member"
+                 peer has said what it holds of this borough's entries (a peer gone for good: \
+                 remove it from the roster); the first borough of a federation starts with \
+                 --new-member"
             ),
             JoinState::Restoring {
                 held,
@@ -170,9 +176,9 @@ impl Join {
                 answered,
                 expected,
             },
-            // We hold at least what every answer holds: open if all answered, or if one peer
-            // holds exactly our position (it has seen all we have; a lagging peer has not).
-            Some(best) if all || best == held => JoinState::Open,
+            // We hold at least what every answer holds: open once more than half have
+            // answered (all, with one or two peers).
+            Some(_) if all || answered * 2 > expected => JoinState::Open,
             Some(_) => JoinState::Waiting { answered, expected },
         }
     }
@@ -241,10 +247,30 @@ mod tests {
     }
 
     #[test]
-    fn one_peer_holding_our_position_opens_without_the_others() {
+    fn one_peer_holding_our_position_is_not_enough_while_others_are_unheard() {
+        // A restored copy at (1,233); b lags at exactly that position (or replays our old
+        // checkpoint); c, not heard yet, holds (1,500). Opening on b alone would sign (1,234)
+        // again.
         let mut j = Join::new(&peers(&["b", "c", "d"]), false);
-        j.answer("b", Answer::Holds(1, 500));
+        j.answer("b", Answer::Holds(1, 233));
+        assert!(matches!(j.state((1, 233)), JoinState::Waiting { .. }));
+        j.answer("c", Answer::Holds(1, 500));
+        assert!(matches!(j.state((1, 233)), JoinState::Restoring { .. }));
+        // Two of three have answered and we hold what they hold: a majority, open.
         assert_eq!(j.state((1, 500)), JoinState::Open);
+    }
+
+    #[test]
+    fn a_majority_that_holds_no_more_opens_the_gate() {
+        let mut j = Join::new(&peers(&["b", "c", "d", "e"]), false);
+        j.answer("b", Answer::Holds(1, 500));
+        j.answer("c", Answer::Holds(1, 500));
+        assert!(
+            matches!(j.state((1, 500)), JoinState::Waiting { .. }),
+            "2 of 4"
+        );
+        j.answer("d", Answer::Nothing);
+        assert_eq!(j.state((1, 500)), JoinState::Open, "3 of 4");
     }
 
     #[test]

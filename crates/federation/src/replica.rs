@@ -222,9 +222,16 @@ impl Replica {
                     Ok(c) if c.origin == own => Answer::Holds(c.epoch, c.seq),
                     // Signed with one of our keys that does not count (revoked, out of its
                     // window): the position was used all the same.
+                    // Or with any key the roster lists for our origin, revoked or not (a key
+                    // replaced by `keygen` instead of `key rotate`, a lost key file): not ours
+                    // to take back, but its positions were signed and must not be signed again.
                     _ => self
                         .store
                         .own_signed_position(&bytes)
+                        .or_else(|| {
+                            self.store
+                                .roster_signed_position(self.roster.as_ref(), &bytes)
+                        })
                         .map_or(Answer::Nothing, |(e, s)| Answer::Used(e, s)),
                 }
             })

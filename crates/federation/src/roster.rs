@@ -64,6 +64,12 @@ impl Member {
     }
 }
 
+/// Bounds on a roster (a local file, but every member becomes a link task, metric labels and
+/// a key scan at each reload): London has 33 boroughs.
+pub const MAX_ROSTER_BYTES: usize = 1 << 20;
+pub const MAX_MEMBERS: usize = 256;
+pub const MAX_KEYS_PER_MEMBER: usize = 16;
+
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 struct RosterFile {
@@ -111,6 +117,15 @@ impl Roster {
     }
 
     pub fn parse(text: &str) -> Result<Self, RosterError> {
+        if text.len() > MAX_ROSTER_BYTES {
+            return Err(RosterError::Read {
+                path: String::new(),
+                message: format!(
+                    "{} bytes; a roster is at most {MAX_ROSTER_BYTES} bytes",
+                    text.len()
+                ),
+            });
+        }
         let file: RosterFile = toml::from_str(text).map_err(|e| RosterError::Read {
             path: String::new(),
             message: e.to_string(),
@@ -119,6 +134,15 @@ impl Roster {
     }
 
     pub fn from_members(members: Vec<Member>) -> Result<Self, RosterError> {
+        if members.len() > MAX_MEMBERS {
+            return Err(RosterError::Read {
+                path: String::new(),
+                message: format!(
+                    "{} members; a roster lists at most {MAX_MEMBERS}",
+                    members.len()
+                ),
+            });
+        }
         let mut keys = Vec::new();
         for m in &members {
             let bad = |message: String| RosterError::Member {
@@ -130,6 +154,12 @@ impl Roster {
             }
             if m.keys.is_empty() {
                 return Err(bad("has no keys".into()));
+            }
+            if m.keys.len() > MAX_KEYS_PER_MEMBER {
+                return Err(bad(format!(
+                    "{} keys; at most {MAX_KEYS_PER_MEMBER} (retire old ones)",
+                    m.keys.len()
+                )));
             }
             for k in &m.keys {
                 let bytes = hex::decode(k.public_key.trim())
@@ -252,6 +282,13 @@ impl Trust for Roster {
             .map(|k| k.key)
     }
 
+    fn listed_key(&self, origin: &str, key_id: &str) -> Option<VerifyingKey> {
+        self.keys
+            .iter()
+            .find(|k| k.origin == origin && k.key_id == key_id)
+            .map(|k| k.key)
+    }
+
     fn revoked(&self, origin: &str, key_id: &str) -> bool {
         self.keys
             .iter()
@@ -302,6 +339,35 @@ impl SharedRoster {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_roster_beyond_its_bounds_is_refused_whole() {
+        let huge = "#".repeat(MAX_ROSTER_BYTES + 1);
+        assert!(
+            Roster::parse(&huge)
+                .unwrap_err()
+                .to_string()
+                .contains("at most")
+        );
+        let key = prospectus_store::NodeKey::generate();
+        let member = |i: usize| {
+            format!(
+                "[[member]]\norigin = \"E0900{i:04}\"\nname = \"m{i}\"\nendpoint = \"https://m{i}.example:7400\"\n[[member.keys]]\npublic_key = \"{}\"\n",
+                key.public_hex()
+            )
+        };
+        let many: String = (0..=MAX_MEMBERS).map(member).collect();
+        let err = Roster::parse(&many).unwrap_err().to_string();
+        assert!(err.contains("at most 256"), "{err}");
+        let keys: String = std::iter::once(member(0))
+            .chain(
+                (0..MAX_KEYS_PER_MEMBER)
+                    .map(|_| format!("[[member.keys]]\npublic_key = \"{}\"\n", key.public_hex())),
+            )
+            .collect();
+        let err = Roster::parse(&keys).unwrap_err().to_string();
+        assert!(err.contains("at most 16"), "{err}");
+    }
 
     #[test]
     fn keys_are_matched_by_origin_id_and_window() {

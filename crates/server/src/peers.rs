@@ -123,7 +123,8 @@ impl Fed {
             Ok(i) => ((i.epoch, i.seq), i.checkpoint_verified),
             Err(e) => {
                 tracing::error!(error = %e, "cannot read this origin's cursor");
-                return join.state((u64::MAX, u64::MAX));
+                let (answered, expected) = join.counts();
+                return JoinState::Waiting { answered, expected };
             }
         };
         let state = join.state(held);

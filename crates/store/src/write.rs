@@ -32,6 +32,11 @@ pub trait Trust: Send + Sync {
     fn revoked(&self, _origin: &str, _key_id: &str) -> bool {
         false
     }
+    /// Any key `key_id` ever listed for `origin`, revoked or outside its window: for telling
+    /// whether a position was signed at all (never for accepting what it signed).
+    fn listed_key(&self, _origin: &str, _key_id: &str) -> Option<VerifyingKey> {
+        None
+    }
 }
 
 /// Why a replicated entry or checkpoint was not stored.
@@ -203,6 +208,40 @@ impl Store {
             .ok()
             .filter(|c| c.origin == self.origin)
             .map(|c| (c.epoch, c.seq))
+    }
+}
+
+impl Store {
+    /// The position of a checkpoint of this node's own origin signed with any key the roster
+    /// ever listed for the origin, revoked or outside its window: a position someone signed for this borough
+    /// (a key replaced without `key rotate`, a key file lost with the disk). The join gate
+    /// never lets this node publish at or below it in its epoch.
+    pub fn roster_signed_position(&self, roster: &dyn Trust, bytes: &[u8]) -> Option<(u64, u64)> {
+        verify_checkpoint(
+            &RosterKeysOfOrigin {
+                origin: &self.origin,
+                roster,
+            },
+            bytes,
+        )
+        .ok()
+        .filter(|c| c.origin == self.origin)
+        .map(|c| (c.epoch, c.seq))
+    }
+}
+
+/// The roster's keys for one origin, revocation ignored (what they signed happened).
+struct RosterKeysOfOrigin<'a> {
+    origin: &'a str,
+    roster: &'a dyn Trust,
+}
+
+impl Trust for RosterKeysOfOrigin<'_> {
+    fn key_for(&self, origin: &str, key_id: &str, _unix_millis: i64) -> Option<VerifyingKey> {
+        if origin != self.origin {
+            return None;
+        }
+        self.roster.listed_key(origin, key_id)
     }
 }
 
