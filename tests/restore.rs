@@ -2,7 +2,8 @@
 //! newer entries back from peers before it publishes; a position reused by a second process
 //! with the same key is a fork at every peer, whichever history arrived first; `backup` of a
 //! running node and `restore`, with a token revoked after the backup staying refused; the
-//! first borough of a federation waits, saying why, unless started with `--new-member`.
+//! first borough of a federation waits, saying why, unless started with `--new-member`;
+//! `backup --out` writes through a temp name of its own (never a stranger's file).
 
 mod common;
 
@@ -614,4 +615,61 @@ async fn a_lost_disk_waits_for_the_peer_that_holds_it_and_never_reuses_epoch_1()
     )
     .await;
     eprintln!("lost disk: {:.1}s", started.elapsed().as_secs_f64());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_backup_out_named_partial_works_and_leaves_a_strangers_partial_file_alone() {
+    let tmp = tempfile::tempdir().unwrap();
+    let fleet = Fleet::new(tmp.path(), 1);
+    let a = fleet.start(0, &[]);
+    let token_file = a.dir.join("admin-token");
+    let out_dir = tmp.path().join("out");
+    std::fs::create_dir(&out_dir).unwrap();
+    let backup_to = |out: &Path| {
+        cli(&[
+            "backup",
+            "--node",
+            &a.url(),
+            "--token-file",
+            token_file.to_str().unwrap(),
+            "--out",
+            out.to_str().unwrap(),
+        ])
+    };
+    // Someone else's file where the old code put its temp file.
+    let stranger = out_dir.join("a.partial");
+    std::fs::write(&stranger, b"not ours").unwrap();
+    let plain = out_dir.join("a.backup");
+    let r = backup_to(&plain);
+    assert!(r.status.success(), "{}", String::from_utf8_lossy(&r.stderr));
+    assert_eq!(std::fs::read(&stranger).unwrap(), b"not ours");
+
+    // An output whose own name ends `.partial` (over an older file of that name).
+    let named = out_dir.join("b.partial");
+    std::fs::write(&named, b"an older copy").unwrap();
+    let r = backup_to(&named);
+    assert!(r.status.success(), "{}", String::from_utf8_lossy(&r.stderr));
+    assert!(
+        std::fs::read(&named)
+            .unwrap()
+            .starts_with(b"prospectus-backup/v1\n")
+    );
+    let mut names: Vec<String> = std::fs::read_dir(&out_dir)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    names.sort();
+    assert_eq!(
+        names,
+        ["a.backup", "a.partial", "b.partial"],
+        "no temp file left"
+    );
+    let restored = tmp.path().join("restored");
+    let r = cli(&[
+        "restore",
+        named.to_str().unwrap(),
+        "--data-dir",
+        restored.to_str().unwrap(),
+    ]);
+    assert!(r.status.success(), "{}", String::from_utf8_lossy(&r.stderr));
 }

@@ -16,15 +16,40 @@ pub async fn backup(a: BackupArgs) -> Result<ExitCode> {
         .await
         .map_err(crate::publish::describe_status)?
         .into_inner();
-    let tmp = a.out.with_extension("partial");
-    let _ = std::fs::remove_file(&tmp);
+    // A name of its own beside the output (never the output itself, never a stranger's file):
+    // created new, written, synced, renamed into place, and the directory synced.
+    let tmp = prospectus_server::unique_sibling(&a.out, "partial")
+        .with_context(|| format!("writing {}", a.out.display()))?;
+    let written = write_backup(&mut stream, &tmp).await;
+    let renamed = written.and_then(|bytes| {
+        std::fs::rename(&tmp, &a.out).with_context(|| format!("writing {}", a.out.display()))?;
+        Ok(bytes)
+    });
+    let bytes = match renamed {
+        Ok(bytes) => bytes,
+        Err(e) => {
+            let _ = std::fs::remove_file(&tmp);
+            return Err(e);
+        }
+    };
+    prospectus_server::sync_parent(&a.out)
+        .with_context(|| format!("writing {}", a.out.display()))?;
+    eprintln!("wrote a backup of {bytes} bytes to {}", a.out.display());
+    Ok(ExitCode::SUCCESS)
+}
+
+/// Writes the streamed backup into the new file `tmp` and syncs it; returns its size.
+async fn write_backup(
+    stream: &mut tonic::Streaming<w::BackupChunk>,
+    tmp: &std::path::Path,
+) -> Result<usize> {
     let mut file = {
         use std::os::unix::fs::OpenOptionsExt;
         std::fs::OpenOptions::new()
             .write(true)
             .create_new(true)
             .mode(0o600)
-            .open(&tmp)
+            .open(tmp)
             .with_context(|| format!("creating {}", tmp.display()))?
     };
     let mut bytes = 0usize;
@@ -39,10 +64,7 @@ pub async fn backup(a: BackupArgs) -> Result<ExitCode> {
     }
     file.sync_all()
         .with_context(|| format!("writing {}", tmp.display()))?;
-    drop(file);
-    std::fs::rename(&tmp, &a.out).with_context(|| format!("writing {}", a.out.display()))?;
-    eprintln!("wrote a backup of {bytes} bytes to {}", a.out.display());
-    Ok(ExitCode::SUCCESS)
+    Ok(bytes)
 }
 
 pub fn restore(a: RestoreArgs) -> Result<ExitCode> {

@@ -28,5 +28,5 @@ pub use config::{ConfigError, FederationConfig, Limits, NodeConfig, TlsPaths};
 /// benchmark runs the same requests in-process through it).
 pub use directory::query as search_query;
 pub use node::{NodeError, RunningNode, start};
-pub use prospectus_store::{NodeKey, Restored, restore_backup};
+pub use prospectus_store::{NodeKey, Restored, restore_backup, sync_parent, unique_sibling};
 pub use streams::StreamLimits;

@@ -1,7 +1,8 @@
 //! Backups of a running node and restores into a new data dir. A backup is every tree of the
 //! store read under the writer lock (no publish, replicated apply, snapshot or purge is half
 //! in it), in one self-checking file: a header naming the origin, each tree's entries, and a
-//! SHA-256 of all of it. A restore writes a new store from it, offline, into an empty dir.
+//! SHA-256 of all of it. A restore writes a new store from it, offline, into an empty dir, all
+//! or nothing (checked whole first, written beside the dir, renamed into place).
 //!
 //! Tokens: a restore **suspends every provider token** and drops admin tokens (the node makes
 //! a new admin token at its first start). A token revoked after the backup was taken is thus
@@ -15,7 +16,7 @@ use crate::codec::{OriginState, TokenRecord};
 use crate::{Store, StoreError};
 use prost::Message;
 use sha2::{Digest, Sha256};
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 const MAGIC: &[u8] = b"prospectus-backup/v1\n";
 
@@ -123,14 +124,20 @@ fn take_u64(buf: &mut &[u8]) -> Result<u64, BackupError> {
 /// Writes the store in `backup` into `dir`, which must not exist or be empty. Provider tokens
 /// are suspended and admin tokens dropped (see the module comment). Nothing else is changed:
 /// the node's join gate catches its own origin up from peers at its first start.
+///
+/// All or nothing: the whole file is parsed and checked in memory first, the store is written
+/// into a fresh sibling dir (`.NAME.restoring-…` beside `dir`), flushed and synced, and only
+/// then renamed onto `dir` in one step; on any error the sibling is removed and `dir` is left
+/// as it was, so a re-run with a good file succeeds and no node can start on a half store.
+///
+/// No `restoring-lost-disk` marker is written, on purpose: a restored dir is not fresh (its
+/// `meta` names the origin), so the node's join gate stays closed at its start (unless the key
+/// was created at that start, which no roster accepts) until some peer holds at least the
+/// copy's position and the newer own entries are taken back; it then continues in the same
+/// epoch after the highest position a peer holds (ARCHITECTURE.md, the joining rule). The
+/// marker is for a dir that started empty, which must move to `epoch + 1`.
 pub fn restore_backup(backup: &[u8], dir: &Path) -> Result<Restored, BackupError> {
-    if backup.len() < MAGIC.len() + 32 || !backup.starts_with(MAGIC) {
-        return Err(BackupError::NotABackup);
-    }
-    let (body, sum) = backup.split_at(backup.len() - 32);
-    if Sha256::digest(body).as_slice() != sum {
-        return Err(BackupError::Damaged("checksum does not match"));
-    }
+    let parsed = parse(backup)?;
     let dir_err = |source| BackupError::Dir {
         path: dir.display().to_string(),
         source,
@@ -141,15 +148,56 @@ pub fn restore_backup(backup: &[u8], dir: &Path) -> Result<Restored, BackupError
                 return Err(BackupError::NotEmpty(dir.display().to_string()));
             }
         }
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-            std::fs::create_dir_all(dir).map_err(dir_err)?;
-        }
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
         Err(e) => return Err(dir_err(e)),
+    }
+    let tmp = unique_sibling(dir, "restoring").map_err(dir_err)?;
+    if let Some(parent) = tmp.parent() {
+        std::fs::create_dir_all(parent).map_err(dir_err)?;
+    }
+    std::fs::create_dir(&tmp).map_err(dir_err)?;
+    let written = write_restored(parsed, &tmp).and_then(|report| {
+        // Replaces `dir` only if it is absent or still empty (rename(2) refuses a non-empty one).
+        std::fs::rename(&tmp, dir).map_err(|e| match e.kind() {
+            std::io::ErrorKind::DirectoryNotEmpty | std::io::ErrorKind::AlreadyExists => {
+                BackupError::NotEmpty(dir.display().to_string())
+            }
+            _ => dir_err(e),
+        })?;
+        Ok(report)
+    });
+    match written {
+        Ok(report) => {
+            sync_parent(dir).map_err(dir_err)?;
+            Ok(report)
+        }
+        Err(e) => {
+            if let Err(rm) = std::fs::remove_dir_all(&tmp) {
+                tracing::warn!(path = %tmp.display(), error = %rm, "cannot remove a failed restore's temp dir");
+            }
+            Err(e)
+        }
+    }
+}
+
+/// A backup file checked whole: each tree's entries as they will be written.
+struct Parsed {
+    report: Restored,
+    trees: Vec<(&'static str, sled::Batch)>,
+}
+
+/// Parses and checks the whole file before anything is written.
+fn parse(backup: &[u8]) -> Result<Parsed, BackupError> {
+    if backup.len() < MAGIC.len() + 32 || !backup.starts_with(MAGIC) {
+        return Err(BackupError::NotABackup);
+    }
+    let (body, sum) = backup.split_at(backup.len() - 32);
+    if Sha256::digest(body).as_slice() != sum {
+        return Err(BackupError::Damaged("checksum does not match"));
     }
     let mut buf = &body[MAGIC.len()..];
     let origin =
         String::from_utf8(take(&mut buf)?.to_vec()).map_err(|_| BackupError::Damaged("origin"))?;
-    let db = sled::Config::new().path(dir.join("db")).open()?;
     let mut report = Restored {
         origin: origin.clone(),
         own: (0, 0),
@@ -157,13 +205,16 @@ pub fn restore_backup(backup: &[u8], dir: &Path) -> Result<Restored, BackupError
         records: 0,
         suspended_tokens: Vec::new(),
     };
+    let mut trees = Vec::with_capacity(TREES.len());
     for _ in TREES {
         let name =
             std::str::from_utf8(take(&mut buf)?).map_err(|_| BackupError::Damaged("tree"))?;
-        if !TREES.contains(&name) {
+        let Some(&name) = TREES.iter().find(|t| **t == name) else {
             return Err(BackupError::Damaged("unknown tree"));
+        };
+        if trees.iter().any(|(t, _)| *t == name) {
+            return Err(BackupError::Damaged("tree twice"));
         }
-        let tree = db.open_tree(name)?;
         let n = take_u64(&mut buf)?;
         let mut batch = sled::Batch::default();
         for _ in 0..n {
@@ -194,16 +245,61 @@ pub fn restore_backup(backup: &[u8], dir: &Path) -> Result<Restored, BackupError
             }
             batch.insert(k, v);
         }
-        tree.apply_batch(batch)?;
+        trees.push((name, batch));
     }
     if !buf.is_empty() {
         return Err(BackupError::Damaged("trailing bytes"));
     }
-    report.own_checkpoint_verified &= records_match(&db, &origin)?;
+    Ok(Parsed { report, trees })
+}
+
+/// Writes a parsed backup into the new dir `tmp` and syncs it.
+fn write_restored(parsed: Parsed, tmp: &Path) -> Result<Restored, BackupError> {
+    let Parsed { mut report, trees } = parsed;
+    let dir_err = |source| BackupError::Dir {
+        path: tmp.display().to_string(),
+        source,
+    };
+    let db = sled::Config::new().path(tmp.join("db")).open()?;
+    for (name, batch) in trees {
+        db.open_tree(name)?.apply_batch(batch)?;
+    }
+    report.own_checkpoint_verified &= records_match(&db, &report.origin)?;
     db.flush()?;
     drop(db);
-    std::fs::write(dir.join("borough"), format!("{origin}\n")).map_err(dir_err)?;
+    let borough = tmp.join("borough");
+    std::fs::write(&borough, format!("{}\n", report.origin)).map_err(dir_err)?;
+    std::fs::File::open(&borough)
+        .and_then(|f| f.sync_all())
+        .map_err(dir_err)?;
+    sync_dir(&tmp.join("db")).map_err(dir_err)?;
+    sync_dir(tmp).map_err(dir_err)?;
     Ok(report)
+}
+
+/// A name beside `path` (same directory, so a rename is atomic) that no other file can have:
+/// `.NAME.TAG-PID-RANDOM`. Never `path` itself, whatever `path` is called.
+pub fn unique_sibling(path: &Path, tag: &str) -> std::io::Result<PathBuf> {
+    let name = path.file_name().ok_or_else(|| {
+        std::io::Error::new(std::io::ErrorKind::InvalidInput, "path names no file")
+    })?;
+    let random: u64 = rand::random();
+    let mut tmp_name = std::ffi::OsString::from(".");
+    tmp_name.push(name);
+    tmp_name.push(format!(".{tag}-{}-{random:016x}", std::process::id()));
+    Ok(path.with_file_name(tmp_name))
+}
+
+/// Makes a rename or create inside `path`'s directory durable.
+pub fn sync_parent(path: &Path) -> std::io::Result<()> {
+    match path.parent() {
+        Some(p) if !p.as_os_str().is_empty() => sync_dir(p),
+        _ => sync_dir(Path::new(".")),
+    }
+}
+
+fn sync_dir(dir: &Path) -> std::io::Result<()> {
+    std::fs::File::open(dir)?.sync_all()
 }
 
 /// The restored `records` hold exactly the live set the restored `origins` state describes

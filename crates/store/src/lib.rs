@@ -20,7 +20,7 @@ mod snapshot;
 mod write;
 
 pub use auth::{Scope, TokenInfo};
-pub use backup::{BackupError, Restored, restore_backup};
+pub use backup::{BackupError, Restored, restore_backup, sync_parent, unique_sibling};
 pub use digest::SetDigest;
 pub use keys::{KeyError, NodeKey, key_id, verify, write_private};
 pub use snapshot::{MAX_SNAPSHOT_BYTES, SnapshotOutcome};

@@ -318,3 +318,74 @@ fn a_backup_restores_whole_into_an_empty_dir_with_provider_tokens_suspended() {
             .suspended
     );
 }
+
+/// `body` (a backup without its checksum) framed with a fresh SHA-256, as a tamperer would.
+fn with_checksum(body: &[u8]) -> Vec<u8> {
+    use sha2::Digest;
+    let mut out = body.to_vec();
+    out.extend_from_slice(&sha2::Sha256::digest(body));
+    out
+}
+
+/// The names in `dir` other than `keep`.
+fn others(dir: &Path, keep: &[&str]) -> Vec<String> {
+    std::fs::read_dir(dir)
+        .expect("read dir")
+        .map(|e| e.expect("entry").file_name().to_string_lossy().into_owned())
+        .filter(|n| !keep.contains(&n.as_str()))
+        .collect()
+}
+
+#[test]
+fn a_restore_of_a_damaged_backup_leaves_the_dir_untouched_and_a_good_one_then_succeeds() {
+    let tmp = tempfile::tempdir().expect("tmp");
+    let key = tmp.path().join("x.key");
+    let a = open(&tmp.path().join("a"), X, &key);
+    a.create_token(Scope::Provider(Uuid::from_u128(1)), "provider one")
+        .expect("token");
+    let changes: Vec<Change> = (1..=20).map(|n| provider(n, &format!("P{n}"))).collect();
+    a.publish(&Scope::Admin, None, &changes).expect("publish");
+    let backup = a.backup().expect("backup");
+    let body = &backup[..backup.len() - 32];
+
+    // Cut inside the token tree (after meta, records, log and origins), checksum made to fit.
+    let mut auth = 4u64.to_be_bytes().to_vec();
+    auth.extend_from_slice(b"auth");
+    let at = body
+        .windows(auth.len())
+        .position(|w| w == auth.as_slice())
+        .expect("auth tree");
+    let cut = with_checksum(&body[..at + auth.len() + 8 + 3]);
+    // Every tree whole, then bytes that belong to none.
+    let mut trailing = body.to_vec();
+    trailing.extend_from_slice(b"extra");
+    let trailing = with_checksum(&trailing);
+
+    let keep = ["a", "x.key"];
+    let dir = tmp.path().join("restored");
+    for damaged in [&cut, &trailing] {
+        let e = restore_backup(damaged, &dir).expect_err("damaged");
+        assert!(
+            matches!(e, prospectus_store::BackupError::Damaged(_)),
+            "{e:?}"
+        );
+        assert!(!dir.exists(), "nothing written: {e}");
+        assert_eq!(others(tmp.path(), &keep), Vec::<String>::new(), "{e}");
+    }
+    // Into an existing empty dir: it stays empty after a failure, then takes the good copy.
+    std::fs::create_dir(&dir).expect("mkdir");
+    assert!(restore_backup(&trailing, &dir).is_err());
+    assert_eq!(others(&dir, &[]), Vec::<String>::new());
+    assert_eq!(others(tmp.path(), &keep), vec!["restored".to_string()]);
+
+    let r = restore_backup(&backup, &dir).expect("restore");
+    assert_eq!((r.own, r.own_checkpoint_verified), ((1, 20), true));
+    assert_eq!(others(tmp.path(), &keep), vec!["restored".to_string()]);
+    assert_eq!(
+        std::fs::read_to_string(dir.join("borough")).expect("borough"),
+        format!("{X}\n")
+    );
+    let restored = open(&dir, X, &key);
+    assert_eq!(restored.origin_info(X).unwrap(), a.origin_info(X).unwrap());
+    assert_eq!(name_at(&restored, 20), "P20");
+}
