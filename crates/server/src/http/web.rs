@@ -605,3 +605,35 @@ async fn asset(Path(path): Path<String>) -> Response {
         ),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::cell::Cell;
+
+    #[test]
+    fn overview_rows_are_counted_once_per_category_and_generation() {
+        let cache = OverviewCache::default();
+        let counted = Cell::new(0);
+        let count = || {
+            counted.set(counted.get() + 1);
+            Ok::<_, ()>(Vec::new())
+        };
+        let arts = Some(Category::ALL[0]);
+        for _ in 0..3 {
+            cache.rows(None, 7, count).expect("rows");
+        }
+        assert_eq!(counted.get(), 1, "repeats are a lookup");
+        cache.rows(arts, 7, count).expect("rows");
+        assert_eq!(counted.get(), 2, "each category its own rows");
+        cache.rows(None, 8, count).expect("rows");
+        cache.rows(None, 8, count).expect("rows");
+        assert_eq!(counted.get(), 3, "a new generation is counted again, once");
+        assert!(
+            cache.rows(arts, 9, || Err(())).is_err(),
+            "errors are not kept"
+        );
+        cache.rows(arts, 9, count).expect("rows");
+        assert_eq!(counted.get(), 4);
+    }
+}
