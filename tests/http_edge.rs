@@ -387,3 +387,142 @@ async fn past_its_concurrency_limit_the_node_sheds_load_at_once_and_stays_health
         "{next}"
     );
 }
+
+#[test]
+fn huge_inputs_get_short_json_errors_that_never_echo_them() {
+    let tmp = tempfile::tempdir().unwrap();
+    let node = Node::start(&tmp.path().join("n"), SOUTHWARK);
+    let a = node.addr.clone();
+    let huge = "9".repeat(60_000);
+    for (path, status) in [
+        (format!("/services?page={huge}"), 400),
+        (format!("/services/{huge}"), 404),
+        (format!("/organizations/{huge}"), 404),
+        (format!("/nope{huge}"), 404),
+        (format!("/services?postcode={huge}"), 400),
+    ] {
+        let r = get_req(&a, &path, "");
+        let head: String = r.text().chars().take(200).collect();
+        assert_eq!(r.status, status, "{}…: {head}", &path[..20]);
+        assert!(
+            r.body.len() < 1024,
+            "{}…: a {}-byte error for a 60 kB input",
+            &path[..20],
+            r.body.len()
+        );
+        let j = r.json();
+        assert!(j["error"].is_string(), "{j}");
+        // Quoted cut short, saying how long it was.
+        assert!(
+            j["message"]
+                .as_str()
+                .is_some_and(|m| m.len() < 300 && m.contains(" bytes)")),
+            "{j}"
+        );
+    }
+
+    // search= is bounded on every endpoint, not only the ones the index answers.
+    let many = vec!["word"; 2000].join("+");
+    for path in [
+        "/organizations",
+        "/taxonomies",
+        "/taxonomy_terms",
+        "/services",
+    ] {
+        let r = get_req(&a, &format!("{path}?search={many}"), "");
+        assert_eq!(r.status, 400, "{path}: {}", r.text());
+        assert_eq!(r.json()["parameter"], "search", "{path}");
+        assert!(r.body.len() < 1024, "{path}");
+    }
+    let seventeen: Vec<String> = (0..17).map(|i| format!("w{i}")).collect();
+    let r = get_req(
+        &a,
+        &format!("/organizations?search={}", seventeen.join("+")),
+        "",
+    );
+    assert_eq!(r.status, 400, "{}", r.text());
+    assert_eq!(r.json()["parameter"], "search");
+    let r = get_req(
+        &a,
+        &format!("/organizations?search={}", seventeen[..16].join("+")),
+        "",
+    );
+    assert_eq!(r.status, 200, "16 words are accepted: {}", r.text());
+}
+
+/// The `prospectus_http_blocking_in_flight` gauge of a node's `/metrics` (0 before any work).
+fn blocking_in_flight(addr: &str) -> f64 {
+    get_req(addr, "/metrics", "")
+        .text()
+        .lines()
+        .find_map(|l| l.strip_prefix("prospectus_http_blocking_in_flight "))
+        .and_then(|v| v.trim().parse().ok())
+        .unwrap_or(0.0)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn timed_out_requests_never_let_blocking_work_exceed_the_concurrency_limit() {
+    let tmp = tempfile::tempdir().unwrap();
+    let node = Node::start_with(
+        &tmp.path().join("n"),
+        SOUTHWARK,
+        &["--http-concurrency", "2", "--http-timeout-ms", "10"],
+    );
+    publish(&node, "edge-blocking", 300, 17).await;
+    let a = node.addr.clone();
+    // Far slower than the 10 ms timeout: every admitted request times out while its
+    // blocking work runs on.
+    let heavy = "/service_at_locations?per_page=1000&full=true&postcode=SE15&proximity=50000";
+
+    const CLIENTS: usize = 8;
+    const EACH: usize = 25;
+    let done = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let poller = {
+        let (a, done) = (a.clone(), done.clone());
+        std::thread::spawn(move || {
+            let mut peak = 0.0f64;
+            while !done.load(std::sync::atomic::Ordering::SeqCst) {
+                peak = peak.max(blocking_in_flight(&a));
+            }
+            peak
+        })
+    };
+    let clients: Vec<_> = (0..CLIENTS)
+        .map(|_| {
+            let a = a.clone();
+            std::thread::spawn(move || {
+                (0..EACH)
+                    .map(|_| get_req(&a, heavy, ""))
+                    .map(|r| {
+                        let error = r.json()["error"].as_str().unwrap_or("").to_string();
+                        (r.status, error, r.header("retry-after").map(str::to_string))
+                    })
+                    .collect::<Vec<_>>()
+            })
+        })
+        .collect();
+    let results: Vec<_> = clients
+        .into_iter()
+        .flat_map(|t| t.join().expect("client"))
+        .collect();
+    done.store(true, std::sync::atomic::Ordering::SeqCst);
+    let peak = poller.join().expect("poller");
+
+    assert!(peak >= 1.0, "the flood ran blocking work (peak {peak})");
+    assert!(
+        peak <= 2.0,
+        "blocking tasks in flight peaked at {peak} with --http-concurrency 2"
+    );
+    // Timed out, or refused at once while timed-out work still held the permits.
+    for (status, error, retry) in results.iter().filter(|(s, ..)| *s != 200) {
+        assert_eq!(*status, 503, "{error}");
+        assert!(error == "overloaded" || error == "timeout", "{error}");
+        assert_eq!(retry.as_deref(), Some("1"));
+    }
+    // Once the flood's work has drained, the node serves again.
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while blocking_in_flight(&a) > 0.0 {
+        assert!(Instant::now() < deadline, "blocking work never drained");
+    }
+    assert_eq!(get_req(&a, "/taxonomies", "").status, 200);
+}

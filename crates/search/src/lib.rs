@@ -26,7 +26,7 @@ mod query;
 pub use catalog::Catalog;
 pub use engine::{Facets, Hit, Page};
 pub use entry::Entry;
-pub use query::{Cursor, MAX_PAGE, MAX_RADIUS_KM, MAX_TEXT_BYTES, Near, Query, Sort};
+pub use query::{Cursor, MAX_PAGE, MAX_RADIUS_KM, MAX_TEXT_BYTES, MAX_WORDS, Near, Query, Sort};
 
 use prospectus_model::{Record, RecordKind};
 use prospectus_store::{Observer, Store, StoreError, Update};

@@ -24,6 +24,8 @@ pub const LAG: &str = "prospectus_replication_lag_entries";
 /// Positions of an origin for which two different signed entries or checkpoints were seen.
 pub const FORKS: &str = "prospectus_origin_forks";
 pub const STREAMS_OPEN: &str = "prospectus_streams_open";
+/// HTTP requests' blocking tasks running now (bounded by `--http-concurrency`).
+pub const HTTP_BLOCKING_IN_FLIGHT: &str = "prospectus_http_blocking_in_flight";
 pub const STREAMS_DROPPED: &str = "prospectus_streams_dropped_total";
 pub const STREAMS_REFUSED: &str = "prospectus_streams_refused_total";
 pub const ROSTER_RELOADS: &str = "prospectus_roster_reloads_total";
@@ -92,6 +94,10 @@ fn describe() {
     metrics::describe_gauge!(
         STREAMS_OPEN,
         "Long-lived streams (Subscribe, Pull, WatchChanges) holding a place"
+    );
+    metrics::describe_gauge!(
+        HTTP_BLOCKING_IN_FLIGHT,
+        "Blocking tasks of HTTP requests running now (index, store, rendering); at most --http-concurrency"
     );
     metrics::describe_counter!(
         STREAMS_DROPPED,

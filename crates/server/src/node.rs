@@ -381,6 +381,8 @@ pub async fn start(cfg: NodeConfig) -> Result<RunningNode, NodeError> {
         public_url: public_url(cfg.public_url.as_deref(), tls.is_some(), addr)?,
         boot: rand::random(),
         stale_after: std::time::Duration::from_secs(cfg.stale_after_secs),
+        blocking: crate::http::Blocking::new(cfg.limits.http_concurrency),
+        overview: crate::http::OverviewCache::default(),
     };
     let app = Routes::new(health_svc)
         .add_service(reflection)

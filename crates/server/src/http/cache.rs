@@ -27,16 +27,25 @@ fn validators(st: &HttpState, req: &Request) -> Validators {
         let cat = st.index.catalog();
         (cat.generation(), cat.changed_millis())
     };
+    let today = prospectus_store::today();
     let mut h = DefaultHasher::new();
     req.uri().path().hash(&mut h);
     req.uri().query().unwrap_or("").hash(&mut h);
-    prospectus_store::today().hash(&mut h);
+    today.hash(&mut h);
     Validators {
         generation,
         // Weak: the gzip and br encodings of one answer carry the same tag.
         etag: format!("W/\"{:x}-{generation:x}-{:x}\"", st.boot, h.finish()),
-        last_modified_secs: changed.div_euclid(1000),
+        last_modified_secs: last_modified_secs(changed, today),
     }
+}
+
+/// When an answer last changed: the catalog's last change, or the start of `today` (UTC, as
+/// `today()` is) if later, since the date is part of every answer. So an `If-Modified-Since`
+/// from before the date turned (an academic-year rollover) never gets a stale `304`.
+fn last_modified_secs(changed_millis: i64, today: chrono::NaiveDate) -> i64 {
+    let start_of_day = today.and_time(chrono::NaiveTime::MIN).and_utc().timestamp();
+    changed_millis.div_euclid(1000).max(start_of_day)
 }
 
 fn http_date(secs: i64) -> Option<HeaderValue> {
@@ -96,4 +105,35 @@ pub(super) async fn conditional(State(st): State<HttpState>, req: Request, next:
         set_validators(resp.headers_mut(), &v);
     }
     resp
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_answer_is_modified_at_the_latest_at_the_start_of_its_day() {
+        let day = chrono::NaiveDate::from_ymd_opt(2026, 8, 1).expect("date");
+        let midnight = day.and_time(chrono::NaiveTime::MIN).and_utc().timestamp();
+        // The catalog last changed the day before: the answer still changed at midnight.
+        assert_eq!(last_modified_secs((midnight - 3600) * 1000, day), midnight);
+        // A change later today is the answer's last change.
+        assert_eq!(
+            last_modified_secs((midnight + 60) * 1000 + 999, day),
+            midnight + 60
+        );
+        let v = Validators {
+            generation: 1,
+            etag: "W/\"x\"".into(),
+            last_modified_secs: last_modified_secs((midnight - 3600) * 1000, day),
+        };
+        let since = |secs: i64| {
+            let mut h = HeaderMap::new();
+            h.insert(header::IF_MODIFIED_SINCE, http_date(secs).expect("date"));
+            h
+        };
+        // A copy fetched yesterday after the last change is not current today.
+        assert!(!not_modified(&since(midnight - 60), &v));
+        assert!(not_modified(&since(midnight + 60), &v));
+    }
 }

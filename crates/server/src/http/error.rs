@@ -4,7 +4,7 @@ use axum::extract::Request;
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
-use prospectus_model::Uuid;
+use prospectus_model::{Uuid, shown};
 use serde_json::json;
 
 /// Errors as JSON bodies.
@@ -22,6 +22,8 @@ pub enum ApiError {
         restart: String,
     },
     Internal(String),
+    /// Every permit for blocking work is held by work still running: the shedding layer's 503.
+    Overloaded,
 }
 
 pub(super) fn bad(parameter: &str, message: impl Into<String>) -> ApiError {
@@ -49,6 +51,7 @@ impl From<prospectus_store::StoreError> for ApiError {
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         let (status, body) = match self {
+            ApiError::Overloaded => return overloaded(),
             ApiError::BadParam { parameter, message } => (
                 StatusCode::BAD_REQUEST,
                 json!({"error": "bad_parameter", "parameter": parameter, "message": message}),
@@ -78,32 +81,40 @@ pub(super) type ApiResult = Result<Response, ApiError>;
 pub(super) fn path_id(what: &str, raw: &str) -> Result<Uuid, ApiError> {
     // An id that is not a UUID cannot name anything here: 404, like an unknown UUID.
     Uuid::parse_str(raw.trim())
-        .map_err(|_| ApiError::NotFound(format!("no {what} with id {raw:?}")))
+        .map_err(|_| ApiError::NotFound(format!("no {what} with id {}", shown(raw))))
 }
 
 /// What the edge refused before a handler ran (load shedding, timeout), as JSON. Overload and
 /// timeout say when to come back (`Retry-After`), so clients back off instead of hammering.
 pub(super) async fn edge_error(err: tower::BoxError) -> Response {
-    let (status, error, message) = if err.is::<tower::load_shed::error::Overloaded>() {
-        (
-            StatusCode::SERVICE_UNAVAILABLE,
-            "overloaded",
-            "too many requests in progress; retry shortly",
-        )
+    if err.is::<tower::load_shed::error::Overloaded>() {
+        overloaded()
     } else if err.is::<tower::timeout::error::Elapsed>() {
-        (
+        refusal(
             StatusCode::SERVICE_UNAVAILABLE,
             "timeout",
             "the request took too long; retry shortly",
         )
     } else {
         tracing::error!(error = %err, "http edge failed");
-        (
+        refusal(
             StatusCode::INTERNAL_SERVER_ERROR,
             "internal",
             "internal error; see the node's log",
         )
-    };
+    }
+}
+
+/// The answer to a request refused for overload, at the edge or for want of a blocking permit.
+pub(super) fn overloaded() -> Response {
+    refusal(
+        StatusCode::SERVICE_UNAVAILABLE,
+        "overloaded",
+        "too many requests in progress; retry shortly",
+    )
+}
+
+fn refusal(status: StatusCode, error: &str, message: &str) -> Response {
     let mut resp = (
         status,
         axum::Json(json!({"error": error, "message": message})),

@@ -37,7 +37,7 @@ pub(super) async fn feed_services(
     }
     // Links come from the configured public URL, never from the request's Host header.
     let base = st.public_url.clone();
-    blocking(move || {
+    blocking(st.blocking.clone(), move || {
         let mut items = Vec::new();
         let mut pos = after;
         let mut last: Option<(u64, Uuid)> = None;

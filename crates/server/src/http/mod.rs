@@ -12,6 +12,7 @@
 //! has the body limit (413), compression when asked (gzip, br) and JSON errors; the node adds
 //! CORS over everything.
 
+mod blocking;
 mod cache;
 mod error;
 mod feed;
@@ -21,7 +22,9 @@ mod params;
 mod records;
 mod web;
 
+pub use blocking::Blocking;
 pub use health::Readiness;
+pub use web::OverviewCache;
 
 use crate::config::Limits;
 use crate::peers::Fed;
@@ -64,6 +67,10 @@ pub struct HttpState {
     pub boot: u64,
     /// Results from an origin quiet for longer than this are marked stale.
     pub stale_after: Duration,
+    /// Permits for blocking work, sized from `Limits::http_concurrency`.
+    pub blocking: Blocking,
+    /// `/find/overview` rows per category, kept for one catalog generation.
+    pub overview: OverviewCache,
 }
 
 /// The HTTP routes with their edge (no fallback: `node` sets one that also answers unknown
@@ -144,19 +151,25 @@ pub async fn fallback(req: Request) -> Response {
     }
     ::metrics::counter!(crate::metrics::REQUESTS, "kind" => "http", "route" => "unmatched", "status" => "404")
         .increment(1);
-    ApiError::NotFound(format!("no such path {}", req.uri().path())).into_response()
+    ApiError::NotFound(format!(
+        "no such path {}",
+        prospectus_model::shown(req.uri().path())
+    ))
+    .into_response()
 }
 
 pub(super) fn json_response(v: Value) -> Response {
     axum::Json(v).into_response()
 }
 
-/// Runs blocking store work off the async threads.
-pub(super) async fn blocking<F>(f: F) -> ApiResult
+/// Runs blocking store work off the async threads, within the blocking permits.
+pub(super) async fn blocking<F>(pool: Blocking, f: F) -> ApiResult
 where
     F: FnOnce() -> ApiResult + Send + 'static,
 {
-    tokio::task::spawn_blocking(f)
-        .await
-        .map_err(|e| ApiError::Internal(format!("task: {e}")))?
+    match pool.run(f).await {
+        Ok(r) => r,
+        Err(blocking::Refused::Overloaded) => Err(ApiError::Overloaded),
+        Err(blocking::Refused::Failed(e)) => Err(ApiError::Internal(format!("task: {e}"))),
+    }
 }

@@ -10,7 +10,7 @@
 
 use super::error::{ApiError, ApiResult, bad, path_id};
 use super::params::{Params, parse_params};
-use super::{HttpState, blocking, default_rules, json_response};
+use super::{Blocking, HttpState, blocking, default_rules, json_response};
 use axum::body::{Body, Bytes};
 use axum::extract::rejection::QueryRejection;
 use axum::extract::{Path, Query, State};
@@ -299,20 +299,17 @@ fn page_response(p: &Params, total: usize, contents: Vec<Value>) -> Response {
 
 /// Streams NDJSON: `next(cursor)` gives the next chunk's records and the cursor after it, or
 /// `None` at the end. Each chunk is built off the async threads; only one is held at a time.
-fn ndjson<C, F>(start: C, next: F) -> Response
+fn ndjson<C, F>(pool: Blocking, start: C, next: F) -> Response
 where
     C: Send + 'static,
     F: Fn(C) -> Option<(Vec<Value>, C)> + Send + Sync + 'static,
 {
     let next = Arc::new(next);
     let stream = futures::stream::unfold(Some(start), move |cur| {
-        let next = next.clone();
+        let (next, pool) = (next.clone(), pool.clone());
         async move {
             let cur = cur?;
-            let (values, cur) = tokio::task::spawn_blocking(move || next(cur))
-                .await
-                .ok()
-                .flatten()?;
+            let (values, cur) = pool.run_waiting(move || next(cur)).await.ok().flatten()?;
             let mut chunk = String::new();
             for v in values {
                 chunk.push_str(&v.to_string());
@@ -330,6 +327,7 @@ where
 
 /// NDJSON of items already selected (held as pointers), in `key` order.
 fn ndjson_of<T, K>(
+    pool: Blocking,
     mut items: Vec<T>,
     key: impl Fn(&T) -> K,
     project: impl Fn(&T) -> Value + Send + Sync + 'static,
@@ -340,7 +338,7 @@ where
 {
     items.sort_unstable_by_key(key);
     let items = Arc::new(items);
-    ndjson(0usize, move |at| {
+    ndjson(pool, 0usize, move |at| {
         let chunk = items.get(at..)?;
         if chunk.is_empty() {
             return None;
@@ -389,18 +387,23 @@ pub(super) async fn services(
 ) -> ApiResult {
     let p = parse_params(q)?;
     let detail = detail_of(&p);
-    blocking(move || {
+    blocking(st.blocking.clone(), move || {
         if p.ndjson {
             if !filtered(&p) {
-                return Ok(ndjson(Some(None), move |after: Option<Option<Uuid>>| {
-                    let page = st.index.catalog().courses_after(after?, NDJSON_CHUNK);
-                    let last = page.last().map(|e| e.course.id);
-                    let values = page.iter().map(|e| service_json(e, detail)).collect();
-                    Some((values, last.map(Some)))
-                }));
+                return Ok(ndjson(
+                    st.blocking.clone(),
+                    Some(None),
+                    move |after: Option<Option<Uuid>>| {
+                        let page = st.index.catalog().courses_after(after?, NDJSON_CHUNK);
+                        let last = page.last().map(|e| e.course.id);
+                        let values = page.iter().map(|e| service_json(e, detail)).collect();
+                        Some((values, last.map(Some)))
+                    },
+                ));
             }
             let found = select(&st, &p)?;
             return Ok(ndjson_of(
+                st.blocking.clone(),
                 found,
                 |e| e.course.id,
                 move |e| service_json(e, detail),
@@ -420,7 +423,7 @@ pub(super) async fn services(
     .await
 }
 
-#[tracing::instrument(skip_all, fields(id = %raw))]
+#[tracing::instrument(skip_all, fields(id = %prospectus_model::shown(&raw)))]
 pub(super) async fn service_by_id(
     State(st): State<HttpState>,
     Path(raw): Path<String>,
@@ -440,7 +443,7 @@ pub(super) async fn organizations(
     q: Result<Query<Vec<(String, String)>>, QueryRejection>,
 ) -> ApiResult {
     let p = parse_params(q)?;
-    blocking(move || {
+    blocking(st.blocking.clone(), move || {
         let mut providers = st.index.catalog().providers();
         providers.retain(|x| {
             let desc = x.description.as_deref().unwrap_or("");
@@ -452,6 +455,7 @@ pub(super) async fn organizations(
             Detail::Summary
         };
         let full_service = p.full_service;
+        let pool = st.blocking.clone();
         let project = move |x: &Arc<Provider>| {
             let mut v = oruk::organization(x, detail);
             if full_service {
@@ -461,7 +465,7 @@ pub(super) async fn organizations(
             v
         };
         if p.ndjson {
-            return Ok(ndjson_of(providers, |x| x.id, project));
+            return Ok(ndjson_of(pool, providers, |x| x.id, project));
         }
         let total = providers.len();
         let contents = providers
@@ -475,7 +479,7 @@ pub(super) async fn organizations(
     .await
 }
 
-#[tracing::instrument(skip_all, fields(id = %raw))]
+#[tracing::instrument(skip_all, fields(id = %prospectus_model::shown(&raw)))]
 pub(super) async fn organization_by_id(
     State(st): State<HttpState>,
     Path(raw): Path<String>,
@@ -483,7 +487,7 @@ pub(super) async fn organization_by_id(
 ) -> ApiResult {
     let id = path_id("organization", &raw)?;
     let p = parse_params(q)?;
-    blocking(move || {
+    blocking(st.blocking.clone(), move || {
         let (provider, svcs) = {
             let cat = st.index.catalog();
             let provider = cat
@@ -510,11 +514,12 @@ pub(super) async fn service_at_locations(
 ) -> ApiResult {
     let p = parse_params(q)?;
     let full = p.full;
-    blocking(move || {
+    blocking(st.blocking.clone(), move || {
         let key = |x: &(Arc<Entry>, usize)| (x.0.course.id, x.1);
         if p.ndjson {
             if !filtered(&p) {
                 return Ok(ndjson(
+                    st.blocking.clone(),
                     Some(None),
                     move |after: Option<Option<(Uuid, u16)>>| {
                         let page = st.index.catalog().runs_after(after?, NDJSON_CHUNK);
@@ -527,7 +532,9 @@ pub(super) async fn service_at_locations(
                 ));
             }
             let runs = select_runs(&st, &p)?;
-            return Ok(ndjson_of(runs, key, move |(e, i)| sal_json(e, *i, full)));
+            return Ok(ndjson_of(st.blocking.clone(), runs, key, move |(e, i)| {
+                sal_json(e, *i, full)
+            }));
         }
         let (skip, take) = (skip_of(&p), p.per_page as usize);
         let (total, page) = if filtered(&p) {
@@ -543,7 +550,7 @@ pub(super) async fn service_at_locations(
     .await
 }
 
-#[tracing::instrument(skip_all, fields(id = %raw))]
+#[tracing::instrument(skip_all, fields(id = %prospectus_model::shown(&raw)))]
 pub(super) async fn service_at_location_by_id(
     State(st): State<HttpState>,
     Path(raw): Path<String>,
@@ -569,7 +576,7 @@ pub(super) async fn taxonomies(
     Ok(static_list(&p, items, |t| t.to_json(p.full)))
 }
 
-#[tracing::instrument(skip_all, fields(id = %raw))]
+#[tracing::instrument(skip_all, fields(id = %prospectus_model::shown(&raw)))]
 pub(super) async fn taxonomy_by_id(Path(raw): Path<String>) -> ApiResult {
     let id = path_id("taxonomy", &raw)?;
     oruk::taxonomy_by_id(id)
@@ -592,7 +599,7 @@ pub(super) async fn taxonomy_terms(
     Ok(static_list(&p, items, |t| t.to_json()))
 }
 
-#[tracing::instrument(skip_all, fields(id = %raw))]
+#[tracing::instrument(skip_all, fields(id = %prospectus_model::shown(&raw)))]
 pub(super) async fn taxonomy_term_by_id(Path(raw): Path<String>) -> ApiResult {
     let id = path_id("taxonomy_term", &raw)?;
     oruk::term_by_id(id)

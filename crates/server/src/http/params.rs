@@ -5,7 +5,8 @@ use super::error::{ApiError, bad};
 use axum::extract::Query;
 use axum::extract::rejection::QueryRejection;
 use chrono::{DateTime, NaiveDate, NaiveTime};
-use prospectus_model::{Uuid, Weekday};
+use prospectus_model::{Uuid, Weekday, shown};
+use prospectus_search::{MAX_TEXT_BYTES, MAX_WORDS};
 
 pub(super) const DEFAULT_PER_PAGE: u64 = 50;
 pub(super) const MAX_PER_PAGE: u64 = 1000;
@@ -38,19 +39,22 @@ pub(super) fn parse_bool(name: &str, v: &str) -> Result<bool, ApiError> {
     match v.trim().to_ascii_lowercase().as_str() {
         "true" | "1" | "yes" | "" => Ok(true),
         "false" | "0" | "no" => Ok(false),
-        _ => Err(bad(name, format!("expected true or false, got {v:?}"))),
+        _ => Err(bad(
+            name,
+            format!("expected true or false, got {}", shown(v)),
+        )),
     }
 }
 
 pub(super) fn parse_uuid(name: &str, v: &str) -> Result<Uuid, ApiError> {
-    Uuid::parse_str(v.trim()).map_err(|_| bad(name, format!("expected a UUID, got {v:?}")))
+    Uuid::parse_str(v.trim()).map_err(|_| bad(name, format!("expected a UUID, got {}", shown(v))))
 }
 
 pub(super) fn parse_time(name: &str, v: &str) -> Result<NaiveTime, ApiError> {
     let v = v.trim();
     NaiveTime::parse_from_str(v, "%H:%M")
         .or_else(|_| NaiveTime::parse_from_str(v, "%H:%M:%S"))
-        .map_err(|_| bad(name, format!("expected a time HH:MM, got {v:?}")))
+        .map_err(|_| bad(name, format!("expected a time HH:MM, got {}", shown(v))))
 }
 
 pub(super) fn parse_day(v: &str) -> Result<Weekday, ApiError> {
@@ -66,7 +70,10 @@ pub(super) fn parse_day(v: &str) -> Result<Weekday, ApiError> {
         .ok_or_else(|| {
             bad(
                 "day",
-                format!("expected a weekday (mon…sun, MO…SU or Monday…), got {v:?}"),
+                format!(
+                    "expected a weekday (mon…sun, MO…SU or Monday…), got {}",
+                    shown(v)
+                ),
             )
         })
 }
@@ -84,7 +91,10 @@ pub(super) fn parse_datetime(name: &str, v: &str) -> Result<i64, ApiError> {
     }
     Err(bad(
         name,
-        format!("expected an RFC 3339 date-time or YYYY-MM-DD, got {v:?}"),
+        format!(
+            "expected an RFC 3339 date-time or YYYY-MM-DD, got {}",
+            shown(v)
+        ),
     ))
 }
 
@@ -93,9 +103,34 @@ pub(super) fn parse_u64(name: &str, v: &str, min: u64, max: u64) -> Result<u64, 
         Ok(n) if (min..=max).contains(&n) => Ok(n),
         _ => Err(bad(
             name,
-            format!("expected an integer from {min} to {max}, got {v:?}"),
+            format!("expected an integer from {min} to {max}, got {}", shown(v)),
         )),
     }
+}
+
+/// The words of `search=`, bounded as the index bounds free text, for every endpoint (the
+/// ones that filter by substring as much as the ones that ask the index).
+fn parse_search(name: &str, v: &str) -> Result<Vec<String>, ApiError> {
+    if v.len() > MAX_TEXT_BYTES {
+        return Err(bad(
+            name,
+            format!(
+                "is {} bytes; at most {MAX_TEXT_BYTES} are accepted",
+                v.len()
+            ),
+        ));
+    }
+    let words: Vec<String> = v.split_whitespace().map(str::to_lowercase).collect();
+    if words.len() > MAX_WORDS {
+        return Err(bad(
+            name,
+            format!(
+                "has {} words; at most {MAX_WORDS} are accepted",
+                words.len()
+            ),
+        ));
+    }
+    Ok(words)
 }
 
 pub(super) fn parse_params(
@@ -110,13 +145,7 @@ pub(super) fn parse_params(
     let mut postcode: Option<String> = None;
     for (k, v) in &pairs {
         match k.as_str() {
-            "search" | "text" => {
-                p.search = v
-                    .split_whitespace()
-                    .map(|w| w.to_lowercase())
-                    .filter(|w| !w.is_empty())
-                    .collect()
-            }
+            "search" | "text" => p.search = parse_search(k, v)?,
             "page" => p.page = parse_u64("page", v, 1, u64::from(u32::MAX))?,
             "per_page" => p.per_page = parse_u64("per_page", v, 1, MAX_PER_PAGE)?,
             "taxonomy_term_id" => p.taxonomy_term_id = Some(parse_uuid(k, v)?),
@@ -131,7 +160,12 @@ pub(super) fn parse_params(
                 p.ndjson = match v.trim().to_ascii_lowercase().as_str() {
                     "json" | "" => false,
                     "ndjson" => true,
-                    _ => return Err(bad("format", format!("expected json or ndjson, got {v:?}"))),
+                    _ => {
+                        return Err(bad(
+                            "format",
+                            format!("expected json or ndjson, got {}", shown(v)),
+                        ));
+                    }
                 }
             }
             "minimum_age" => p.minimum_age = Some(parse_u64(k, v, 0, 150)? as u8),
@@ -146,7 +180,12 @@ pub(super) fn parse_params(
                     .parse()
                     .ok()
                     .filter(|m: &f64| m.is_finite() && *m > 0.0)
-                    .ok_or_else(|| bad("proximity", format!("expected metres > 0, got {v:?}")))?;
+                    .ok_or_else(|| {
+                        bad(
+                            "proximity",
+                            format!("expected metres > 0, got {}", shown(v)),
+                        )
+                    })?;
                 p.proximity_m = Some(m);
             }
             _ => {}
@@ -159,7 +198,8 @@ pub(super) fn parse_params(
     }
     if let Some(pc) = postcode {
         let c = prospectus_geo::postcode_centroid(&pc)
-            .map_err(|e| bad("postcode", format!("{pc:?}: {e}")))?;
+            // The error quotes the value cut short (`shown`).
+            .map_err(|e| bad("postcode", e.to_string()))?;
         p.postcode = Some((c.lat, c.lon));
     } else if p.proximity_m.is_some() {
         return Err(bad("proximity", "proximity needs a postcode"));

@@ -7,7 +7,7 @@
 //! page says `Cache-Control: no-store`. No page loads anything from anywhere but the node
 //! (`Content-Security-Policy: default-src 'self'`) or sends a referrer.
 
-use super::HttpState;
+use super::{Blocking, HttpState};
 use axum::Router;
 use axum::extract::rejection::{FormRejection, QueryRejection};
 use axum::extract::{Form, Path, Query, State};
@@ -16,7 +16,7 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use chrono::NaiveDate;
 use prospectus_model::{
-    Attendance, Context, Course, DeliveryMode, Provider, Record, RecordKind, Uuid, Venue,
+    Attendance, Category, Context, Course, DeliveryMode, Provider, Record, RecordKind, Uuid, Venue,
 };
 use prospectus_search::{Near, Query as IndexQuery, Sort};
 use prospectus_store::Store;
@@ -24,7 +24,8 @@ use prospectus_web::{
     ClientForm, CoursePage, CourseView, Delivery, Facets, FormError, OverviewPage, ProvisionRow,
     Results, SearchForm, SearchPage, SheetPage, SortBy,
 };
-use std::sync::Arc;
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
 
 /// Results per page.
 const PAGE_SIZE: usize = 20;
@@ -94,11 +95,14 @@ fn failed(e: impl std::fmt::Display) -> Response {
     )
 }
 
-/// Runs blocking work (index, store) off the async threads and renders its answer.
-async fn blocking(f: impl FnOnce() -> Response + Send + 'static) -> Response {
-    tokio::task::spawn_blocking(f)
-        .await
-        .unwrap_or_else(|e| failed(format!("task: {e}")))
+/// Runs blocking work (index, store) off the async threads, within the blocking permits, and
+/// renders its answer.
+async fn blocking(pool: Blocking, f: impl FnOnce() -> Response + Send + 'static) -> Response {
+    match pool.run(f).await {
+        Ok(r) => r,
+        Err(super::blocking::Refused::Overloaded) => super::error::overloaded(),
+        Err(super::blocking::Refused::Failed(e)) => failed(format!("task: {e}")),
+    }
 }
 
 fn today() -> NaiveDate {
@@ -137,7 +141,7 @@ impl<S: Send + Sync> axum::extract::FromRequest<S> for Input {
 }
 
 async fn search(State(st): State<HttpState>, Input { pairs, post }: Input) -> Response {
-    blocking(move || {
+    blocking(st.blocking.clone(), move || {
         let (form, mut errors) = SearchForm::parse(&pairs);
         let client = if post {
             let (c, e) = ClientForm::parse(&pairs);
@@ -388,7 +392,7 @@ async fn course(
     let Ok(id) = Uuid::parse_str(&raw) else {
         return not_found();
     };
-    blocking(move || {
+    blocking(st.blocking.clone(), move || {
         let client = client_of(&pairs, post);
         let Some(r) = resolve(&st.store, id) else {
             return not_found();
@@ -411,7 +415,7 @@ async fn course(
 }
 
 async fn sheet(State(st): State<HttpState>, Input { pairs, post }: Input) -> Response {
-    blocking(move || {
+    blocking(st.blocking.clone(), move || {
         let mut ids: Vec<Uuid> = Vec::new();
         for (k, v) in &pairs {
             if k == "id"
@@ -462,18 +466,69 @@ async fn overview(State(st): State<HttpState>, Input { pairs, .. }: Input) -> Re
         },
         _ => None,
     };
-    let index = st.index.clone();
-    blocking(move || match provision(&index, category) {
-        Ok(rows) => html(
-            StatusCode::OK,
-            prospectus_web::overview(&OverviewPage {
-                category,
-                rows: &rows,
-            }),
-        ),
-        Err(e) => failed(e),
+    let (index, cache) = (st.index.clone(), st.overview.clone());
+    blocking(st.blocking.clone(), move || {
+        let generation = index.catalog().generation();
+        match cache.rows(category, generation, || provision(&index, category)) {
+            Ok(rows) => html(
+                StatusCode::OK,
+                prospectus_web::overview(&OverviewPage {
+                    category,
+                    rows: &rows,
+                }),
+            ),
+            Err(e) => failed(e),
+        }
     })
     .await
+}
+
+/// `/find/overview` rows per category, each kept while the catalog generation and the date
+/// (the funding rules' year) it was counted under are current: an unauthenticated GET then
+/// costs a lookup, not five index searches. At most one entry per category (and one for all).
+#[derive(Clone, Default)]
+pub struct OverviewCache {
+    rows: Arc<Mutex<HashMap<Option<Category>, Counted>>>,
+}
+
+struct Counted {
+    generation: u64,
+    day: NaiveDate,
+    rows: Arc<Vec<ProvisionRow>>,
+}
+
+impl OverviewCache {
+    /// The rows for `category`, from the cache when counted under `generation` (read before
+    /// `count` searches, so rows counted while a commit landed are at least that new) and
+    /// today's date; else from `count`, and kept.
+    fn rows<E>(
+        &self,
+        category: Option<Category>,
+        generation: u64,
+        count: impl FnOnce() -> Result<Vec<ProvisionRow>, E>,
+    ) -> Result<Arc<Vec<ProvisionRow>>, E> {
+        let day = today();
+        if let Some(c) = self.lock().get(&category)
+            && c.generation == generation
+            && c.day == day
+        {
+            return Ok(c.rows.clone());
+        }
+        let rows = Arc::new(count()?);
+        self.lock().insert(
+            category,
+            Counted {
+                generation,
+                day,
+                rows: rows.clone(),
+            },
+        );
+        Ok(rows)
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<Option<Category>, Counted>> {
+        self.rows.lock().unwrap_or_else(|p| p.into_inner())
+    }
 }
 
 /// Per borough: courses, free, evening/weekend, weekday-daytime only, online, step-free — each
@@ -548,5 +603,37 @@ async fn asset(Path(path): Path<String>) -> Response {
             "Page not found",
             "Check the address.",
         ),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::cell::Cell;
+
+    #[test]
+    fn overview_rows_are_counted_once_per_category_and_generation() {
+        let cache = OverviewCache::default();
+        let counted = Cell::new(0);
+        let count = || {
+            counted.set(counted.get() + 1);
+            Ok::<_, ()>(Vec::new())
+        };
+        let arts = Some(Category::ALL[0]);
+        for _ in 0..3 {
+            cache.rows(None, 7, count).expect("rows");
+        }
+        assert_eq!(counted.get(), 1, "repeats are a lookup");
+        cache.rows(arts, 7, count).expect("rows");
+        assert_eq!(counted.get(), 2, "each category its own rows");
+        cache.rows(None, 8, count).expect("rows");
+        cache.rows(None, 8, count).expect("rows");
+        assert_eq!(counted.get(), 3, "a new generation is counted again, once");
+        assert!(
+            cache.rows(arts, 9, || Err(())).is_err(),
+            "errors are not kept"
+        );
+        cache.rows(arts, 9, count).expect("rows");
+        assert_eq!(counted.get(), 4);
     }
 }
