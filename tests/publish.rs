@@ -532,3 +532,37 @@ async fn records_that_lie_about_dates_or_repeat_an_id_are_refused_and_nothing_la
         .await
         .expect("valid courses publish");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_clients_request_id_reaches_the_log_bounded() {
+    let tmp = tempfile::tempdir().unwrap();
+    let node = Node::start(&tmp.path().join("node"), SOUTHWARK);
+    let b = generated(3);
+    let chunk = w::PublishBatchChunk {
+        idempotency_key: "request-id".into(),
+        ops: b.clone().into_records().iter().map(op).collect(),
+    };
+    let mut req = bearer(futures::stream::iter(vec![chunk]), &node.admin_token());
+    let id = "r".repeat(5000);
+    req.metadata_mut()
+        .insert("x-request-id", id.parse().expect("ascii"));
+    node.publisher()
+        .await
+        .publish_batch(req)
+        .await
+        .expect("publish");
+    let log = wait_for("the commit logged", || {
+        let log = node.log();
+        log.contains("batch committed").then_some(log)
+    });
+    let line = log
+        .lines()
+        .find(|l| l.contains("batch committed"))
+        .expect("a commit line");
+    assert!(line.contains(&"r".repeat(64)), "the id is kept: {line}");
+    assert!(
+        !line.contains(&"r".repeat(65)),
+        "a 5,000-character request id is cut to 64 in the log ({} characters)",
+        line.len()
+    );
+}

@@ -351,7 +351,8 @@ pub async fn start(cfg: NodeConfig) -> Result<RunningNode, NodeError> {
                 .headers()
                 .get("x-request-id")
                 .and_then(|v| v.to_str().ok())
-                .map(str::to_string)
+                // A client's id goes into every log line of the request: bounded.
+                .map(|v| v.chars().take(64).collect::<String>())
                 .unwrap_or_else(|| uuid::Uuid::new_v4().simple().to_string()[..12].to_string());
             tracing::info_span!(
                 "rpc",
