@@ -2,10 +2,83 @@
 //! memory read from `/proc`, and the machine's load average (printed at start and end of a
 //! run, since the benchmark machine is shared).
 
-use anyhow::{Result, bail};
-use std::path::Path;
-use std::process::Child;
+use anyhow::{Context, Result, anyhow, bail};
+use prospectus_dataset::Bundle;
+use prospectus_model::Record;
+use prospectus_store::{Change, NodeKey, Scope, Store};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
+
+/// Generates `courses` courses (with providers and venues) and publishes them into a new
+/// store for `origin` at `data`, exactly as a node would hold them; prints the load time.
+pub fn load_directory(
+    data: &Path,
+    origin: &str,
+    seed: u64,
+    courses: usize,
+) -> Result<(Bundle, Store)> {
+    std::fs::create_dir_all(data)?;
+    let t = Instant::now();
+    let bundle = prospectus_dataset::generate(seed, courses, None)?;
+    let (key, _) = NodeKey::load_or_create(&data.join("node.key"))?;
+    let store = Store::open(data, origin, key)?;
+    std::fs::write(data.join("borough"), format!("{origin}\n"))?;
+    let records: Vec<Record> = bundle.clone().into_records();
+    for chunk in records.chunks(5000) {
+        let changes: Vec<Change> = chunk.iter().cloned().map(Change::Upsert).collect();
+        store.publish(&Scope::Admin, None, &changes)?;
+    }
+    println!(
+        "loaded {} records into the store in {:.1} s ({} MB on disk)",
+        records.len(),
+        t.elapsed().as_secs_f64(),
+        store.size_on_disk()? / 1_000_000
+    );
+    Ok((bundle, store))
+}
+
+/// Starts the release node (`bin`, or `prospectus` beside this benchmark's binary) on the
+/// store at `data`, logging to `log` at `rust_log`; returns it with its address once it is up
+/// (the index rebuilt from the store), printing how long that took and its RSS.
+pub fn start_node(
+    bin: Option<PathBuf>,
+    data: &Path,
+    origin: &str,
+    log: &Path,
+    rust_log: &str,
+) -> Result<(NodeProc, String)> {
+    let bin = match bin {
+        Some(p) => p,
+        None => std::env::current_exe()?
+            .parent()
+            .map(|d| d.join("prospectus"))
+            .ok_or_else(|| anyhow!("cannot locate the prospectus binary; pass --node-bin"))?,
+    };
+    let t = Instant::now();
+    let child = Command::new(&bin)
+        .args(["serve", "--listen", "127.0.0.1:0", "--borough", origin])
+        .arg("--data-dir")
+        .arg(data)
+        .env("RUST_LOG", rust_log)
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(std::fs::File::create(log)?)
+        .spawn()
+        .with_context(|| format!("starting {}", bin.display()))?;
+    let mut node = NodeProc(child);
+    let addr = wait_for_file(
+        &data.join("node.addr"),
+        &mut node.0,
+        Duration::from_secs(600),
+    )?;
+    println!(
+        "node up in {:.1} s (index rebuilt from the store at start), RSS {} MB",
+        t.elapsed().as_secs_f64(),
+        proc_status_kb(node.0.id(), "VmRSS:").unwrap_or(0) / 1024
+    );
+    Ok((node, addr))
+}
 
 /// Kills the node on drop.
 pub struct NodeProc(pub Child);

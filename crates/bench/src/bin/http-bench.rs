@@ -8,17 +8,14 @@
 //! Build and run: cargo build --release --workspace --locked --bins &&
 //!                target/release/http-bench
 
-use anyhow::{Context, Result, anyhow, bail};
+use anyhow::{Result, anyhow, bail};
 use hdrhistogram::Histogram;
 use prospectus_bench::measure::{histogram, record};
-use prospectus_bench::node::{NodeProc, loadavg, proc_status_kb, wait_for_file};
-use prospectus_model::Record;
+use prospectus_bench::node::{load_directory, loadavg, proc_status_kb, start_node};
 use prospectus_proto::v1 as w;
-use prospectus_store::{Change, NodeKey, Scope, Store};
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::TcpStream;
 use std::path::PathBuf;
-use std::process::{Command, Stdio};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
@@ -333,57 +330,16 @@ fn main() -> Result<()> {
     );
     let tmp = tempfile::tempdir()?;
     let data = tmp.path().join("node");
-    std::fs::create_dir_all(&data)?;
-
-    // The directory, published through the store exactly as a node would hold it.
-    let t = Instant::now();
-    let bundle = prospectus_dataset::generate(a.seed, a.courses, None)?;
-    {
-        let (key, _) = NodeKey::load_or_create(&data.join("node.key"))?;
-        let store = Store::open(&data, ORIGIN, key)?;
-        std::fs::write(data.join("borough"), format!("{ORIGIN}\n"))?;
-        let records: Vec<Record> = bundle.clone().into_records();
-        for chunk in records.chunks(5000) {
-            let changes: Vec<Change> = chunk.iter().cloned().map(Change::Upsert).collect();
-            store.publish(&Scope::Admin, None, &changes)?;
-        }
-        println!(
-            "loaded {} records into the store in {:.1} s",
-            records.len(),
-            t.elapsed().as_secs_f64()
-        );
-    }
-
-    let node_bin = match a.node_bin {
-        Some(p) => p,
-        None => std::env::current_exe()?
-            .parent()
-            .map(|d| d.join("prospectus"))
-            .ok_or_else(|| anyhow!("cannot locate the prospectus binary; pass --node-bin"))?,
-    };
-    let t = Instant::now();
-    let child = Command::new(&node_bin)
-        .args(["serve", "--listen", "127.0.0.1:0", "--borough", ORIGIN])
-        .arg("--data-dir")
-        .arg(&data)
-        .env("RUST_LOG", "warn")
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(std::fs::File::create(tmp.path().join("node.log"))?)
-        .spawn()
-        .with_context(|| format!("starting {}", node_bin.display()))?;
-    let mut node = NodeProc(child);
-    let addr = wait_for_file(
-        &data.join("node.addr"),
-        &mut node.0,
-        Duration::from_secs(600),
+    let (bundle, store) = load_directory(&data, ORIGIN, a.seed, a.courses)?;
+    drop(store);
+    let (node, addr) = start_node(
+        a.node_bin,
+        &data,
+        ORIGIN,
+        &tmp.path().join("node.log"),
+        "warn",
     )?;
     let pid = node.0.id();
-    println!(
-        "node up in {:.1} s, RSS {} MB",
-        t.elapsed().as_secs_f64(),
-        proc_status_kb(pid, "VmRSS:").unwrap_or(0) / 1024
-    );
 
     let mut c = Client::connect(&addr)?;
     let total = c.get_json("/services?per_page=1")?["total_items"]

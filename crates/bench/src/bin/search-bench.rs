@@ -6,16 +6,13 @@
 //! Usage: search-bench [--courses N] [--seed S] [--secs T] [--clients C] [--pg CONNSTR]
 //!                     [--node-bin PATH] [--explain]
 
-use anyhow::{Context, Result, anyhow, bail};
+use anyhow::{Result, anyhow, bail};
 use prospectus_bench::measure::{Run, record};
-use prospectus_bench::node::{NodeProc, proc_status_kb, wait_for_file};
+use prospectus_bench::node::{load_directory, proc_status_kb, start_node};
 use prospectus_bench::{mix, pg};
-use prospectus_model::Record;
 use prospectus_proto::v1 as w;
 use prospectus_search::Index;
-use prospectus_store::{Change, NodeKey, Scope, Store};
 use std::path::PathBuf;
-use std::process::{Command, Stdio};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -154,25 +151,7 @@ fn main() -> Result<()> {
     );
     let tmp = tempfile::tempdir()?;
     let data = tmp.path().join("node");
-    std::fs::create_dir_all(&data)?;
-
-    // The directory, published through the store exactly as a node would hold it.
-    let t = Instant::now();
-    let bundle = prospectus_dataset::generate(a.seed, a.courses, None)?;
-    let (key, _) = NodeKey::load_or_create(&data.join("node.key"))?;
-    let store = Store::open(&data, ORIGIN, key)?;
-    std::fs::write(data.join("borough"), format!("{ORIGIN}\n"))?;
-    let records: Vec<Record> = bundle.clone().into_records();
-    for chunk in records.chunks(5000) {
-        let changes: Vec<Change> = chunk.iter().cloned().map(Change::Upsert).collect();
-        store.publish(&Scope::Admin, None, &changes)?;
-    }
-    println!(
-        "loaded {} records into the store in {:.1} s ({} MB on disk)",
-        records.len(),
-        t.elapsed().as_secs_f64(),
-        store.size_on_disk()? / 1_000_000
-    );
+    let (bundle, store) = load_directory(&data, ORIGIN, a.seed, a.courses)?;
 
     // In-process.
     let rss_before = proc_status_kb(std::process::id(), "VmRSS:").unwrap_or(0);
@@ -193,37 +172,9 @@ fn main() -> Result<()> {
     drop(store);
 
     // A real node process over gRPC.
-    let node_bin = match a.node_bin {
-        Some(p) => p,
-        None => std::env::current_exe()?
-            .parent()
-            .map(|d| d.join("prospectus"))
-            .ok_or_else(|| anyhow!("cannot locate the prospectus binary; pass --node-bin"))?,
-    };
     let log = tmp.path().join("node.log");
-    let t = Instant::now();
-    let child = Command::new(&node_bin)
-        .args(["serve", "--listen", "127.0.0.1:0", "--borough", ORIGIN])
-        .arg("--data-dir")
-        .arg(&data)
-        .env("RUST_LOG", "info")
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(std::fs::File::create(&log)?)
-        .spawn()
-        .with_context(|| format!("starting {}", node_bin.display()))?;
-    let mut node = NodeProc(child);
-    let addr = wait_for_file(
-        &data.join("node.addr"),
-        &mut node.0,
-        Duration::from_secs(600),
-    )?;
+    let (node, addr) = start_node(a.node_bin, &data, ORIGIN, &log, "info")?;
     let pid = node.0.id();
-    println!(
-        "node up in {:.1} s (index rebuilt from the store at start), RSS {} MB",
-        t.elapsed().as_secs_f64(),
-        proc_status_kb(pid, "VmRSS:").unwrap_or(0) / 1024
-    );
     let url = format!("http://{addr}");
     let rt = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
