@@ -120,6 +120,9 @@ pub struct ServeArgs {
     /// --listen]. Never taken from a request's Host header.
     #[arg(long, env = "PROSPECTUS_PUBLIC_URL")]
     pub public_url: Option<String>,
+    /// Bound of the store's page cache in MiB (searches never read it) [default: 64].
+    #[arg(long)]
+    pub store_cache_mb: Option<u64>,
     /// HTTP API requests in progress at once; more get 503 + Retry-After [default: 64].
     #[arg(long)]
     pub http_concurrency: Option<usize>,

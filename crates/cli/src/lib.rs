@@ -349,6 +349,9 @@ async fn serve(a: args::ServeArgs) -> Result<ExitCode> {
     if let Some(u) = a.public_url {
         cfg.public_url = Some(u);
     }
+    if let Some(m) = a.store_cache_mb {
+        cfg.store_cache_mb = m;
+    }
     let l = &mut cfg.limits;
     l.http_concurrency = a.http_concurrency.unwrap_or(l.http_concurrency);
     l.http_timeout_ms = a.http_timeout_ms.unwrap_or(l.http_timeout_ms);

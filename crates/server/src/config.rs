@@ -77,6 +77,9 @@ pub struct NodeConfig {
     /// absolute links in responses (the RPDE feed's `next`); default: the listen address.
     /// Never taken from a request's `Host` header.
     pub public_url: Option<String>,
+    /// Bound of the store's (sled's) page cache, in MiB. Searches never read it; a larger
+    /// cache only speeds up replication reads and by-id lookups.
+    pub store_cache_mb: u64,
     /// Request limits of the HTTP and gRPC surfaces, in one place.
     pub limits: Limits,
 }
@@ -139,6 +142,7 @@ impl Default for NodeConfig {
             snapshot_interval_secs: crate::streams::DEFAULT_SNAPSHOT_INTERVAL_SECS,
             new_member: false,
             public_url: None,
+            store_cache_mb: prospectus_store::DEFAULT_CACHE_BYTES / (1024 * 1024),
             limits: Limits::default(),
         }
     }

@@ -213,7 +213,12 @@ pub async fn start(cfg: NodeConfig) -> Result<RunningNode, NodeError> {
         chrono::Utc::now().timestamp_millis(),
     )?;
     crate::preflight::check_certificate(&cfg, &roster, &borough, chrono::Utc::now().timestamp())?;
-    let store = Arc::new(Store::open(&dir, &borough, key)?);
+    let store = Arc::new(Store::open_with_cache(
+        &dir,
+        &borough,
+        key,
+        cfg.store_cache_mb.saturating_mul(1024 * 1024),
+    )?);
     ready.store_open.store(true, Ordering::SeqCst);
     store.add_observer(Arc::new(crate::metrics::AppliedCounter));
     std::fs::write(dir.join("borough"), format!("{borough}\n")).map_err(dir_err)?;

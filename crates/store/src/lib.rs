@@ -40,6 +40,11 @@ use std::sync::{Arc, Mutex, RwLock};
 /// Version of the record payload encoding written into each entry.
 pub const SCHEMA_VERSION: u32 = 1;
 
+/// Default bound of sled's page cache (sled's own default is 1 GiB, which a node at 100k
+/// courses fills on its first full scan). Queries never read sled, so the cache serves only
+/// writes, replication reads and by-id HTTP lookups.
+pub const DEFAULT_CACHE_BYTES: u64 = 64 * 1024 * 1024;
+
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
     #[error("storage error: {0}")]
@@ -299,9 +304,23 @@ fn decode_stored(kind: RecordKind, id: Uuid, bytes: &[u8]) -> Result<Stored, Sto
 }
 
 impl Store {
-    /// Opens (or creates) the store in `dir` for borough `origin`, signing with `key`.
+    /// Opens (or creates) the store in `dir` for borough `origin`, signing with `key`, with
+    /// the default cache bound ([`DEFAULT_CACHE_BYTES`]).
     pub fn open(dir: &Path, origin: &str, key: NodeKey) -> Result<Store, StoreError> {
-        let db = sled::Config::new().path(dir.join("db")).open()?;
+        Self::open_with_cache(dir, origin, key, DEFAULT_CACHE_BYTES)
+    }
+
+    /// [`Store::open`] with sled's page cache bounded at `cache_bytes`.
+    pub fn open_with_cache(
+        dir: &Path,
+        origin: &str,
+        key: NodeKey,
+        cache_bytes: u64,
+    ) -> Result<Store, StoreError> {
+        let db = sled::Config::new()
+            .path(dir.join("db"))
+            .cache_capacity(cache_bytes)
+            .open()?;
         let meta = db.open_tree("meta")?;
         let fresh = meta.get(META_ORIGIN)?.is_none();
         match meta.get(META_ORIGIN)? {
