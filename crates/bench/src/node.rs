@@ -38,6 +38,20 @@ pub fn load_directory(
     Ok((bundle, store))
 }
 
+/// The store `load_directory` left at `data` (same seed and size), and its bundle.
+pub fn reuse_directory(
+    data: &Path,
+    origin: &str,
+    seed: u64,
+    courses: usize,
+) -> Result<(Bundle, Store)> {
+    let bundle = prospectus_dataset::generate(seed, courses, None)?;
+    let (key, _) = NodeKey::load_or_create(&data.join("node.key"))?;
+    let store = Store::open(data, origin, key)?;
+    println!("reusing the store at {}", data.display());
+    Ok((bundle, store))
+}
+
 /// Starts the release node (`bin`, or `prospectus` beside this benchmark's binary) on the
 /// store at `data`, logging to `log` at `rust_log`; returns it with its address once it is up
 /// (the index rebuilt from the store), printing how long that took and its RSS.
@@ -48,15 +62,44 @@ pub fn start_node(
     log: &Path,
     rust_log: &str,
 ) -> Result<(NodeProc, String)> {
-    let bin = match bin {
-        Some(p) => p,
+    let bin = node_bin(bin)?;
+    let t = Instant::now();
+    let mut node = spawn_node(&bin, data, origin, log, rust_log)?;
+    let addr = wait_for_file(
+        &data.join("node.addr"),
+        &mut node.0,
+        Duration::from_secs(600),
+    )?;
+    println!(
+        "node up in {:.1} s (index opened from its data dir, else built), RSS {}",
+        t.elapsed().as_secs_f64(),
+        rss_line(node.0.id())
+    );
+    Ok((node, addr))
+}
+
+/// The release node binary: `bin`, or `prospectus` beside this benchmark's binary.
+pub fn node_bin(bin: Option<PathBuf>) -> Result<PathBuf> {
+    match bin {
+        Some(p) => Ok(p),
         None => std::env::current_exe()?
             .parent()
             .map(|d| d.join("prospectus"))
-            .ok_or_else(|| anyhow!("cannot locate the prospectus binary; pass --node-bin"))?,
-    };
-    let t = Instant::now();
-    let child = Command::new(&bin)
+            .ok_or_else(|| anyhow!("cannot locate the prospectus binary; pass --node-bin")),
+    }
+}
+
+/// Spawns `prospectus serve` on loopback port 0 over the store at `data` (its `node.addr`
+/// removed first, so a waiter never reads a previous run's).
+pub fn spawn_node(
+    bin: &Path,
+    data: &Path,
+    origin: &str,
+    log: &Path,
+    rust_log: &str,
+) -> Result<NodeProc> {
+    let _ = std::fs::remove_file(data.join("node.addr"));
+    let child = Command::new(bin)
         .args(["serve", "--listen", "127.0.0.1:0", "--borough", origin])
         .arg("--data-dir")
         .arg(data)
@@ -66,18 +109,20 @@ pub fn start_node(
         .stderr(std::fs::File::create(log)?)
         .spawn()
         .with_context(|| format!("starting {}", bin.display()))?;
-    let mut node = NodeProc(child);
-    let addr = wait_for_file(
-        &data.join("node.addr"),
-        &mut node.0,
-        Duration::from_secs(600),
-    )?;
-    println!(
-        "node up in {:.1} s (index rebuilt from the store at start), RSS {} MB",
-        t.elapsed().as_secs_f64(),
-        proc_status_kb(node.0.id(), "VmRSS:").unwrap_or(0) / 1024
-    );
-    Ok((node, addr))
+    Ok(NodeProc(child))
+}
+
+/// A process's resident memory as "N MB (anon A MB, file F MB)": anonymous memory is the
+/// heap (tables, caches); file-backed is mapped files (the index on disk), which the kernel
+/// can drop and re-read.
+pub fn rss_line(pid: u32) -> String {
+    let mb = |k| proc_status_kb(pid, k).unwrap_or(0) / 1024;
+    format!(
+        "{} MB (anon {} MB, file {} MB)",
+        mb("VmRSS:"),
+        mb("RssAnon:"),
+        mb("RssFile:")
+    )
 }
 
 /// Kills the node on drop.

@@ -36,6 +36,10 @@ const FUZZY_BOOST: f32 = 0.5;
 #[derive(Clone, Copy)]
 struct Fields {
     id: Field,
+    /// The course id's two halves as fast fields: how a reopened index maps its docs to
+    /// courses (the `id` term field cannot be read back per doc).
+    id_hi: Field,
+    id_lo: Field,
     title: Field,
     body: Field,
     raw: Field,
@@ -53,6 +57,8 @@ struct Fields {
 }
 
 const SLOT: &str = "slot";
+const ID_HI: &str = "id_hi";
+const ID_LO: &str = "id_lo";
 
 fn schema() -> (Schema, Fields) {
     let mut b = Schema::builder();
@@ -68,6 +74,8 @@ fn schema() -> (Schema, Fields) {
     );
     let fields = Fields {
         id: b.add_text_field("id", STRING),
+        id_hi: b.add_u64_field(ID_HI, NumericOptions::default().set_fast()),
+        id_lo: b.add_u64_field(ID_LO, NumericOptions::default().set_fast()),
         title: b.add_text_field("title", stemmed.clone()),
         body: b.add_text_field("body", stemmed),
         raw: b.add_text_field("raw", raw),
@@ -88,7 +96,7 @@ fn schema() -> (Schema, Fields) {
 
 /// Slot → course, and the packed copy of what the candidate loop reads.
 #[derive(Default)]
-struct Slots {
+pub(crate) struct Slots {
     entries: Vec<Option<Arc<Entry>>>,
     hot: Vec<Hot>,
 }
@@ -100,8 +108,8 @@ pub(crate) struct Engine {
     stemmer: TextAnalyzer,
     /// Slot (a fast field on each tantivy doc) → the resolved course. A slot is never reused;
     /// an old version's slot is cleared only after the commit that deletes its doc is visible.
-    slots: RwLock<Slots>,
-    live: AtomicUsize,
+    pub(crate) slots: RwLock<Slots>,
+    pub(crate) live: AtomicUsize,
     /// The same generation as ordered lists (HTTP paging, by-id lookups).
     pub(crate) catalog: RwLock<Catalog>,
 }
@@ -112,6 +120,22 @@ struct Live {
     /// Seq in the origin's log and signed timestamp of the course's entry.
     version: (u64, i64),
     slot: u64,
+}
+
+/// The providers and venues a course is resolved against, shareable by threads.
+#[derive(Clone, Copy)]
+pub(crate) struct References<'a> {
+    providers: &'a HashMap<Uuid, Arc<Provider>>,
+    venues: &'a HashMap<Uuid, Arc<Venue>>,
+}
+
+impl References<'_> {
+    pub(crate) fn resolve(&self, c: Course, origin: &str, version: (u64, i64)) -> Entry {
+        let provider = self.providers.get(&c.provider_id).cloned();
+        Entry::build(Arc::new(c), origin, version, provider, |v| {
+            self.venues.get(&v).cloned()
+        })
+    }
 }
 
 /// The writer thread's own state.
@@ -131,12 +155,134 @@ pub(crate) struct State {
     /// The newest `(epoch, seq)` applied per record, tombstones included, so an older update
     /// arriving late never replaces a newer one.
     versions: HashMap<(RecordKind, Uuid), (u64, u64)>,
+    /// What every commit of an index on disk records (its payload); `None` in RAM.
+    pub(crate) stamp: Option<Stamp>,
+}
+
+/// The store position an index on disk reflects, written as each commit's payload: the store
+/// it was derived from, the store's change feed position (every change at or before it is
+/// in the index) and the highest `(epoch, seq)` per origin.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub(crate) struct Stamp {
+    pub store: String,
+    pub feed: u64,
+    pub heads: std::collections::BTreeMap<String, (u64, u64)>,
+}
+
+/// Bumped whenever what the index holds or how it is derived changes: an index of another
+/// version is rebuilt, never read.
+pub(crate) const FORMAT: u32 = 1;
+const STAMP_MAGIC: &str = "prospectus-index";
+
+impl Stamp {
+    pub(crate) fn encode(&self) -> String {
+        let mut s = format!(
+            "{STAMP_MAGIC} {FORMAT}\nstore {}\nfeed {}\n",
+            self.store, self.feed
+        );
+        for (o, (e, q)) in &self.heads {
+            s.push_str(&format!("head {o} {e} {q}\n"));
+        }
+        s
+    }
+
+    /// The stamp in `text`, or why it is unusable.
+    pub(crate) fn parse(text: &str) -> Result<Stamp, String> {
+        let mut lines = text.lines();
+        let first = lines.next().unwrap_or_default();
+        match first.strip_prefix(STAMP_MAGIC).map(str::trim) {
+            Some(v) if v == FORMAT.to_string() => {}
+            Some(v) => return Err(format!("index format {v}, this node writes {FORMAT}")),
+            None => return Err("no stamp in the index's last commit".into()),
+        }
+        let mut st = Stamp::default();
+        let bad = |l: &str| {
+            format!(
+                "unreadable stamp line {:?}",
+                l.chars().take(80).collect::<String>()
+            )
+        };
+        for l in lines {
+            let w: Vec<&str> = l.split_whitespace().collect();
+            match w.as_slice() {
+                ["store", id] => st.store = (*id).to_string(),
+                ["feed", n] => st.feed = n.parse().map_err(|_| bad(l))?,
+                ["head", o, e, q] => {
+                    let pos = (
+                        e.parse().map_err(|_| bad(l))?,
+                        q.parse().map_err(|_| bad(l))?,
+                    );
+                    st.heads.insert((*o).to_string(), pos);
+                }
+                _ => return Err(bad(l)),
+            }
+        }
+        Ok(st)
+    }
+
+    /// Notes a change the index now holds.
+    pub(crate) fn saw(&mut self, origin: &str, pos: (u64, u64), feed: u64) {
+        self.feed = self.feed.max(feed);
+        let h = self.heads.entry(origin.to_string()).or_default();
+        *h = (*h).max(pos);
+    }
 }
 
 impl Engine {
+    /// An empty index in RAM (nothing persists).
     pub(crate) fn new() -> Result<(Engine, State), SearchError> {
-        let (schema, fields) = schema();
-        let index = tantivy::Index::create_in_ram(schema);
+        let (schema, _) = schema();
+        Self::with_index(tantivy::Index::create_in_ram(schema), None)
+    }
+
+    /// A new, empty index in `dir` (whatever was there is removed first).
+    pub(crate) fn create_in(
+        dir: &std::path::Path,
+        stamp: Stamp,
+    ) -> Result<(Engine, State), SearchError> {
+        if dir.exists() {
+            std::fs::remove_dir_all(dir)
+                .map_err(|e| SearchError::Engine(format!("cannot clear {}: {e}", dir.display())))?;
+        }
+        std::fs::create_dir_all(dir)
+            .map_err(|e| SearchError::Engine(format!("cannot create {}: {e}", dir.display())))?;
+        let (schema, _) = schema();
+        let index = tantivy::Index::create_in_dir(dir, schema)?;
+        Self::with_index(index, Some(stamp))
+    }
+
+    /// The index in `dir` as its last commit left it, with that commit's stamp; `Err` says
+    /// why it cannot be used (missing, another schema or format, corrupt files).
+    pub(crate) fn open_in(dir: &std::path::Path) -> Result<(Engine, State), String> {
+        if !dir.join("meta.json").exists() {
+            return Err("no index on disk".into());
+        }
+        let index = tantivy::Index::open_in_dir(dir).map_err(|e| format!("cannot open: {e}"))?;
+        if index.schema() != schema().0 {
+            return Err("the index on disk has another schema".into());
+        }
+        let meta = index
+            .load_metas()
+            .map_err(|e| format!("cannot read meta: {e}"))?;
+        let stamp = Stamp::parse(meta.payload.as_deref().unwrap_or_default())?;
+        let corrupt = index
+            .validate_checksum()
+            .map_err(|e| format!("cannot check files: {e}"))?;
+        if let Some(f) = corrupt.iter().next() {
+            return Err(format!(
+                "{} corrupt file(s), e.g. {}",
+                corrupt.len(),
+                f.display()
+            ));
+        }
+        Self::with_index(index, Some(stamp)).map_err(|e| e.to_string())
+    }
+
+    fn with_index(
+        index: tantivy::Index,
+        stamp: Option<Stamp>,
+    ) -> Result<(Engine, State), SearchError> {
+        let (_, fields) = schema();
         let writer: IndexWriter = index.writer_with_num_threads(1, WRITER_HEAP_BYTES)?;
         let reader = index
             .reader_builder()
@@ -167,8 +313,32 @@ impl Engine {
             dirty: false,
             changes: Vec::new(),
             versions: HashMap::new(),
+            stamp,
         };
         Ok((engine, state))
+    }
+
+    /// Every live doc's (course id, slot), and one past the highest slot.
+    pub(crate) fn docs(&self) -> Result<(HashMap<Uuid, u64>, u64), String> {
+        let searcher = self.reader.searcher();
+        let mut out = HashMap::new();
+        let mut next = 0u64;
+        for seg in searcher.segment_readers() {
+            let ff = seg.fast_fields();
+            let col = |name| ff.u64(name).map_err(|e| format!("fast field {name}: {e}"));
+            let (slot, hi, lo) = (col(SLOT)?, col(ID_HI)?, col(ID_LO)?);
+            for d in seg.doc_ids_alive() {
+                let (Some(s), Some(h), Some(l)) = (slot.first(d), hi.first(d), lo.first(d)) else {
+                    return Err("a doc without its id or slot".into());
+                };
+                let id = Uuid::from_u64_pair(h, l);
+                if out.insert(id, s).is_some() {
+                    return Err(format!("course {id} is indexed twice"));
+                }
+                next = next.max(s + 1);
+            }
+        }
+        Ok((out, next))
     }
 
     pub(crate) fn live(&self) -> usize {
@@ -230,12 +400,7 @@ impl State {
                         self.providers.remove(&u.id);
                     }
                 }
-                let deps: Vec<Uuid> = self
-                    .by_provider
-                    .get(&u.id)
-                    .map(|s| s.iter().copied().collect())
-                    .unwrap_or_default();
-                self.reindex(engine, &deps)
+                self.reindex_dependants(engine, RecordKind::Provider, u.id)
             }
             (RecordKind::Venue, new) => {
                 match new {
@@ -246,13 +411,123 @@ impl State {
                         self.venues.remove(&u.id);
                     }
                 }
-                let deps: Vec<Uuid> = self
-                    .by_venue
-                    .get(&u.id)
-                    .map(|s| s.iter().copied().collect())
-                    .unwrap_or_default();
-                self.reindex(engine, &deps)
+                self.reindex_dependants(engine, RecordKind::Venue, u.id)
             }
+        }
+    }
+
+    /// Re-indexes the courses that show provider or venue `id` (after it changed).
+    pub(crate) fn reindex_dependants(
+        &mut self,
+        engine: &Engine,
+        kind: RecordKind,
+        id: Uuid,
+    ) -> Result<(), SearchError> {
+        let of = match kind {
+            RecordKind::Provider => &self.by_provider,
+            RecordKind::Venue => &self.by_venue,
+            RecordKind::Course => return Ok(()),
+        };
+        let deps: Vec<Uuid> = of
+            .get(&id)
+            .map(|s| s.iter().copied().collect())
+            .unwrap_or_default();
+        self.reindex(engine, &deps)
+    }
+
+    /// A record the store no longer holds (or cannot decode) leaves the index, whatever
+    /// version it was at.
+    pub(crate) fn forget(
+        &mut self,
+        engine: &Engine,
+        kind: RecordKind,
+        id: Uuid,
+    ) -> Result<(), SearchError> {
+        match kind {
+            RecordKind::Course => {
+                self.remove_course(engine, id);
+                Ok(())
+            }
+            RecordKind::Provider => {
+                if self.providers.remove(&id).is_some() {
+                    self.changes.push(Change::Provider(id, None));
+                }
+                self.reindex_dependants(engine, kind, id)
+            }
+            RecordKind::Venue => {
+                self.venues.remove(&id);
+                self.reindex_dependants(engine, kind, id)
+            }
+        }
+    }
+
+    /// What resolving a course reads: providers and venues by id.
+    pub(crate) fn references(&self) -> References<'_> {
+        References {
+            providers: &self.providers,
+            venues: &self.venues,
+        }
+    }
+
+    /// Takes a course whose doc a reopened index already holds at `slot`, with its entry
+    /// resolved again ([`References::resolve`]; nothing is re-indexed); installed by
+    /// [`State::install_adopted`].
+    pub(crate) fn adopt(
+        &mut self,
+        entry: Arc<Entry>,
+        version: (u64, i64),
+        slot: u64,
+        adopted: &mut Vec<(u64, Arc<Entry>)>,
+    ) {
+        let course = entry.course.clone();
+        self.link(&course);
+        self.courses.insert(
+            course.id,
+            Live {
+                course,
+                origin: entry.origin.clone(),
+                version,
+                slot,
+            },
+        );
+        self.changes
+            .push(Change::Course(entry.course.id, Some(entry.clone())));
+        adopted.push((slot, entry));
+    }
+
+    /// Puts adopted entries into the slot table (sized for `next_slot`, the reopened index's
+    /// one past its highest slot); new docs get slots from there.
+    pub(crate) fn install_adopted(
+        &mut self,
+        engine: &Engine,
+        next_slot: u64,
+        adopted: Vec<(u64, Arc<Entry>)>,
+    ) {
+        let n = usize::try_from(next_slot).unwrap_or(0);
+        let mut entries: Vec<Option<Arc<Entry>>> = vec![None; n];
+        let mut hot = vec![Hot::EMPTY; n];
+        for (s, e) in adopted {
+            let s = s as usize;
+            if let (Some(h), Some(x)) = (hot.get_mut(s), entries.get_mut(s)) {
+                *h = e.hot();
+                *x = Some(e);
+            }
+        }
+        if let Ok(mut slots) = engine.slots.write() {
+            *slots = Slots { entries, hot };
+        }
+        self.next_slot = next_slot;
+        engine.live.store(self.courses.len(), Ordering::Relaxed);
+    }
+
+    fn link(&mut self, c: &Course) {
+        self.unlink(c.id);
+        self.by_provider
+            .entry(c.provider_id)
+            .or_default()
+            .insert(c.id);
+        for r in &c.runs {
+            self.by_venue.entry(r.venue_id).or_default().insert(c.id);
         }
     }
 
@@ -287,14 +562,7 @@ impl State {
         origin: &str,
         version: (u64, i64),
     ) -> Result<(), SearchError> {
-        self.unlink(c.id);
-        self.by_provider
-            .entry(c.provider_id)
-            .or_default()
-            .insert(c.id);
-        for r in &c.runs {
-            self.by_venue.entry(r.venue_id).or_default().insert(c.id);
-        }
+        self.link(&c);
         self.index_course(engine, Arc::new(c), origin, version)
     }
 
@@ -329,6 +597,9 @@ impl State {
         let extra = entry.extra_text();
         let mut doc = tantivy::TantivyDocument::default();
         doc.add_text(f.id, id.to_string());
+        let (hi, lo) = id.as_u64_pair();
+        doc.add_u64(f.id_hi, hi);
+        doc.add_u64(f.id_lo, lo);
         doc.add_u64(f.slot, slot);
         doc.add_text(f.title, &c.title);
         doc.add_text(f.body, &c.description);
@@ -397,7 +668,16 @@ impl State {
                 slots.entries.push(Some(e));
             }
         }
-        self.writer.commit()?;
+        match &self.stamp {
+            Some(stamp) => {
+                let mut prepared = self.writer.prepare_commit()?;
+                prepared.set_payload(&stamp.encode());
+                prepared.commit()?;
+            }
+            None => {
+                self.writer.commit()?;
+            }
+        }
         engine.reader.reload()?;
         if let Ok(mut slots) = engine.slots.write() {
             for s in self.to_clear.drain(..) {
@@ -1105,5 +1385,27 @@ impl Engine {
                 boroughs,
             },
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_stamp_reads_back_as_written_and_another_format_is_refused() {
+        let mut st = Stamp {
+            store: "00ff".into(),
+            feed: 42,
+            heads: Default::default(),
+        };
+        st.saw("E09000028", (2, 7), 40);
+        st.saw("E09000025", (1, 3), 44);
+        assert_eq!(st.feed, 44);
+        assert_eq!(Stamp::parse(&st.encode()), Ok(st.clone()));
+        let other = st.encode().replacen(&format!(" {FORMAT}\n"), " 999\n", 1);
+        assert!(Stamp::parse(&other).is_err_and(|e| e.contains("format 999")));
+        assert!(Stamp::parse("").is_err());
+        assert!(Stamp::parse(&format!("{}feed x\n", st.encode())).is_err());
     }
 }

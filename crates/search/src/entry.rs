@@ -44,6 +44,20 @@ pub(crate) struct Hot {
     pub eligibility_hash: u64,
 }
 
+impl Hot {
+    /// An empty slot's placeholder (its entry is `None`, so nothing reads it).
+    pub(crate) const EMPTY: Hot = Hot {
+        id: Uuid::nil(),
+        first_start: u64::MAX,
+        category_mask: 0,
+        borough_mask: 0,
+        min_fee_pence: 0,
+        full_fee_pence: 0,
+        has_eligibility: false,
+        eligibility_hash: 0,
+    };
+}
+
 /// One live course, resolved.
 #[derive(Debug)]
 pub struct Entry {

@@ -1,12 +1,17 @@
 //! The query index over every origin's live courses (DESIGN §5).
 //!
-//! It is derived state, so a query never touches sled: it is rebuilt from the store at start
-//! and kept current through the store's [`Observer`] hook. `updated(old, new)` only pushes the
-//! change onto a channel (it can neither block nor fail the write); one background thread applies
-//! changes in batches to a tantivy index held in RAM, commits, and then publishes the new
-//! generation. [`Index::wait_for`] lets callers (tests) wait until a store `(epoch, seq)` is
-//! visible. Every change carries its record's `(epoch, seq)`: an older one arriving after a
-//! newer one is ignored, so the index never goes back in time.
+//! It is derived state, so a query never touches sled: it reflects the store and is kept
+//! current through the store's [`Observer`] hook. `updated(old, new)` only pushes the change
+//! onto a channel (it can neither block nor fail the write); one background thread applies
+//! changes in batches to a tantivy index, commits, and then publishes the new generation.
+//! [`Index::wait_for`] lets callers (tests) wait until a store `(epoch, seq)` is visible. Every
+//! change carries its record's `(epoch, seq)`: an older one arriving after a newer one is
+//! ignored, so the index never goes back in time.
+//!
+//! A node keeps the tantivy index on disk ([`Index::open_in`], memory-mapped): each commit
+//! records the store's change-feed position it reflects, and at start the index is reopened
+//! and caught up from the feed, or rebuilt when anything about it cannot be proven to match
+//! the store (`open.rs`). The resolved course table is built from the store at every open.
 //!
 //! Text goes to tantivy (English stemming; edit-distance typo tolerance on an unstemmed copy),
 //! as do the course-level filters (category, borough, level, delivery, attendance, day, mental
@@ -21,6 +26,7 @@
 mod catalog;
 mod engine;
 mod entry;
+mod open;
 mod query;
 
 pub use catalog::Catalog;
@@ -28,9 +34,9 @@ pub use engine::{Facets, Hit, Page};
 pub use entry::Entry;
 pub use query::{Cursor, MAX_PAGE, MAX_RADIUS_KM, MAX_TEXT_BYTES, MAX_WORDS, Near, Query, Sort};
 
-use prospectus_model::{Record, RecordKind};
 use prospectus_store::{Observer, Store, StoreError, Update};
 use std::collections::BTreeMap;
+use std::path::Path;
 use std::sync::mpsc::{Receiver, Sender, channel};
 use std::sync::{Arc, Condvar, Mutex};
 use std::time::{Duration, Instant};
@@ -64,97 +70,187 @@ struct Progress {
     changed: Condvar,
 }
 
+/// How [`Index::open_in`] (or [`Index::open`]) came to reflect the store, for `/readyz` and
+/// the start-up log.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Opened {
+    /// Built in RAM from the store (nothing on disk), or empty.
+    InRam,
+    /// The index on disk reflected the store exactly: nothing was indexed.
+    Reopened,
+    /// The index on disk was behind: `changes` records changed since its last commit were
+    /// re-applied from the store's change feed.
+    CaughtUp { changes: usize },
+    /// The index on disk could not be used (`reason`) and was rebuilt from the store.
+    Rebuilt { reason: String },
+}
+
+impl std::fmt::Display for Opened {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Opened::InRam => write!(f, "built in RAM"),
+            Opened::Reopened => write!(f, "reopened"),
+            Opened::CaughtUp { changes } => write!(f, "caught up {changes}"),
+            Opened::Rebuilt { reason } => write!(f, "rebuilt: {reason}"),
+        }
+    }
+}
+
+/// The store's subscription: queues every change for the writer. Subscribed before the index
+/// reads the store, so nothing committed meanwhile is lost; separate from [`Index`] so a
+/// failed reopen can be rebuilt without losing what was queued.
+struct Inbox(Mutex<Option<Sender<Msg>>>);
+
+impl Observer for Inbox {
+    /// Queues the change (without its old record, which the index never reads); never blocks
+    /// on the index and never fails the write.
+    fn updated(&self, u: &Update) {
+        let slim = Update {
+            kind: u.kind,
+            id: u.id,
+            origin: u.origin.clone(),
+            epoch: u.epoch,
+            seq: u.seq,
+            feed_seq: u.feed_seq,
+            unix_millis: u.unix_millis,
+            old: None,
+            new: u.new.clone(),
+        };
+        if let Ok(tx) = self.0.lock()
+            && let Some(tx) = tx.as_ref()
+            && tx.send(Msg::Update(Box::new(slim))).is_err()
+        {
+            tracing::error!("search index: writer has stopped; results will be stale");
+        }
+    }
+}
+
 pub struct Index {
     engine: Arc<engine::Engine>,
     progress: Arc<Progress>,
-    tx: Mutex<Option<Sender<Msg>>>,
+    inbox: Arc<Inbox>,
+    opened: Opened,
+    /// Joined on drop, so an index on disk is closed (its writer lock released) when the
+    /// `Index` is gone.
+    writer: Mutex<Option<std::thread::JoinHandle<()>>>,
 }
 
 impl std::fmt::Debug for Index {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Index")
             .field("courses", &self.len())
+            .field("opened", &self.opened)
             .finish_non_exhaustive()
     }
 }
 
 impl Index {
-    /// An empty index with its writer running; feed it through [`Observer::updated`].
+    /// An empty index in RAM with its writer running; feed it through [`Observer::updated`].
     pub fn empty() -> Result<Arc<Index>, SearchError> {
-        let (index, rx, state) = Self::parts()?;
-        index.spawn_writer(rx, state)?;
-        Ok(index)
+        let (tx, rx) = channel();
+        let (engine, state) = engine::Engine::new()?;
+        Self::start(
+            engine,
+            state,
+            Inbox(Mutex::new(Some(tx))).into(),
+            rx,
+            BTreeMap::new(),
+            Opened::InRam,
+        )
     }
 
-    fn parts() -> Result<(Arc<Index>, Receiver<Msg>, engine::State), SearchError> {
-        let (engine, state) = engine::Engine::new()?;
+    /// Builds the index in RAM from everything live in `store` and subscribes it to the
+    /// store's changes. The subscription comes first, so a change committed during the scan is
+    /// applied after it (re-applying a record is harmless); nothing is lost in between.
+    pub fn open(store: &Store) -> Result<Arc<Index>, SearchError> {
+        Self::open_with(store, None)
+    }
+
+    /// The index kept on disk in `dir` (a node's `<data dir>/index`): reopened and caught up
+    /// from the store's change feed when its last commit's stamp proves it was derived from
+    /// this store, rebuilt otherwise ([`Index::opened`] says which, and why). Subscribed to
+    /// the store first, like [`Index::open`].
+    pub fn open_in(store: &Store, dir: &Path) -> Result<Arc<Index>, SearchError> {
+        Self::open_with(store, Some(dir))
+    }
+
+    fn open_with(store: &Store, dir: Option<&Path>) -> Result<Arc<Index>, SearchError> {
         let (tx, rx) = channel();
+        let inbox = Arc::new(Inbox(Mutex::new(Some(tx))));
+        store.add_observer(inbox.clone());
+        let started = Instant::now();
+        let rebuild = |dir: &Path, reason: String| -> Result<_, SearchError> {
+            tracing::info!(%reason, dir = %dir.display(), "search index: rebuilding from the store");
+            let (e, mut s) = engine::Engine::create_in(dir, engine::Stamp::default())?;
+            let heads = open::rebuild(store, &e, &mut s)?;
+            Ok((e, s, heads, Opened::Rebuilt { reason }))
+        };
+        let (engine, state, heads, opened) = match dir {
+            None => {
+                let (e, mut s) = engine::Engine::new()?;
+                let heads = open::rebuild(store, &e, &mut s)?;
+                (e, s, heads, Opened::InRam)
+            }
+            Some(dir) => match engine::Engine::open_in(dir) {
+                Err(reason) => rebuild(dir, reason)?,
+                Ok((e, mut s)) => match open::reopen(store, &e, &mut s)? {
+                    Ok((heads, 0)) => (e, s, heads, Opened::Reopened),
+                    Ok((heads, changes)) => (e, s, heads, Opened::CaughtUp { changes }),
+                    Err(reason) => {
+                        // The writer's lock and the reader's files go before the dir does.
+                        drop(s);
+                        drop(e);
+                        rebuild(dir, reason)?
+                    }
+                },
+            },
+        };
+        tracing::info!(
+            courses = engine.live(),
+            ms = started.elapsed().as_millis() as u64,
+            how = %opened,
+            "search index: open"
+        );
+        Self::start(engine, state, inbox, rx, heads, opened)
+    }
+
+    fn start(
+        engine: engine::Engine,
+        state: engine::State,
+        inbox: Arc<Inbox>,
+        rx: Receiver<Msg>,
+        heads: BTreeMap<String, (u64, u64)>,
+        opened: Opened,
+    ) -> Result<Arc<Index>, SearchError> {
         let index = Arc::new(Index {
             engine: Arc::new(engine),
-            progress: Arc::new(Progress::default()),
-            tx: Mutex::new(Some(tx)),
+            progress: Arc::new(Progress {
+                heads: Mutex::new(heads),
+                changed: Condvar::new(),
+            }),
+            inbox,
+            opened,
+            writer: Mutex::new(None),
         });
-        Ok((index, rx, state))
-    }
-
-    /// Builds the index from everything live in `store` and subscribes it to the store's
-    /// changes. The subscription comes first, so a change committed during the scan is applied
-    /// after it (re-applying a record is harmless); nothing is lost in between.
-    pub fn open(store: &Store) -> Result<Arc<Index>, SearchError> {
-        let (index, rx, mut state) = Self::parts()?;
-        store.add_observer(index.clone());
-        let started = Instant::now();
-        let mut heads: BTreeMap<String, (u64, u64)> = BTreeMap::new();
-        let mut note = |state: &mut engine::State, s: &prospectus_store::Stored| {
-            let h = heads.entry(s.origin.clone()).or_default();
-            *h = (*h).max((s.epoch, s.seq));
-            state.advance(s.kind, s.id, (s.epoch, s.seq))
-        };
-        for kind in [RecordKind::Provider, RecordKind::Venue] {
-            for s in store.scan(kind) {
-                let s = s?;
-                note(&mut state, &s);
-                if let Some(r) = s.record {
-                    state.put_reference(r);
-                }
-            }
-        }
-        let mut n = 0usize;
-        for s in store.scan(RecordKind::Course) {
-            let s = s?;
-            note(&mut state, &s);
-            if let Some(Record::Course(c)) = s.record {
-                state.put_course(&index.engine, c, &s.origin, (s.seq, s.unix_millis))?;
-                n += 1;
-                if n.is_multiple_of(10_000) {
-                    tracing::info!(
-                        courses = n,
-                        ms = started.elapsed().as_millis() as u64,
-                        "search index: rebuilding"
-                    );
-                }
-            }
-        }
-        state.commit(&index.engine)?;
-        if let Ok(mut h) = index.progress.heads.lock() {
-            *h = heads;
-        }
-        tracing::info!(
-            courses = n,
-            ms = started.elapsed().as_millis() as u64,
-            "search index: rebuilt from store"
-        );
         index.spawn_writer(rx, state)?;
         Ok(index)
+    }
+
+    /// How this index came to reflect the store at open.
+    pub fn opened(&self) -> &Opened {
+        &self.opened
     }
 
     fn spawn_writer(&self, rx: Receiver<Msg>, state: engine::State) -> Result<(), SearchError> {
         let engine = self.engine.clone();
         let progress = self.progress.clone();
-        std::thread::Builder::new()
+        let handle = std::thread::Builder::new()
             .name("search-writer".into())
             .spawn(move || writer_loop(rx, state, engine, progress))
             .map_err(|e| SearchError::Engine(format!("cannot start the index writer: {e}")))?;
+        if let Ok(mut w) = self.writer.lock() {
+            *w = Some(handle);
+        }
         Ok(())
     }
 
@@ -227,8 +323,14 @@ impl Index {
 
 impl Drop for Index {
     fn drop(&mut self) {
-        if let Ok(mut tx) = self.tx.lock() {
+        if let Ok(mut tx) = self.inbox.0.lock() {
             tx.take();
+        }
+        // The writer ends after its batch in progress.
+        if let Ok(mut w) = self.writer.lock()
+            && let Some(h) = w.take()
+        {
+            let _ = h.join();
         }
     }
 }
@@ -254,6 +356,9 @@ fn writer_loop(
         for Msg::Update(u) in batch {
             let h = heads.entry(u.origin.clone()).or_default();
             *h = (*h).max((u.epoch, u.seq));
+            if let Some(st) = &mut state.stamp {
+                st.saw(&u.origin, (u.epoch, u.seq), u.feed_seq);
+            }
             if let Err(e) = state.apply(&engine, *u) {
                 tracing::error!(error = %e, "search index: cannot apply a change");
                 failed = true;
@@ -279,11 +384,6 @@ fn writer_loop(
 impl Observer for Index {
     /// Queues the change; never blocks on the index and never fails the write.
     fn updated(&self, u: &Update) {
-        if let Ok(tx) = self.tx.lock()
-            && let Some(tx) = tx.as_ref()
-            && tx.send(Msg::Update(Box::new(u.clone()))).is_err()
-        {
-            tracing::error!("search index: writer has stopped; results will be stale");
-        }
+        self.inbox.updated(u);
     }
 }

@@ -14,6 +14,7 @@ mod errors;
 mod federation;
 mod freshness;
 mod http;
+pub mod memory;
 mod metrics;
 mod node;
 mod peers;

@@ -279,8 +279,10 @@ pub async fn start(cfg: NodeConfig) -> Result<RunningNode, NodeError> {
         insecure_dev: cfg.insecure_dev,
     });
 
-    // Subscribes to the store, then rebuilds from it (logging progress).
-    let index = Index::open(&store)?;
+    // Subscribes to the store, then reopens the index kept in the data dir and catches it up
+    // from the store's change feed, or rebuilds it (logging why).
+    let index = Index::open_in(&store, &dir.join("index"))?;
+    crate::memory::trim();
     ready.index_built.store(true, Ordering::SeqCst);
     let (notify, _) = tokio::sync::broadcast::channel(16);
     let (stopping, _) = watch::channel(false);

@@ -113,6 +113,9 @@ pub struct TokenRecord {
 
 pub const META_ORIGIN: &[u8] = b"node/origin";
 pub const META_EPOCH: &[u8] = b"node/epoch";
+/// A random id made when the store is first opened: derived state kept beside the store (the
+/// search index on disk) records it, so it is never matched against another store.
+pub const META_INSTANCE: &[u8] = b"node/instance";
 pub const META_PUBLIC_KEY: &[u8] = b"node/public_key";
 pub const IDEM_PREFIX: &[u8] = b"idem/";
 pub const META_CHANGES: &[u8] = b"feed/last";

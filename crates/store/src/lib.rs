@@ -29,7 +29,7 @@ pub use write::{
     verify_checkpoint, verify_entry,
 };
 
-use codec::{META_EPOCH, META_ORIGIN, META_PUBLIC_KEY, OriginState};
+use codec::{META_EPOCH, META_INSTANCE, META_ORIGIN, META_PUBLIC_KEY, OriginState};
 use prospectus_model::{Record, RecordKind, Uuid, ValidationErrors};
 use prospectus_proto::v1::{Entry, Op, SignedEntry};
 use prost::Message;
@@ -235,6 +235,8 @@ pub struct Store {
     change_of: sled::Tree,
     forks: sled::Tree,
     origin: String,
+    /// See [`Store::instance`].
+    instance: String,
     epoch: AtomicU64,
     key: NodeKey,
     fresh: bool,
@@ -373,8 +375,17 @@ impl Store {
                 1
             }
         };
+        let instance = match meta.get(META_INSTANCE)? {
+            Some(v) => String::from_utf8_lossy(&v).into_owned(),
+            None => {
+                let id = format!("{:032x}", rand::random::<u128>());
+                meta.insert(META_INSTANCE, id.as_bytes())?;
+                id
+            }
+        };
         db.flush()?;
         Ok(Store {
+            instance,
             records: db.open_tree("records")?,
             log: db.open_tree("log")?,
             origins: db.open_tree("origins")?,
@@ -399,6 +410,12 @@ impl Store {
 
     pub fn key(&self) -> &NodeKey {
         &self.key
+    }
+
+    /// A random id fixed when this store was created (a restored copy keeps it): what derived
+    /// state on disk names to be sure it was derived from this store.
+    pub fn instance(&self) -> &str {
+        &self.instance
     }
 
     /// True when `open` created this store (an empty data dir).
@@ -505,7 +522,31 @@ impl Store {
     /// Every stored record of `kind` (tombstones included), in key order. Entries whose
     /// payload this node cannot decode are skipped (they are still stored and forwarded).
     pub fn scan(&self, kind: RecordKind) -> impl Iterator<Item = Result<Stored, StoreError>> + '_ {
-        self.records.scan_prefix([kind as u8]).filter_map(|item| {
+        Self::decoded(self.records.scan_prefix([kind as u8]))
+    }
+
+    /// [`Store::scan`] of part `part` of `parts` (at most 256) equal slices of the id space,
+    /// so that several threads can read and decode one kind at once (ids are random, so the
+    /// slices hold about as many records each).
+    pub fn scan_part(
+        &self,
+        kind: RecordKind,
+        part: usize,
+        parts: usize,
+    ) -> impl Iterator<Item = Result<Stored, StoreError>> + '_ {
+        let parts = parts.clamp(1, 256);
+        let bound = |p: usize| -> Vec<u8> {
+            if p >= parts {
+                vec![kind as u8 + 1]
+            } else {
+                vec![kind as u8, (p * 256 / parts) as u8]
+            }
+        };
+        Self::decoded(self.records.range(bound(part)..bound(part + 1)))
+    }
+
+    fn decoded(iter: sled::Iter) -> impl Iterator<Item = Result<Stored, StoreError>> {
+        iter.filter_map(|item| {
             let (k, v) = match item {
                 Ok(kv) => kv,
                 Err(e) => return Some(Err(e.into())),

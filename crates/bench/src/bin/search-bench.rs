@@ -4,11 +4,17 @@
 //! PostgreSQL cluster; without `--pg` only the Prospectus figures are measured.
 //!
 //! Usage: search-bench [--courses N] [--seed S] [--secs T] [--clients C] [--pg CONNSTR]
-//!                     [--node-bin PATH] [--explain]
+//!                     [--node-bin PATH] [--explain] [--data-dir DIR]
+//!
+//! `--data-dir` keeps the node's data dir (default: a temporary one); run again with the same
+//! dir and seed, it reuses the loaded store (and the node's index) instead of loading again.
 
 use anyhow::{Result, anyhow, bail};
 use prospectus_bench::measure::{Run, record};
-use prospectus_bench::node::{load_directory, proc_status_kb, start_node};
+use prospectus_bench::node::{
+    load_directory, loadavg, node_bin, proc_status_kb, reuse_directory, rss_line, start_node,
+};
+use prospectus_bench::restart::restarts;
 use prospectus_bench::{mix, pg};
 use prospectus_proto::v1 as w;
 use prospectus_search::Index;
@@ -26,6 +32,7 @@ struct Args {
     pg: Option<String>,
     node_bin: Option<PathBuf>,
     explain: bool,
+    data_dir: Option<PathBuf>,
 }
 
 fn args() -> Result<Args> {
@@ -37,6 +44,7 @@ fn args() -> Result<Args> {
         pg: None,
         node_bin: None,
         explain: false,
+        data_dir: None,
     };
     let mut it = std::env::args().skip(1);
     while let Some(k) = it.next() {
@@ -49,6 +57,7 @@ fn args() -> Result<Args> {
             "--pg" => a.pg = Some(v()?),
             "--node-bin" => a.node_bin = Some(v()?.into()),
             "--explain" => a.explain = true,
+            "--data-dir" => a.data_dir = Some(v()?.into()),
             other => bail!("unknown argument {other}"),
         }
     }
@@ -150,8 +159,15 @@ fn main() -> Result<()> {
         a.clients
     );
     let tmp = tempfile::tempdir()?;
-    let data = tmp.path().join("node");
-    let (bundle, store) = load_directory(&data, ORIGIN, a.seed, a.courses)?;
+    let data = a
+        .data_dir
+        .clone()
+        .unwrap_or_else(|| tmp.path().join("node"));
+    let (bundle, store) = if data.join("db").exists() {
+        reuse_directory(&data, ORIGIN, a.seed, a.courses)?
+    } else {
+        load_directory(&data, ORIGIN, a.seed, a.courses)?
+    };
 
     // In-process.
     let rss_before = proc_status_kb(std::process::id(), "VmRSS:").unwrap_or(0);
@@ -173,7 +189,7 @@ fn main() -> Result<()> {
 
     // A real node process over gRPC.
     let log = tmp.path().join("node.log");
-    let (node, addr) = start_node(a.node_bin, &data, ORIGIN, &log, "info")?;
+    let (node, addr) = start_node(a.node_bin.clone(), &data, ORIGIN, &log, "info")?;
     let pid = node.0.id();
     let url = format!("http://{addr}");
     let rt = tokio::runtime::Builder::new_multi_thread()
@@ -184,7 +200,13 @@ fn main() -> Result<()> {
     let grpc_run = rt.block_on(grpc(&url, &shapes, a.clients, a.secs))?;
     let rss = proc_status_kb(pid, "VmRSS:").unwrap_or(0);
     let hwm = proc_status_kb(pid, "VmHWM:").unwrap_or(0);
+    let rss_detail = rss_line(pid);
     drop(node);
+
+    // Restart to ready on the same data dir (the index reopened from disk).
+    let bin = node_bin(a.node_bin.clone())?;
+    println!("restarts (load average {}):", loadavg());
+    let _ = restarts(&bin, &data, ORIGIN, &log, a.courses as u64, 3)?;
 
     // PostgreSQL.
     let mut pg_run = None;
@@ -241,7 +263,7 @@ fn main() -> Result<()> {
         "gRPC response size: {avg_bytes} bytes on average over the shapes (20 hits with course, provider, venues, freshness, facets)"
     );
     println!(
-        "node RSS at {} courses: {} MB after the run (peak {} MB)",
+        "node RSS at {} courses: {} MB after the run (peak {} MB; {rss_detail})   (target <= 300 MB)",
         a.courses,
         rss / 1024,
         hwm / 1024

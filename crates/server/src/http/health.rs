@@ -121,6 +121,7 @@ pub(super) async fn readyz(State(st): State<HttpState>) -> Response {
         "roster_loaded": roster,
         "publishing": publishing,
         "index_courses": st.index.len(),
+        "index_opened": st.index.opened().to_string(),
     });
     let status = if ready {
         StatusCode::OK

@@ -1,0 +1,277 @@
+//! How an index comes to reflect the store at start: rebuilt by a full scan, or — for an
+//! index on disk — reopened as its last commit left it and caught up from the store's local
+//! change feed. Kept apart from `lib.rs` because the reopen check is the one place that
+//! decides whether derived state on disk may be trusted; anything it cannot prove equal to
+//! the store is a reason to rebuild, never an answer served stale.
+
+use crate::Entry;
+use crate::SearchError;
+use crate::engine::{Engine, State};
+use prospectus_model::{Record, RecordKind, Uuid};
+use prospectus_store::{FeedItem, Store, StoreError, Stored, Update};
+use std::collections::{BTreeMap, HashMap, HashSet};
+use std::sync::Arc;
+use std::time::Instant;
+
+/// Per origin, the highest `(epoch, seq)` the opened index reflects.
+pub(crate) type Heads = BTreeMap<String, (u64, u64)>;
+
+fn note(heads: &mut Heads, state: &mut State, s: &Stored) -> bool {
+    let h = heads.entry(s.origin.clone()).or_default();
+    *h = (*h).max((s.epoch, s.seq));
+    state.advance(s.kind, s.id, (s.epoch, s.seq))
+}
+
+/// Fills a new, empty `state` from everything live in `store` and commits it.
+pub(crate) fn rebuild(
+    store: &Store,
+    engine: &Engine,
+    state: &mut State,
+) -> Result<Heads, SearchError> {
+    let started = Instant::now();
+    // Read before the scan: every change at or before it is in what the scan reads.
+    let feed = store.feed_head()?;
+    let mut heads = Heads::new();
+    for kind in [RecordKind::Provider, RecordKind::Venue] {
+        for s in store.scan(kind) {
+            let s = s?;
+            note(&mut heads, state, &s);
+            if let Some(r) = s.record {
+                state.put_reference(r);
+            }
+        }
+    }
+    let mut n = 0usize;
+    for s in store.scan(RecordKind::Course) {
+        let s = s?;
+        note(&mut heads, state, &s);
+        if let Some(Record::Course(c)) = s.record {
+            state.put_course(engine, c, &s.origin, (s.seq, s.unix_millis))?;
+            n += 1;
+            if n.is_multiple_of(10_000) {
+                tracing::info!(
+                    courses = n,
+                    ms = started.elapsed().as_millis() as u64,
+                    "search index: rebuilding"
+                );
+            }
+        }
+    }
+    if let Some(st) = &mut state.stamp {
+        st.store = store.instance().to_string();
+        st.feed = feed;
+        st.heads = heads.clone();
+    }
+    state.commit(engine)?;
+    Ok(heads)
+}
+
+/// Every change in `store`'s feed after `after`, each record once at its latest state;
+/// `None` when deletions after `after` were purged (the index cannot be caught up).
+fn feed_after(store: &Store, after: u64) -> Result<Option<Vec<FeedItem>>, SearchError> {
+    let mut out: Vec<FeedItem> = Vec::new();
+    let mut pos = after;
+    loop {
+        let page = match store.changes_after(pos, 4096) {
+            Ok(p) => p,
+            Err(StoreError::FeedExpired { .. }) => return Ok(None),
+            Err(e) => return Err(e.into()),
+        };
+        let Some(last) = page.last() else {
+            return Ok(Some(out));
+        };
+        pos = last.pos;
+        out.extend(page);
+    }
+}
+
+fn update_of(s: Stored, feed_seq: u64) -> Update {
+    Update {
+        kind: s.kind,
+        id: s.id,
+        origin: s.origin,
+        epoch: s.epoch,
+        seq: s.seq,
+        feed_seq,
+        unix_millis: s.unix_millis,
+        old: None,
+        new: s.record,
+    }
+}
+
+/// A stored course (its record dropped), whether it is live, and its resolved entry.
+type Scanned = (Stored, bool, Option<Arc<Entry>>);
+
+/// Every stored course (tombstones included; the record itself dropped), whether it is
+/// live, and each live one with a doc in `docs` resolved to its entry: read, decoded and resolved by one thread per
+/// core over slices of the id space, the part of reopening that grows with the directory.
+fn resolve_courses(
+    store: &Store,
+    state: &State,
+    docs: &HashMap<Uuid, u64>,
+) -> Result<Vec<Scanned>, SearchError> {
+    let parts = std::thread::available_parallelism().map_or(1, |n| n.get().clamp(1, 8));
+    let refs = state.references();
+    let slices: Vec<Result<Vec<_>, SearchError>> = std::thread::scope(|scope| {
+        let workers: Vec<_> = (0..parts)
+            .map(|part| {
+                scope.spawn(move || {
+                    let mut out = Vec::new();
+                    for s in store.scan_part(RecordKind::Course, part, parts) {
+                        let mut s = s?;
+                        let live = s.record.is_some();
+                        let entry = match s.record.take() {
+                            Some(Record::Course(c)) if docs.contains_key(&c.id) => {
+                                Some(Arc::new(refs.resolve(c, &s.origin, (s.seq, s.unix_millis))))
+                            }
+                            _ => None,
+                        };
+                        out.push((s, live, entry));
+                    }
+                    Ok(out)
+                })
+            })
+            .collect();
+        workers
+            .into_iter()
+            .map(|w| {
+                w.join().unwrap_or_else(|_| {
+                    Err(SearchError::Engine(
+                        "a start-up reader thread panicked".into(),
+                    ))
+                })
+            })
+            .collect()
+    });
+    let mut all = Vec::new();
+    for slice in slices {
+        all.extend(slice?);
+    }
+    Ok(all)
+}
+
+/// Takes over the index `engine` reopened from disk: checks its stamp against `store`, maps
+/// its docs to the store's live courses (resolving each again, indexing nothing), then
+/// re-applies every record the change feed shows changed since the stamp. Returns the heads
+/// and how many changes were re-applied, or (inner `Err`) why the index must be rebuilt.
+pub(crate) fn reopen(
+    store: &Store,
+    engine: &Engine,
+    state: &mut State,
+) -> Result<Result<(Heads, usize), String>, SearchError> {
+    let Some(stamp) = state.stamp.clone() else {
+        return Ok(Err("no stamp".into()));
+    };
+    if stamp.store != store.instance() {
+        return Ok(Err("the index was derived from another store".into()));
+    }
+    let feed = store.feed_head()?;
+    if stamp.feed > feed {
+        return Ok(Err(format!(
+            "the index is ahead of the store (feed position {} > {feed})",
+            stamp.feed
+        )));
+    }
+    let held: BTreeMap<String, (u64, u64)> = store
+        .origin_heads()?
+        .into_iter()
+        .map(|h| (h.origin, (h.epoch, h.seq)))
+        .collect();
+    for (origin, pos) in &stamp.heads {
+        if held.get(origin).is_none_or(|h| h < pos) {
+            return Ok(Err(format!(
+                "the index is ahead of the store for origin {origin}"
+            )));
+        }
+    }
+    let started = Instant::now();
+    let (mut docs, next_slot) = match engine.docs() {
+        Ok(d) => d,
+        Err(e) => return Ok(Err(e)),
+    };
+    let mut heads = Heads::new();
+    for kind in [RecordKind::Provider, RecordKind::Venue] {
+        for s in store.scan(kind) {
+            let s = s?;
+            note(&mut heads, state, &s);
+            if let Some(r) = s.record {
+                state.put_reference(r);
+            }
+        }
+    }
+    let mapped_ms = started.elapsed().as_millis() as u64;
+    let mut adopted = Vec::new();
+    let mut unindexed: Vec<Uuid> = Vec::new();
+    let resolved = resolve_courses(store, state, &docs)?;
+    let resolved_ms = started.elapsed().as_millis() as u64;
+    for (s, live, entry) in resolved {
+        note(&mut heads, state, &s);
+        if !live {
+            continue;
+        }
+        match (docs.remove(&s.id), entry) {
+            (Some(slot), Some(e)) => state.adopt(e, (s.seq, s.unix_millis), slot, &mut adopted),
+            (Some(slot), None) => {
+                // Held by the index but not decodable as a course: the feed must explain it.
+                docs.insert(s.id, slot);
+            }
+            (None, _) => unindexed.push(s.id),
+        }
+    }
+    // Read after the scan: a record the scan saw otherwise than the index holds it changed
+    // after the stamp, so it is here.
+    let Some(changed) = feed_after(store, stamp.feed)? else {
+        return Ok(Err(format!(
+            "deletions after the index's feed position {} were purged",
+            stamp.feed
+        )));
+    };
+    let in_feed: HashSet<(RecordKind, Uuid)> = changed.iter().map(|c| (c.kind, c.id)).collect();
+    if let Some(id) = unindexed
+        .iter()
+        .find(|id| !in_feed.contains(&(RecordKind::Course, **id)))
+    {
+        return Ok(Err(format!(
+            "live course {id} is not in the index nor changed since"
+        )));
+    }
+    if let Some(id) = docs
+        .keys()
+        .find(|id| !in_feed.contains(&(RecordKind::Course, **id)))
+    {
+        return Ok(Err(format!(
+            "the index holds course {id}, which the store does not hold live"
+        )));
+    }
+    state.install_adopted(engine, next_slot, adopted);
+    let adopted_ms = started.elapsed().as_millis() as u64;
+    let n = changed.len();
+    // References first, so re-applied courses resolve against them.
+    let (refs, courses): (Vec<FeedItem>, Vec<FeedItem>) = changed
+        .into_iter()
+        .partition(|c| c.kind != RecordKind::Course);
+    for item in refs.into_iter().chain(courses) {
+        match item.stored {
+            Some(s) => {
+                let h = heads.entry(s.origin.clone()).or_default();
+                *h = (*h).max((s.epoch, s.seq));
+                state.apply(engine, update_of(s, item.pos))?;
+            }
+            None => state.forget(engine, item.kind, item.id)?,
+        }
+    }
+    if let Some(st) = &mut state.stamp {
+        st.feed = feed;
+        st.heads = heads.clone();
+    }
+    state.commit(engine)?;
+    tracing::info!(
+        mapped_ms,
+        resolved_ms,
+        adopted_ms,
+        committed_ms = started.elapsed().as_millis() as u64,
+        changes = n,
+        "search index: reopened from disk"
+    );
+    Ok(Ok((heads, n)))
+}
