@@ -27,7 +27,7 @@ pub fn load_directory(
     let records: Vec<Record> = bundle.clone().into_records();
     for chunk in records.chunks(5000) {
         let changes: Vec<Change> = chunk.iter().cloned().map(Change::Upsert).collect();
-        store.publish(&Scope::Admin, None, &changes)?;
+        store.publish(&Scope::Admin, None, changes)?;
     }
     println!(
         "loaded {} records into the store in {:.1} s ({} MB on disk)",
@@ -48,6 +48,27 @@ pub fn start_node(
     log: &Path,
     rust_log: &str,
 ) -> Result<(NodeProc, String)> {
+    let t = Instant::now();
+    let (node, addr) = spawn_node(bin, data, origin, "127.0.0.1:0", log, rust_log, &[])?;
+    println!(
+        "node up in {:.1} s (index rebuilt from the store at start), RSS {} MB",
+        t.elapsed().as_secs_f64(),
+        node.rss_mb()
+    );
+    Ok((node, addr))
+}
+
+/// Starts the release node like [`start_node`], listening on `listen`, with `extra` flags
+/// (`--roster`, `--peer`, ...), silently; returns once it has written its address.
+pub fn spawn_node(
+    bin: Option<PathBuf>,
+    data: &Path,
+    origin: &str,
+    listen: &str,
+    log: &Path,
+    rust_log: &str,
+    extra: &[&std::ffi::OsStr],
+) -> Result<(NodeProc, String)> {
     let bin = match bin {
         Some(p) => p,
         None => std::env::current_exe()?
@@ -55,11 +76,12 @@ pub fn start_node(
             .map(|d| d.join("prospectus"))
             .ok_or_else(|| anyhow!("cannot locate the prospectus binary; pass --node-bin"))?,
     };
-    let t = Instant::now();
+    let _ = std::fs::remove_file(data.join("node.addr"));
     let child = Command::new(&bin)
-        .args(["serve", "--listen", "127.0.0.1:0", "--borough", origin])
+        .args(["serve", "--listen", listen, "--borough", origin])
         .arg("--data-dir")
         .arg(data)
+        .args(extra)
         .env("RUST_LOG", rust_log)
         .stdin(Stdio::null())
         .stdout(Stdio::null())
@@ -72,16 +94,23 @@ pub fn start_node(
         &mut node.0,
         Duration::from_secs(600),
     )?;
-    println!(
-        "node up in {:.1} s (index rebuilt from the store at start), RSS {} MB",
-        t.elapsed().as_secs_f64(),
-        proc_status_kb(node.0.id(), "VmRSS:").unwrap_or(0) / 1024
-    );
     Ok((node, addr))
 }
 
 /// Kills the node on drop.
 pub struct NodeProc(pub Child);
+
+impl NodeProc {
+    /// Resident memory now, MB.
+    pub fn rss_mb(&self) -> u64 {
+        proc_status_kb(self.0.id(), "VmRSS:").unwrap_or(0) / 1024
+    }
+
+    /// Peak resident memory so far (`VmHWM`), MB.
+    pub fn peak_mb(&self) -> u64 {
+        proc_status_kb(self.0.id(), "VmHWM:").unwrap_or(0) / 1024
+    }
+}
 
 impl Drop for NodeProc {
     fn drop(&mut self) {
