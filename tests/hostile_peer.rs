@@ -494,3 +494,95 @@ async fn a_recovering_node_restores_and_publishes_despite_a_peer_claiming_its_or
     .await;
     assert_eq!(course_at(&b, changed.id).await, Ok(changed));
 }
+
+/// A rogue relays A's genuine log — more entries than one verification chunk, so several
+/// Ed25519 batches, a background apply and the pipeline's hand-over — with one signature
+/// broken in the middle and, further on, one entry genuinely signed by A whose payload does not
+/// decode. Batch verification must fall back to single checks for the broken batch and refuse
+/// exactly those two entries, each under its own reason, and apply every other entry.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn one_bad_entry_inside_a_verified_batch_is_refused_alone() {
+    let cell = Cell::default();
+    let rogue = Rogue::serve(replay(&cell)).await;
+    let tmp = tempfile::tempdir().unwrap();
+    let fleet = Fleet::new(tmp.path(), 2);
+    let a = fleet.start(0, &["--new-member"]);
+    let data = bundle(53, 1200, BOROUGHS[0]);
+    let r = publish_when_ready(&a, "many", &data.clone().into_records())
+        .await
+        .expect("publish");
+    let head = (r.epoch, r.last_seq);
+    let (mut entries, _) = genuine(&a, BOROUGHS[0]).await;
+    assert!(
+        entries.len() > 1100,
+        "{} entries: too few to span chunks",
+        entries.len()
+    );
+    let course = prospectus_proto::WireEnum::to_i32(prospectus_model::RecordKind::Course);
+    let course_at_or_after = |from: usize| {
+        (from..entries.len())
+            .find(|&i| entry_of(&entries[i]).kind == course)
+            .expect("a course entry")
+    };
+    let (broken, invalid) = (
+        course_at_or_after(entries.len() / 3),
+        course_at_or_after(2 * entries.len() / 3),
+    );
+    entries[broken].signature[0] ^= 0xff;
+    let a_key = prospectus_server::NodeKey::load_or_create(&fleet.root.join("key-0"))
+        .expect("key")
+        .0;
+    let garbage = w::Entry {
+        payload: vec![0xff, 0xff],
+        ..entry_of(&entries[invalid])
+    };
+    let Some(Item::Entry(signed_garbage)) = common::rogue::signed(&a_key, &garbage).item else {
+        panic!("an entry item");
+    };
+    entries[invalid] = signed_garbage;
+    let victims =
+        [broken, invalid].map(|i| Uuid::from_slice(&entry_of(&entries[i]).id).expect("id"));
+    let mut script: Vec<PullItem> = entries.into_iter().map(|e| it(Item::Entry(e))).collect();
+    script.push(heads("", vec![]));
+    *cell.lock().expect("cell") = script;
+    drop(a);
+
+    let b = fleet.start(1, &["--peer", &rogue.url, "--new-member"]);
+    rogue.open();
+    let label = |reason: &str| format!("origin=\"{}\",reason=\"{reason}\"", BOROUGHS[0]);
+    wait_for_async(|| async {
+        let m = metric_lines(&b);
+        let counted = ["bad_signature", "invalid"].iter().all(|reason| {
+            sample(&m, "prospectus_entries_rejected_total", &label(reason))
+                .is_some_and(|v| v >= 1.0)
+        });
+        let s = b.status().await;
+        let at_head = s
+            .origins
+            .iter()
+            .any(|o| o.origin == BOROUGHS[0] && (o.epoch, o.seq) == head);
+        (counted && at_head).then_some(())
+    })
+    .await;
+    let m = metric_lines(&b);
+    for reason in ["malformed", "unknown_key", "revoked_key", "origin_conflict"] {
+        assert_eq!(
+            sample(&m, "prospectus_entries_rejected_total", &label(reason)),
+            None,
+            "{reason}"
+        );
+    }
+    for c in &data.courses {
+        let served = course_at(&b, c.id).await;
+        if victims.contains(&c.id) {
+            assert_eq!(
+                served,
+                Err(tonic::Code::NotFound),
+                "refused course {}",
+                c.id
+            );
+        } else {
+            assert_eq!(served.as_ref(), Ok(c), "course {}", c.id);
+        }
+    }
+}

@@ -27,7 +27,7 @@ pub fn load_directory(
     let records: Vec<Record> = bundle.clone().into_records();
     for chunk in records.chunks(5000) {
         let changes: Vec<Change> = chunk.iter().cloned().map(Change::Upsert).collect();
-        store.publish(&Scope::Admin, None, &changes)?;
+        store.publish(&Scope::Admin, None, changes)?;
     }
     println!(
         "loaded {} records into the store in {:.1} s ({} MB on disk)",
@@ -62,19 +62,34 @@ pub fn start_node(
     log: &Path,
     rust_log: &str,
 ) -> Result<(NodeProc, String)> {
-    let bin = node_bin(bin)?;
     let t = Instant::now();
-    let mut node = spawn_node(&bin, data, origin, log, rust_log)?;
-    let addr = wait_for_file(
-        &data.join("node.addr"),
-        &mut node.0,
-        Duration::from_secs(600),
-    )?;
+    let (node, addr) = run_node(bin, data, origin, "127.0.0.1:0", log, rust_log, &[])?;
     println!(
         "node up in {:.1} s (index opened from its data dir, else built), RSS {}",
         t.elapsed().as_secs_f64(),
         rss_line(node.0.id())
     );
+    Ok((node, addr))
+}
+
+/// Starts the release node like [`start_node`], listening on `listen`, with `extra` flags
+/// (`--roster`, `--peer`, ...), silently; returns once it has written its address.
+pub fn run_node(
+    bin: Option<PathBuf>,
+    data: &Path,
+    origin: &str,
+    listen: &str,
+    log: &Path,
+    rust_log: &str,
+    extra: &[&std::ffi::OsStr],
+) -> Result<(NodeProc, String)> {
+    let bin = node_bin(bin)?;
+    let mut node = spawn_node(&bin, data, origin, listen, log, rust_log, extra)?;
+    let addr = wait_for_file(
+        &data.join("node.addr"),
+        &mut node.0,
+        Duration::from_secs(600),
+    )?;
     Ok((node, addr))
 }
 
@@ -89,20 +104,23 @@ pub fn node_bin(bin: Option<PathBuf>) -> Result<PathBuf> {
     }
 }
 
-/// Spawns `prospectus serve` on loopback port 0 over the store at `data` (its `node.addr`
-/// removed first, so a waiter never reads a previous run's).
+/// Spawns `prospectus serve` on `listen` over the store at `data` with `extra` flags (its
+/// `node.addr` removed first, so a waiter never reads a previous run's).
 pub fn spawn_node(
     bin: &Path,
     data: &Path,
     origin: &str,
+    listen: &str,
     log: &Path,
     rust_log: &str,
+    extra: &[&std::ffi::OsStr],
 ) -> Result<NodeProc> {
     let _ = std::fs::remove_file(data.join("node.addr"));
     let child = Command::new(bin)
-        .args(["serve", "--listen", "127.0.0.1:0", "--borough", origin])
+        .args(["serve", "--listen", listen, "--borough", origin])
         .arg("--data-dir")
         .arg(data)
+        .args(extra)
         .env("RUST_LOG", rust_log)
         .stdin(Stdio::null())
         .stdout(Stdio::null())
@@ -127,6 +145,18 @@ pub fn rss_line(pid: u32) -> String {
 
 /// Kills the node on drop.
 pub struct NodeProc(pub Child);
+
+impl NodeProc {
+    /// Resident memory now, MB.
+    pub fn rss_mb(&self) -> u64 {
+        proc_status_kb(self.0.id(), "VmRSS:").unwrap_or(0) / 1024
+    }
+
+    /// Peak resident memory so far (`VmHWM`), MB.
+    pub fn peak_mb(&self) -> u64 {
+        proc_status_kb(self.0.id(), "VmHWM:").unwrap_or(0) / 1024
+    }
+}
 
 impl Drop for NodeProc {
     fn drop(&mut self) {

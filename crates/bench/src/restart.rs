@@ -51,7 +51,7 @@ pub fn restart_once(
         .enable_all()
         .build()?;
     let t = Instant::now();
-    let mut node: NodeProc = spawn_node(bin, data, origin, log, "info")?;
+    let mut node: NodeProc = spawn_node(bin, data, origin, "127.0.0.1:0", log, "info", &[])?;
     let addr = wait_for_file(
         &data.join("node.addr"),
         &mut node.0,

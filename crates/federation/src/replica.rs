@@ -8,20 +8,25 @@
 //! map or label (it is counted under [`UNKNOWN_ORIGIN`]), an unsigned position is never
 //! believed, and a snapshot nobody asked for is refused. Transport-free and blocking: callers
 //! run it off the async threads.
+//!
+//! Entries are a pipeline: received entries are verified a chunk at a time (Ed25519 batches,
+//! over all cores), and a verified chunk is applied on its own thread while the next chunk is
+//! received and verified. Any other item first finishes everything before it (verified and
+//! applied, in order), so checkpoints, heads and snapshots see exactly what came before them.
 
 use crate::{Answer, Roster};
 use prospectus_model::Uuid;
 use prospectus_proto::v1::{Checkpoint, PullItem, SignedCheckpoint, pull_item::Item};
 use prospectus_store::{
-    ApplyMode, CheckpointStatus, MAX_SNAPSHOT_BYTES, Rejection, SnapshotOutcome, Store, StoreError,
-    Verified, verify_entry,
+    ApplyMode, ApplyReport, CheckpointStatus, MAX_SNAPSHOT_BYTES, Rejection, SnapshotOutcome,
+    Store, StoreError, Verified, verify_entries,
 };
 use prost::Message;
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::sync::{Arc, Mutex};
 
-/// Entries applied per transaction.
-const CHUNK: usize = 512;
+/// Entries verified together and applied per transaction.
+const CHUNK: usize = 1024;
 
 /// The origin label for anything a peer names that is not in the roster.
 pub const UNKNOWN_ORIGIN: &str = "unknown";
@@ -121,7 +126,11 @@ pub struct Replica {
     heads: SharedHeads,
     /// This node is restoring its own origin: accept entries (and a snapshot) for it.
     recovering: bool,
+    /// Entries received, not yet verified (at most [`CHUNK`]).
+    pending: Vec<Vec<u8>>,
     buf: Vec<Verified>,
+    /// The previous chunk's apply, running while the next chunk arrives and is verified.
+    applying: Option<std::thread::JoinHandle<Result<Vec<ApplyReport>, StoreError>>>,
     /// Origins this link asked the peer to send whole on the current stream.
     requested: BTreeSet<String>,
     snapshot: Option<Staged>,
@@ -140,7 +149,9 @@ impl Replica {
             roster,
             heads,
             recovering,
+            pending: Vec::new(),
             buf: Vec::new(),
+            applying: None,
             requested: BTreeSet::new(),
             snapshot: None,
             rejected: BTreeMap::new(),
@@ -258,20 +269,21 @@ impl Replica {
         let mut events = Vec::new();
         match item.item {
             Some(Item::Entry(e)) => {
-                match verify_entry(self.roster.as_ref(), e.encode_to_vec()) {
-                    Ok(v) => match &mut self.snapshot {
-                        Some(st) if st.origin == v.entry.origin => st.stage(v),
-                        _ => self.buf.push(v),
-                    },
-                    Err(reason) => {
-                        let origin = prospectus_proto::v1::Entry::decode(e.entry_bytes.as_slice())
-                            .map(|x| x.origin)
-                            .unwrap_or_default();
-                        self.refuse(&origin, reason);
+                self.pending.push(e.encode_to_vec());
+                if self.pending.len() >= CHUNK {
+                    self.verify_pending();
+                    self.finish_applying(&mut events)?;
+                    if !self.buf.is_empty() {
+                        let (store, batch) = (self.store.clone(), std::mem::take(&mut self.buf));
+                        let recovering = self.recovering;
+                        self.applying = Some(
+                            std::thread::Builder::new()
+                                .name("replica-apply".into())
+                                .spawn(move || apply_all(&store, recovering, batch))
+                                .map_err(StoreError::Thread)?,
+                        );
                     }
-                }
-                if self.buf.len() >= CHUNK {
-                    self.flush(&mut events)?;
+                    self.report_rejected(&mut events);
                 }
                 return Ok(events);
             }
@@ -428,29 +440,53 @@ impl Replica {
         }
     }
 
-    /// Applies buffered entries; call at the end of a stream too.
+    /// Verifies the received entries: good ones go to the snapshot being staged (if theirs)
+    /// or to the apply buffer, in order; each bad one is refused under its own reason.
+    fn verify_pending(&mut self) {
+        if self.pending.is_empty() {
+            return;
+        }
+        let pending = std::mem::take(&mut self.pending);
+        for r in verify_entries(self.roster.as_ref(), pending) {
+            match r {
+                Ok(v) => match &mut self.snapshot {
+                    Some(st) if st.origin == v.entry.origin => st.stage(v),
+                    _ => self.buf.push(v),
+                },
+                Err(r) => self.refuse(&r.origin, r.reason),
+            }
+        }
+    }
+
+    /// Waits for the chunk being applied in the background and reports what it did.
+    fn finish_applying(&mut self, events: &mut Vec<ReplicaEvent>) -> Result<(), StoreError> {
+        let Some(h) = self.applying.take() else {
+            return Ok(());
+        };
+        let reports = h
+            .join()
+            .map_err(|_| StoreError::Corrupt("replica apply thread panicked".into()))??;
+        self.take_reports(reports, events);
+        Ok(())
+    }
+
+    /// Verifies and applies everything received so far, in order; call at the end of a
+    /// stream too.
     pub fn flush(&mut self, events: &mut Vec<ReplicaEvent>) -> Result<(), StoreError> {
+        self.verify_pending();
+        self.finish_applying(events)?;
         self.report_rejected(events);
         if self.buf.is_empty() {
             return Ok(());
         }
-        let own = self.store.origin().to_string();
-        let batch = std::mem::take(&mut self.buf);
-        // Split so each apply has one mode: own-origin recovery, or the rest.
-        let mut groups: Vec<(ApplyMode, Vec<Verified>)> = Vec::new();
-        for v in batch {
-            let mode = if self.recovering && v.entry.origin == own {
-                ApplyMode::Recovery
-            } else {
-                ApplyMode::Normal
-            };
-            match groups.last_mut() {
-                Some((m, g)) if *m == mode => g.push(v),
-                _ => groups.push((mode, vec![v])),
-            }
-        }
-        for (mode, group) in groups {
-            let r = self.store.apply_remote(&group, mode)?;
+        let reports = apply_all(&self.store, self.recovering, std::mem::take(&mut self.buf))?;
+        self.take_reports(reports, events);
+        Ok(())
+    }
+
+    /// Turns apply reports into events (and snapshot requests for diverged origins).
+    fn take_reports(&mut self, reports: Vec<ApplyReport>, events: &mut Vec<ReplicaEvent>) {
+        for r in reports {
             for ((origin, reason), count) in r.rejected {
                 tracing::warn!(%origin, reason = reason.as_str(), count, "refused replicated entries");
                 events.push(ReplicaEvent::Rejected {
@@ -475,6 +511,40 @@ impl Replica {
             });
         }
         self.report_rejected(events);
-        Ok(())
     }
+}
+
+impl Drop for Replica {
+    /// A chunk still being applied finishes before the link is gone (it was verified).
+    fn drop(&mut self) {
+        if let Some(h) = self.applying.take() {
+            let _ = h.join();
+        }
+    }
+}
+
+/// Applies verified entries in order, one transaction per run of one mode (own-origin
+/// recovery, or the rest).
+fn apply_all(
+    store: &Store,
+    recovering: bool,
+    batch: Vec<Verified>,
+) -> Result<Vec<ApplyReport>, StoreError> {
+    let own = store.origin().to_string();
+    let mut groups: Vec<(ApplyMode, Vec<Verified>)> = Vec::new();
+    for v in batch {
+        let mode = if recovering && v.entry.origin == own {
+            ApplyMode::Recovery
+        } else {
+            ApplyMode::Normal
+        };
+        match groups.last_mut() {
+            Some((m, g)) if *m == mode => g.push(v),
+            _ => groups.push((mode, vec![v])),
+        }
+    }
+    groups
+        .into_iter()
+        .map(|(mode, group)| store.apply_remote(&group, mode))
+        .collect()
 }

@@ -56,7 +56,8 @@ fn world(n: u128) -> World {
             }))
         })
         .collect();
-    a.publish(&Scope::Admin, None, &changes).expect("publish");
+    a.publish(&Scope::Admin, None, &changes[..])
+        .expect("publish");
     World {
         _tmp: tmp,
         a,

@@ -57,7 +57,7 @@ fn two_concurrent_updates_of_one_course_never_leave_the_older_one_served() {
         .map(Change::Upsert)
         .collect();
     let base = store
-        .publish(&Scope::Admin, None, &setup)
+        .publish(&Scope::Admin, None, &setup[..])
         .expect("setup")
         .last_seq;
     preempted.base.store(base, Ordering::SeqCst);

@@ -126,11 +126,10 @@ impl PublisherService {
         self.writable()?;
         let store = self.store.clone();
         let n = changes.len();
-        let r =
-            tokio::task::spawn_blocking(move || store.publish(&scope, key.as_deref(), &changes))
-                .await
-                .map_err(errors::join)?
-                .map_err(errors::store)?;
+        let r = tokio::task::spawn_blocking(move || store.publish(&scope, key.as_deref(), changes))
+            .await
+            .map_err(errors::join)?
+            .map_err(errors::store)?;
         tracing::info!(
             origin = %r.origin, epoch = r.epoch, first_seq = r.first_seq, last_seq = r.last_seq,
             ops = n, replayed = r.replayed, "batch committed"
@@ -152,7 +151,7 @@ impl PublisherService {
         let prefix = format!("ops[0].{}.", record.kind());
         let store = self.store.clone();
         let r = tokio::task::spawn_blocking(move || {
-            store.publish(&scope, None, &[Change::Upsert(record)])
+            store.publish(&scope, None, vec![Change::Upsert(record)])
         })
         .await
         .map_err(errors::join)?;

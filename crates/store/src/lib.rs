@@ -22,11 +22,11 @@ mod write;
 pub use auth::{Scope, TokenInfo};
 pub use backup::{BackupError, Restored, restore_backup, sync_parent, unique_sibling};
 pub use digest::SetDigest;
-pub use keys::{KeyError, NodeKey, key_id, verify, write_private};
+pub use keys::{KeyError, NodeKey, VERIFY_BATCH, key_id, verify, verify_each, write_private};
 pub use snapshot::{MAX_SNAPSHOT_BYTES, SnapshotOutcome};
 pub use write::{
-    ApplyMode, ApplyReport, CheckpointStatus, Rejection, Trust, Verified, repeated_in_batch,
-    verify_checkpoint, verify_entry,
+    ApplyMode, ApplyReport, CheckpointStatus, Refused, Rejection, Trust, Verified,
+    repeated_in_batch, verify_checkpoint, verify_entries, verify_entry,
 };
 
 use codec::{META_EPOCH, META_INSTANCE, META_ORIGIN, META_PUBLIC_KEY, OriginState};
@@ -80,6 +80,9 @@ pub enum StoreError {
     /// A change-feed position this node never issued.
     #[error("change feed position {after} is beyond this node's feed head {head}")]
     FeedBeyond { after: u64, head: u64 },
+    /// A worker thread (a replicated chunk's apply) could not be started.
+    #[error("could not start a worker thread: {0}")]
+    Thread(std::io::Error),
 }
 
 /// A change a provider asks for.

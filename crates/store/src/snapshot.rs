@@ -159,7 +159,7 @@ impl Store {
                     unchanged += 1;
                     continue;
                 }
-                if let Some(u) = tx.put_entry(
+                if let Some(mut u) = tx.put_entry(
                     &mut state,
                     &mut feed,
                     e,
@@ -169,6 +169,7 @@ impl Store {
                     v.id,
                     old,
                 )? {
+                    u.new = crate::entry_record(e);
                     updates.push(u);
                 }
                 applied += 1;

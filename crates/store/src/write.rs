@@ -102,42 +102,175 @@ impl Verified {
     }
 }
 
+/// An entry decoded and matched to the roster key that must have signed it, signature not yet
+/// checked.
+struct Opened {
+    signed_bytes: Vec<u8>,
+    signed: SignedEntry,
+    entry: Entry,
+    key: VerifyingKey,
+    kind_byte: u8,
+    id: Uuid,
+}
+
+/// An entry [`verify_entries`] refused: why, and the origin it names (empty if it does not
+/// decode that far), for counting.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Refused {
+    pub reason: Rejection,
+    pub origin: String,
+}
+
+/// Decodes one `SignedEntry` and finds its key in the roster (the checks before the signature).
+fn open_signed(trust: &dyn Trust, signed_bytes: Vec<u8>) -> Result<Opened, Refused> {
+    let refused = |reason, origin: &str| Refused {
+        reason,
+        origin: origin.to_string(),
+    };
+    let signed = SignedEntry::decode(signed_bytes.as_slice())
+        .map_err(|_| refused(Rejection::Malformed, ""))?;
+    let entry = Entry::decode(signed.entry_bytes.as_slice())
+        .map_err(|_| refused(Rejection::Malformed, ""))?;
+    let malformed = || refused(Rejection::Malformed, &entry.origin);
+    let id = Uuid::from_slice(&entry.id).map_err(|_| malformed())?;
+    let kind_byte = u8::try_from(entry.kind).map_err(|_| malformed())?;
+    if entry.origin.is_empty() || entry.seq == 0 || entry.epoch == 0 || kind_byte == 0 {
+        return Err(malformed());
+    }
+    if trust.revoked(&entry.origin, &signed.key_id) {
+        return Err(refused(Rejection::RevokedKey, &entry.origin));
+    }
+    let key = trust
+        .key_for(&entry.origin, &signed.key_id, entry.unix_millis)
+        .ok_or_else(|| refused(Rejection::UnknownKey, &entry.origin))?;
+    Ok(Opened {
+        signed_bytes,
+        signed,
+        entry,
+        key,
+        kind_byte,
+        id,
+    })
+}
+
+impl Opened {
+    /// The checks after a good signature: the payload validates like a local publish's (a kind
+    /// or schema newer than this node knows is stored and forwarded unread).
+    fn validated(self) -> Result<Verified, Refused> {
+        let Opened {
+            signed_bytes,
+            entry,
+            kind_byte,
+            id,
+            ..
+        } = self;
+        if entry.op != Op::Delete as i32
+            && entry.schema <= crate::SCHEMA_VERSION
+            && let Some(kind) = RecordKind::from_u8(kind_byte)
+        {
+            let invalid = || Refused {
+                reason: Rejection::Invalid,
+                origin: entry.origin.clone(),
+            };
+            let record =
+                prospectus_proto::decode_record(kind, &entry.payload).map_err(|_| invalid())?;
+            if record.id() != id || validate_record(&record).is_err() {
+                return Err(invalid());
+            }
+        }
+        Ok(Verified {
+            signed_bytes,
+            entry,
+            kind_byte,
+            id,
+        })
+    }
+}
+
 /// Decodes and verifies one `SignedEntry` against the roster, then validates its payload with
 /// the same `model::validate_record` local publishes pass (a kind or schema newer than this node
 /// knows is stored and forwarded unread). CPU-bound; call it outside the writer lock.
 pub fn verify_entry(trust: &dyn Trust, signed_bytes: Vec<u8>) -> Result<Verified, Rejection> {
-    let signed = SignedEntry::decode(signed_bytes.as_slice()).map_err(|_| Rejection::Malformed)?;
-    let entry = Entry::decode(signed.entry_bytes.as_slice()).map_err(|_| Rejection::Malformed)?;
-    let id = Uuid::from_slice(&entry.id).map_err(|_| Rejection::Malformed)?;
-    let kind_byte = u8::try_from(entry.kind).map_err(|_| Rejection::Malformed)?;
-    if entry.origin.is_empty() || entry.seq == 0 || entry.epoch == 0 || kind_byte == 0 {
-        return Err(Rejection::Malformed);
-    }
-    if trust.revoked(&entry.origin, &signed.key_id) {
-        return Err(Rejection::RevokedKey);
-    }
-    let key = trust
-        .key_for(&entry.origin, &signed.key_id, entry.unix_millis)
-        .ok_or(Rejection::UnknownKey)?;
-    if !crate::keys::verify(&key, &signed.entry_bytes, &signed.signature) {
+    let o = open_signed(trust, signed_bytes).map_err(|r| r.reason)?;
+    if !crate::keys::verify(&o.key, &o.signed.entry_bytes, &o.signed.signature) {
         return Err(Rejection::BadSignature);
     }
-    if entry.op != Op::Delete as i32
-        && entry.schema <= crate::SCHEMA_VERSION
-        && let Some(kind) = RecordKind::from_u8(kind_byte)
-    {
-        let record = prospectus_proto::decode_record(kind, &entry.payload)
-            .map_err(|_| Rejection::Invalid)?;
-        if record.id() != id || validate_record(&record).is_err() {
-            return Err(Rejection::Invalid);
-        }
+    o.validated().map_err(|r| r.reason)
+}
+
+/// [`verify_entry`] for many entries at once, answering in order with exactly what
+/// `verify_entry` answers for each (and the origin a refused one names): the signatures are checked in Ed25519 batches (a failed
+/// batch is re-checked one by one, so only the bad entries are refused, each with its own
+/// reason), and the work is split over the machine's cores.
+pub fn verify_entries(trust: &dyn Trust, signed: Vec<Vec<u8>>) -> Vec<Result<Verified, Refused>> {
+    let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
+    let per = signed
+        .len()
+        .div_ceil(threads)
+        .max(crate::keys::VERIFY_BATCH);
+    if signed.len() <= per {
+        return verify_part(trust, signed);
     }
-    Ok(Verified {
-        signed_bytes,
-        entry,
-        kind_byte,
-        id,
+    let mut parts = Vec::new();
+    let mut rest = signed;
+    while rest.len() > per {
+        let tail = rest.split_off(per);
+        parts.push(std::mem::replace(&mut rest, tail));
+    }
+    parts.push(rest);
+    std::thread::scope(|s| {
+        let handles: Vec<_> = parts
+            .into_iter()
+            .map(|part| {
+                let n = part.len();
+                (n, s.spawn(move || verify_part(trust, part)))
+            })
+            .collect();
+        handles
+            .into_iter()
+            .flat_map(|(n, h)| {
+                // A verifier thread that panicked (none should) verified nothing.
+                h.join().unwrap_or_else(|_| {
+                    let r = Refused {
+                        reason: Rejection::Malformed,
+                        origin: String::new(),
+                    };
+                    vec![Err(r); n]
+                })
+            })
+            .collect()
     })
+}
+
+/// One thread's share of [`verify_entries`].
+fn verify_part(trust: &dyn Trust, signed: Vec<Vec<u8>>) -> Vec<Result<Verified, Refused>> {
+    let opened: Vec<Result<Opened, Refused>> =
+        signed.into_iter().map(|b| open_signed(trust, b)).collect();
+    let items: Vec<(VerifyingKey, &[u8], &[u8])> = opened
+        .iter()
+        .filter_map(|o| o.as_ref().ok())
+        .map(|o| {
+            (
+                o.key,
+                o.signed.entry_bytes.as_slice(),
+                o.signed.signature.as_slice(),
+            )
+        })
+        .collect();
+    let mut good = crate::keys::verify_each(&items).into_iter();
+    opened
+        .into_iter()
+        .map(|o| {
+            let o = o?;
+            if good.next() != Some(true) {
+                return Err(Refused {
+                    reason: Rejection::BadSignature,
+                    origin: o.entry.origin,
+                });
+            }
+            o.validated()
+        })
+        .collect()
 }
 
 /// Decodes and verifies a `SignedCheckpoint`.
@@ -375,6 +508,8 @@ impl Tx<'_> {
     }
 
     /// Writes one entry for record `(kind_byte, id)`: record, log (compacted), digest, feed.
+    /// The returned update's `new` is left for the caller to fill: a publish has the record
+    /// already (it is moved in after the commit), a replicated apply decodes it.
     #[allow(clippy::too_many_arguments)]
     pub(crate) fn put_entry(
         &self,
@@ -432,7 +567,7 @@ impl Tx<'_> {
             feed_seq: *feed,
             unix_millis: entry.unix_millis,
             old: old.and_then(|o| o.record),
-            new: entry_record(entry),
+            new: None,
         }))
     }
 
@@ -503,9 +638,18 @@ fn references(r: &Record) -> Vec<(String, RecordKind, Uuid)> {
 }
 
 /// Content hash of a batch, so a reused idempotency key with other content is caught.
-fn batch_hash(changes: &[Change], payloads: &[Vec<u8>]) -> Vec<u8> {
+/// The payload an entry for `change` carries.
+fn payload(change: &Change) -> Vec<u8> {
+    match change {
+        Change::Upsert(r) => prospectus_proto::encode_record(r),
+        Change::Delete { .. } => Vec::new(),
+    }
+}
+
+fn batch_hash(changes: &[Change]) -> Vec<u8> {
     let mut h = Sha256::new();
-    for (c, p) in changes.iter().zip(payloads) {
+    for c in changes {
+        let p = payload(c);
         match c {
             Change::Upsert(r) => h.update([1, r.kind() as u8]),
             Change::Delete { kind, id } => {
@@ -514,7 +658,7 @@ fn batch_hash(changes: &[Change], payloads: &[Vec<u8>]) -> Vec<u8> {
             }
         }
         h.update((p.len() as u64).to_be_bytes());
-        h.update(p);
+        h.update(&p);
     }
     h.finalize().to_vec()
 }
@@ -546,8 +690,11 @@ impl Store {
         &self,
         scope: &Scope,
         idempotency_key: Option<&str>,
-        changes: &[Change],
+        changes: impl Into<Vec<Change>>,
     ) -> Result<Receipt, StoreError> {
+        // Owned, so that after the commit each record moves into its update rather than
+        // being decoded again from the entry: a batch's records are held once.
+        let changes: Vec<Change> = changes.into();
         let mut violations = Violations::default();
         let today = today();
         let mut seen = std::collections::HashMap::with_capacity(changes.len());
@@ -575,14 +722,8 @@ impl Store {
             }
         }
         violations.finish().map_err(StoreError::Invalid)?;
-        let payloads: Vec<Vec<u8>> = changes
-            .iter()
-            .map(|c| match c {
-                Change::Upsert(r) => prospectus_proto::encode_record(r),
-                Change::Delete { .. } => Vec::new(),
-            })
-            .collect();
-        let request_hash = batch_hash(changes, &payloads);
+        // Payloads are encoded in the transaction, one at a time, never all held at once.
+        let request_hash = idempotency_key.map(|_| batch_hash(&changes));
 
         let guard = self.lock()?;
         let epoch = self.epoch();
@@ -595,7 +736,7 @@ impl Store {
                     Ok(p) => p,
                     Err(e) => return corrupt(format!("idempotency record: {e}")),
                 };
-                if prev.request_hash != request_hash {
+                if Some(&prev.request_hash) != request_hash.as_ref() {
                     return abort(StoreError::IdempotencyConflict(
                         idempotency_key.unwrap_or_default().to_string(),
                     ));
@@ -626,7 +767,7 @@ impl Store {
             let mut updates = Vec::with_capacity(changes.len());
             let mut missing = Vec::new();
 
-            for (i, (change, payload)) in changes.iter().zip(&payloads).enumerate() {
+            for (i, change) in changes.iter().enumerate() {
                 let (kind, id) = (change.kind(), change.id());
                 let rkey = codec::record_key(kind, id);
                 let old = tx.old(&rkey)?;
@@ -688,7 +829,7 @@ impl Store {
                     kind: prospectus_proto::WireEnum::to_i32(kind),
                     id: id.as_bytes().to_vec(),
                     op: op as i32,
-                    payload: payload.clone(),
+                    payload: payload(change),
                     unix_millis: millis,
                     schema: crate::SCHEMA_VERSION,
                 };
@@ -732,7 +873,7 @@ impl Store {
             };
             if let Some(k) = &idem_key {
                 let rec = IdemRecord {
-                    request_hash: request_hash.clone(),
+                    request_hash: request_hash.clone().unwrap_or_default(),
                     epoch: receipt.epoch,
                     first_seq,
                     last_seq: receipt.last_seq,
@@ -742,10 +883,18 @@ impl Store {
             }
             Ok((receipt, updates))
         })?;
-        let (receipt, updates) = match result {
+        let (receipt, mut updates) = match result {
             Ok(v) => v,
             Err(replayed) => return Ok(replayed),
         };
+        // Every change made exactly one update, in order: its record moves in.
+        for (u, c) in updates.iter_mut().zip(changes) {
+            if let Change::Upsert(r) = c
+                && (r.kind(), r.id()) == (u.kind, u.id)
+            {
+                u.new = Some(r);
+            }
+        }
         // Durable before anyone hears of it: the caller acknowledges only after this returns.
         self.db.flush()?;
         // Observers hear of writes in commit order: notified before the next writer can
@@ -890,7 +1039,7 @@ impl Store {
                         .or_default() += 1;
                     continue;
                 }
-                if let Some(u) = tx.put_entry(
+                if let Some(mut u) = tx.put_entry(
                     state,
                     &mut feed,
                     e,
@@ -900,6 +1049,7 @@ impl Store {
                     v.id,
                     old,
                 )? {
+                    u.new = entry_record(e);
                     updates.push(u);
                 }
                 report.applied += 1;

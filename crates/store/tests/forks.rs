@@ -87,7 +87,8 @@ fn a_position_signed_twice_is_a_fork_whichever_checkpoint_arrives_first() {
     let trust = Keys(vec![(X.into(), a.key().key_id().into(), a.key().public())]);
 
     let changes: Vec<Change> = (1..=10).map(|n| provider(n, &format!("P{n}"))).collect();
-    a.publish(&Scope::Admin, None, &changes).expect("publish");
+    a.publish(&Scope::Admin, None, &changes[..])
+        .expect("publish");
     // The twin holds the same ten (taken back as its own), then each signs seq 11.
     receive(
         &twin,
@@ -172,7 +173,8 @@ fn a_chained_checkpoint_shows_a_reuse_its_replica_never_saw_the_other_side_of() 
     let c = open(&tmp.path().join("c"), Z, &tmp.path().join("z.key"));
     let trust = Keys(vec![(X.into(), a.key().key_id().into(), a.key().public())]);
     let changes: Vec<Change> = (1..=4).map(|n| provider(n, &format!("P{n}"))).collect();
-    a.publish(&Scope::Admin, None, &changes).expect("publish");
+    a.publish(&Scope::Admin, None, &changes[..])
+        .expect("publish");
     receive(
         &twin,
         &trust,
@@ -229,7 +231,8 @@ fn a_snapshot_over_a_different_entry_at_one_position_records_the_fork() {
     let d = open(&tmp.path().join("d"), Y, &tmp.path().join("y.key"));
     let trust = Keys(vec![(X.into(), a.key().key_id().into(), a.key().public())]);
     let changes: Vec<Change> = (1..=5).map(|n| provider(n, &format!("P{n}"))).collect();
-    a.publish(&Scope::Admin, None, &changes).expect("publish");
+    a.publish(&Scope::Admin, None, &changes[..])
+        .expect("publish");
     receive(
         &twin,
         &trust,
@@ -276,7 +279,8 @@ fn a_backup_restores_whole_into_an_empty_dir_with_provider_tokens_suspended() {
         .create_token(Scope::Provider(Uuid::from_u128(1)), "provider one")
         .expect("token");
     let changes: Vec<Change> = (1..=20).map(|n| provider(n, &format!("P{n}"))).collect();
-    a.publish(&Scope::Admin, None, &changes).expect("publish");
+    a.publish(&Scope::Admin, None, &changes[..])
+        .expect("publish");
     let backup = a.backup().expect("backup");
 
     let dir = tmp.path().join("restored");
@@ -344,7 +348,8 @@ fn a_restore_of_a_damaged_backup_leaves_the_dir_untouched_and_a_good_one_then_su
     a.create_token(Scope::Provider(Uuid::from_u128(1)), "provider one")
         .expect("token");
     let changes: Vec<Change> = (1..=20).map(|n| provider(n, &format!("P{n}"))).collect();
-    a.publish(&Scope::Admin, None, &changes).expect("publish");
+    a.publish(&Scope::Admin, None, &changes[..])
+        .expect("publish");
     let backup = a.backup().expect("backup");
     let body = &backup[..backup.len() - 32];
 

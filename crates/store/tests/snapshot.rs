@@ -8,8 +8,8 @@ use ed25519_dalek::VerifyingKey;
 use prospectus_model::{Provider, Record, RecordKind, Uuid};
 use prospectus_proto::v1::{Entry, Op, SignedEntry};
 use prospectus_store::{
-    ApplyMode, Change, NodeKey, Rejection, Scope, SnapshotOutcome, Store, Trust, Verified,
-    verify_entry,
+    ApplyMode, Change, NodeKey, Rejection, Scope, SnapshotOutcome, Store, Trust, VERIFY_BATCH,
+    Verified, verify_entries, verify_entry,
 };
 use prost::Message;
 use std::path::Path;
@@ -92,7 +92,8 @@ fn pair() -> Pair {
     let changes: Vec<Change> = (1..=10)
         .map(|n| Change::Upsert(provider(n, &format!("Provider {n}"))))
         .collect();
-    a.publish(&Scope::Admin, None, &changes).expect("publish");
+    a.publish(&Scope::Admin, None, &changes[..])
+        .expect("publish");
     let trust = trust(&[&a, &b]);
     let (entries, cp) = snapshot(&a, &trust, X);
     b.apply_remote(&entries, ApplyMode::Normal).expect("apply");
@@ -258,4 +259,97 @@ fn a_signed_but_invalid_record_is_refused_and_an_unknown_kind_is_kept() {
     assert!(verify_entry(&trust, sign(RecordKind::Provider as i32, good)).is_ok());
     // A kind from a newer schema: stored and forwarded unread.
     assert!(verify_entry(&trust, sign(42, vec![1, 2, 3])).is_ok());
+}
+
+/// Batch verification answers for every entry exactly what single verification does: good
+/// entries spread over several Ed25519 batches (and threads) pass, and each bad one — a
+/// broken signature, an unknown key, an altered payload, an invalid payload, bytes that are
+/// no entry — is refused alone, with its own reason and origin, while the rest of its batch
+/// passes.
+#[test]
+fn batch_verification_refuses_exactly_the_bad_entries_with_their_reasons() {
+    let tmp = tempfile::tempdir().expect("tmp");
+    let a = open(&tmp.path().join("a"), X);
+    let key = key_of(&tmp.path().join("a"));
+    let stranger = NodeKey::generate();
+    let trust = trust(&[&a]);
+    let entry = |n: u64, payload: Vec<u8>| Entry {
+        origin: X.into(),
+        epoch: 1,
+        seq: n,
+        kind: RecordKind::Provider as i32,
+        id: Uuid::from_u128(n as u128).as_bytes().to_vec(),
+        op: Op::Upsert as i32,
+        payload,
+        unix_millis: 1,
+        schema: prospectus_store::SCHEMA_VERSION,
+    };
+    let signed = |by: &NodeKey, e: &Entry| {
+        let entry_bytes = e.encode_to_vec();
+        SignedEntry {
+            signature: by.sign(&entry_bytes),
+            key_id: key.key_id().into(),
+            entry_bytes,
+        }
+    };
+    let n = 3 * VERIFY_BATCH as u64 + 5;
+    let mut all: Vec<Vec<u8>> = (1..=n)
+        .map(|i| {
+            let e = entry(
+                i,
+                prospectus_proto::encode_record(&provider(i as u128, "Fine")),
+            );
+            signed(&key, &e).encode_to_vec()
+        })
+        .collect();
+    let good = |i: u64| {
+        entry(
+            i,
+            prospectus_proto::encode_record(&provider(i as u128, "Fine")),
+        )
+    };
+    // A broken signature.
+    let mut broken = signed(&key, &good(10));
+    broken.signature[5] ^= 1;
+    all[9] = broken.encode_to_vec();
+    // Signed by a key that is not the origin's (under the origin's key id).
+    all[140] = signed(&stranger, &good(141)).encode_to_vec();
+    // A genuine signature over other bytes.
+    let mut altered = signed(&key, &good(200));
+    altered.entry_bytes = good(201).encode_to_vec();
+    all[199] = altered.encode_to_vec();
+    // Genuinely signed, invalid payload.
+    all[300] = signed(&key, &entry(301, vec![0xff, 0xff])).encode_to_vec();
+    // Not an entry at all.
+    all[301] = vec![0xff; 9];
+    // An unknown key id.
+    let mut unknown = signed(&key, &good(303));
+    unknown.key_id = "nobody".into();
+    all[302] = unknown.encode_to_vec();
+
+    let batch = verify_entries(&trust, all.clone());
+    assert_eq!(batch.len(), all.len());
+    let mut refused = Vec::new();
+    for (i, (b, bytes)) in batch.iter().zip(all).enumerate() {
+        let single = verify_entry(&trust, bytes);
+        match (b, &single) {
+            (Ok(v), Ok(s)) => assert_eq!(v.signed_bytes, s.signed_bytes, "entry {i}"),
+            (Err(r), Err(reason)) => {
+                assert_eq!(r.reason, *reason, "entry {i}");
+                refused.push((i, r.reason, r.origin.clone()));
+            }
+            _ => panic!("entry {i}: batch {b:?} but single {single:?}"),
+        }
+    }
+    assert_eq!(
+        refused,
+        vec![
+            (9, Rejection::BadSignature, X.to_string()),
+            (140, Rejection::BadSignature, X.to_string()),
+            (199, Rejection::BadSignature, X.to_string()),
+            (300, Rejection::Invalid, X.to_string()),
+            (301, Rejection::Malformed, String::new()),
+            (302, Rejection::UnknownKey, X.to_string()),
+        ]
+    );
 }
