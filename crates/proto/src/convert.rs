@@ -462,24 +462,7 @@ impl ToWire for m::Course {
             mental_health_focus: self.mental_health_focus,
             support: ints(&self.support),
             language: self.language.clone(),
-            runs: self
-                .runs
-                .iter()
-                .map(|r| w::Run {
-                    id: r.id.to_string(),
-                    venue_id: r.venue_id.to_string(),
-                    start: match r.start {
-                        m::Start::On(d) => date(d),
-                        m::Start::Rolling => "rolling".into(),
-                    },
-                    days: ints(&r.days),
-                    start_time: time(r.start_time),
-                    end_time: time(r.end_time),
-                    weeks: r.weeks.map(u32::from),
-                    places_left: r.places_left,
-                    waiting_weeks: r.waiting_weeks.map(u32::from),
-                })
-                .collect(),
+            runs: self.runs.iter().map(run_to_wire).collect(),
             fees: Some(w::Fees {
                 full_fee_pence: self.fees.full_fee_pence,
                 concessions: self
@@ -510,6 +493,70 @@ impl ToWire for m::Course {
             funding_rules: self.funding_rules.map_or(0, |r| r.to_i32()),
         }
     }
+}
+
+fn run_to_wire(r: &m::Run) -> w::Run {
+    w::Run {
+        id: r.id.to_string(),
+        venue_id: r.venue_id.to_string(),
+        start: match r.start {
+            m::Start::On(d) => date(d),
+            m::Start::Rolling => "rolling".into(),
+        },
+        days: ints(&r.days),
+        start_time: time(r.start_time),
+        end_time: time(r.end_time),
+        weeks: r.weeks.map(u32::from),
+        places_left: r.places_left,
+        waiting_weeks: r.waiting_weeks.map(u32::from),
+    }
+}
+
+/// A course as a result list shows it (`HIT_VIEW_SUMMARY`): everything but the description,
+/// eligibility rules, concessions, url and contact email. Built directly, not by trimming the
+/// full view, so the fields left out are never formatted or copied.
+pub fn course_summary(c: &m::Course) -> w::Course {
+    w::Course {
+        id: c.id.to_string(),
+        provider_id: c.provider_id.to_string(),
+        title: c.title.clone(),
+        categories: ints(&c.categories),
+        level: c.level.to_i32(),
+        delivery: c.delivery.to_i32(),
+        mental_health_focus: c.mental_health_focus,
+        support: ints(&c.support),
+        language: c.language.clone(),
+        runs: c.runs.iter().map(run_to_wire).collect(),
+        fees: Some(w::Fees {
+            full_fee_pence: c.fees.full_fee_pence,
+            concessions: Vec::new(),
+        }),
+        last_verified: date(c.last_verified),
+        attendance: ints(&c.attendance()),
+        funding_rules: c.funding_rules.map_or(0, |r| r.to_i32()),
+        ..Default::default()
+    }
+}
+
+/// A provider in a result list: id, name and when it last confirmed its details.
+pub fn provider_summary(p: &m::Provider) -> w::Provider {
+    w::Provider {
+        id: p.id.to_string(),
+        name: p.name.clone(),
+        last_verified: date(p.last_verified),
+        ..Default::default()
+    }
+}
+
+/// A venue in a result list: where it is and whether a client can get in, not its address
+/// lines or owner.
+pub fn venue_summary(v: &m::Venue) -> w::Venue {
+    let mut out = v.to_wire();
+    out.provider_id.clear();
+    if let Some(a) = out.address.as_mut() {
+        a.lines.clear();
+    }
+    out
 }
 
 impl FromWire for m::Course {
