@@ -246,12 +246,21 @@ fn ints<E: WireEnum>(v: &[E]) -> Vec<i32> {
     v.iter().map(|e| e.to_i32()).collect()
 }
 
-fn date(d: NaiveDate) -> String {
-    d.format("%Y-%m-%d").to_string()
+/// `YYYY-MM-DD`, as chrono's `%Y-%m-%d` writes it, without its format-string interpreter (a
+/// search answer writes several per hit).
+pub fn wire_date(d: NaiveDate) -> String {
+    use chrono::Datelike;
+    if (0..=9999).contains(&d.year()) {
+        format!("{:04}-{:02}-{:02}", d.year(), d.month(), d.day())
+    } else {
+        d.format("%Y-%m-%d").to_string()
+    }
 }
 
+/// `HH:MM`, as chrono's `%H:%M` writes it.
 fn time(t: NaiveTime) -> String {
-    t.format("%H:%M").to_string()
+    use chrono::Timelike;
+    format!("{:02}:{:02}", t.hour(), t.minute())
 }
 
 impl ToWire for m::Provider {
@@ -266,7 +275,7 @@ impl ToWire for m::Provider {
             email: self.email.clone(),
             phone: self.phone.clone(),
             website: self.website.clone(),
-            last_verified: date(self.last_verified),
+            last_verified: wire_date(self.last_verified),
         }
     }
 }
@@ -488,7 +497,7 @@ impl ToWire for m::Course {
                 .collect(),
             url: self.url.clone(),
             contact_email: self.contact_email.clone(),
-            last_verified: date(self.last_verified),
+            last_verified: wire_date(self.last_verified),
             attendance: ints(&self.attendance()),
             funding_rules: self.funding_rules.map_or(0, |r| r.to_i32()),
         }
@@ -500,7 +509,7 @@ fn run_to_wire(r: &m::Run) -> w::Run {
         id: r.id.to_string(),
         venue_id: r.venue_id.to_string(),
         start: match r.start {
-            m::Start::On(d) => date(d),
+            m::Start::On(d) => wire_date(d),
             m::Start::Rolling => "rolling".into(),
         },
         days: ints(&r.days),
@@ -531,7 +540,7 @@ pub fn course_summary(c: &m::Course) -> w::Course {
             full_fee_pence: c.fees.full_fee_pence,
             concessions: Vec::new(),
         }),
-        last_verified: date(c.last_verified),
+        last_verified: wire_date(c.last_verified),
         attendance: ints(&c.attendance()),
         funding_rules: c.funding_rules.map_or(0, |r| r.to_i32()),
         ..Default::default()
@@ -543,7 +552,7 @@ pub fn provider_summary(p: &m::Provider) -> w::Provider {
     w::Provider {
         id: p.id.to_string(),
         name: p.name.clone(),
-        last_verified: date(p.last_verified),
+        last_verified: wire_date(p.last_verified),
         ..Default::default()
     }
 }
@@ -715,7 +724,7 @@ impl ToWire for m::LearnerProfile {
             highest_qualification: self.highest_qualification.map_or(0, |v| v.to_i32()),
             referred_by_social_prescriber: self.referred_by_social_prescriber,
             first_language_english: self.first_language_english,
-            date_of_birth: self.date_of_birth.map(date),
+            date_of_birth: self.date_of_birth.map(wire_date),
             gcse_english_grade4: self.gcse_english_grade4,
             gcse_maths_grade4: self.gcse_maths_grade4,
             claiming_jobseeker_benefits: self.claiming_jobseeker_benefits,
@@ -773,6 +782,34 @@ impl ToWire for m::Evaluation {
                     unlock: ints(&p.unlock),
                 })
                 .collect(),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn wire_dates_and_times_are_chronos_formats() {
+        for (y, m, d) in [
+            (2026, 1, 5),
+            (1, 12, 31),
+            (999, 2, 28),
+            (9999, 12, 31),
+            (-5, 3, 1),
+            (10000, 1, 1),
+        ] {
+            let day = NaiveDate::from_ymd_opt(y, m, d).expect("date");
+            assert_eq!(
+                wire_date(day),
+                day.format("%Y-%m-%d").to_string(),
+                "{day:?}"
+            );
+        }
+        for (h, m) in [(0, 0), (9, 5), (23, 59)] {
+            let t = NaiveTime::from_hms_opt(h, m, 30).expect("time");
+            assert_eq!(time(t), t.format("%H:%M").to_string());
         }
     }
 }

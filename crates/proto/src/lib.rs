@@ -20,5 +20,5 @@ pub mod v1 {
 
 pub use convert::{
     FromWire, ToWire, WireEnum, course_summary, decode_record, encode_record, provider_summary,
-    publish_op, venue_summary,
+    publish_op, venue_summary, wire_date,
 };

@@ -4,7 +4,7 @@
 
 use crate::SearchError;
 use crate::catalog::{Catalog, Change};
-use crate::entry::{CELL_DEG, Entry, Hot, ONLINE_CELL, category_bit, start_key};
+use crate::entry::{CELL_DEG, Entry, Hot, ONLINE_CELL, RunFacts, category_bit, start_key};
 use crate::query::{Checked, Cursor, Sort};
 use prospectus_model::{
     Category, Context, Course, Evaluation, Provider, Record, RecordKind, Start, Uuid, Venue,
@@ -548,6 +548,15 @@ fn window<K: Ord, T>(mut v: Vec<(K, T)>, skip: usize, take: usize) -> Vec<(K, T)
     v
 }
 
+/// One page of a selection ([`crate::Index::select_page`]).
+#[derive(Debug, Clone)]
+pub struct Selection<K> {
+    /// Keys over the whole selection.
+    pub total: usize,
+    /// The page's keys in order, each with its course.
+    pub items: Vec<(K, Arc<Entry>)>,
+}
+
 /// Whether a query has run-level filters (checked on each candidate's runs).
 fn needs_runs(c: &Checked) -> bool {
     let q = c.q;
@@ -595,7 +604,10 @@ fn admit(
         if q.eligible_only && h.has_eligibility && !rules.eligible(h, e, l, &q.funding) {
             return None;
         }
-        if h.min_fee_pence < h.full_fee_pence {
+        // The learner's fee matters only to a fee order or cap (it reads the course's
+        // concessions: not for every candidate of an eligibility-only question).
+        let fee_used = q.sort == Sort::Fee || q.max_fee_pence.is_some();
+        if fee_used && h.min_fee_pence < h.full_fee_pence {
             fee = rules.fee(e, l, &q.funding);
         }
     }
@@ -613,6 +625,23 @@ struct RunMatch {
 /// Checks the run-level filters: some run must pass them all.
 fn match_runs(c: &Checked, e: &Entry) -> Option<RunMatch> {
     let q = c.q;
+    // Place first, from the entry's own run facts: most candidates of a radius query (its grid
+    // cells cover a square around the circle) have no run inside it, and are refused without
+    // reading the course's runs. A necessary condition of the loop below, so nothing changes.
+    let place_ok = |f: &RunFacts| {
+        if f.online {
+            return !q.exclude_online;
+        }
+        match (c.origin, q.radius_km) {
+            (Some(o), Some(r)) => f
+                .location
+                .is_some_and(|l| prospectus_geo::haversine_km(o, l) <= r),
+            _ => true,
+        }
+    };
+    if (q.exclude_online || q.radius_km.is_some()) && !e.runs.iter().any(place_ok) {
+        return None;
+    }
     let mut best: Option<RunMatch> = None;
     for (run, facts) in e.course.runs.iter().zip(&e.runs) {
         if q.exclude_online && facts.online {
@@ -1023,7 +1052,7 @@ impl Engine {
         mut keys: impl FnMut(Uuid, &Entry, &mut Vec<K>),
         skip: usize,
         take: usize,
-    ) -> Result<(usize, Vec<(K, Arc<Entry>)>), SearchError> {
+    ) -> Result<Selection<K>, SearchError> {
         let (slots, admitted) = self.admitted(c)?;
         let mut all: Vec<(K, usize)> = Vec::with_capacity(admitted.len());
         let mut buf = Vec::new();
@@ -1035,13 +1064,13 @@ impl Engine {
             all.extend(buf.drain(..).map(|k| (k, s)));
         }
         let total = all.len();
-        Ok((
+        Ok(Selection {
             total,
-            window(all, skip, take)
+            items: window(all, skip, take)
                 .into_iter()
                 .filter_map(|(k, s)| Some((k, slots.entries.get(s)?.clone()?)))
                 .collect(),
-        ))
+        })
     }
 
     pub(crate) fn search(&self, c: &Checked) -> Result<Page, SearchError> {

@@ -24,7 +24,7 @@ mod entry;
 mod query;
 
 pub use catalog::Catalog;
-pub use engine::{Facets, Hit, Page};
+pub use engine::{Facets, Hit, Page, Selection};
 pub use entry::Entry;
 pub use query::{Cursor, MAX_PAGE, MAX_RADIUS_KM, MAX_TEXT_BYTES, MAX_WORDS, Near, Query, Sort};
 
@@ -224,7 +224,7 @@ impl Index {
         keys: impl FnMut(Uuid, &Entry, &mut Vec<K>),
         skip: usize,
         take: usize,
-    ) -> Result<(usize, Vec<(K, Arc<Entry>)>), SearchError> {
+    ) -> Result<Selection<K>, SearchError> {
         let q = unpaged(q);
         let checked = q.check()?;
         self.engine.select_page(&checked, keys, skip, take)

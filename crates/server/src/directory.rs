@@ -215,7 +215,7 @@ pub fn query(r: w::SearchRequest) -> Result<Query, Status> {
 fn start_text(s: &Start) -> String {
     match s {
         Start::Rolling => "rolling".into(),
-        Start::On(d) => d.format("%Y-%m-%d").to_string(),
+        Start::On(d) => prospectus_proto::wire_date(*d),
     }
 }
 
@@ -474,11 +474,11 @@ impl Directory for DirectoryService {
                 next_start: h.next_start.as_ref().map(start_text).unwrap_or_default(),
                 fee_pence: h.fee_pence,
                 freshness: Some(w::Freshness {
-                    course_last_verified: e.course.last_verified.format("%Y-%m-%d").to_string(),
+                    course_last_verified: prospectus_proto::wire_date(e.course.last_verified),
                     provider_last_verified: e
                         .provider
                         .as_ref()
-                        .map(|p| p.last_verified.format("%Y-%m-%d").to_string())
+                        .map(|p| prospectus_proto::wire_date(p.last_verified))
                         .unwrap_or_default(),
                     origin_last_seen_unix_millis: fresh.last_seen(&e.origin),
                     stale: fresh.is_stale(&e.origin),

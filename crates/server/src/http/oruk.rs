@@ -220,6 +220,9 @@ fn keep(p: &Params, post: &Post, e: &Entry) -> bool {
     true
 }
 
+/// How many items a filtered request selects, and one page of them.
+type Paged<T> = (usize, Vec<T>);
+
 /// `organization_id` when it is the only filter: the catalog lists a provider's courses.
 fn only_org(p: &Params) -> Option<Uuid> {
     p.organization_id.filter(|_| {
@@ -251,7 +254,7 @@ fn select_page(
     p: &Params,
     skip: usize,
     take: usize,
-) -> Result<(usize, Vec<Arc<Entry>>), ApiError> {
+) -> Result<Paged<Arc<Entry>>, ApiError> {
     if let Some(org) = only_org(p) {
         let all = st.index.catalog().courses_of(org);
         return Ok((all.len(), all.into_iter().skip(skip).take(take).collect()));
@@ -260,7 +263,7 @@ fn select_page(
         return Ok((0, Vec::new()));
     };
     let post = Post::of(p);
-    let (total, page) = st
+    let page = st
         .index
         .select_page(
             &q,
@@ -273,7 +276,7 @@ fn select_page(
             take,
         )
         .map_err(search_error)?;
-    Ok((total, page.into_iter().map(|(_, e)| e).collect()))
+    Ok((page.total, page.items.into_iter().map(|(_, e)| e).collect()))
 }
 
 fn run_matches(p: &Params, r: &Run) -> bool {
@@ -317,7 +320,7 @@ fn select_runs_page(
     p: &Params,
     skip: usize,
     take: usize,
-) -> Result<(usize, Vec<(Arc<Entry>, usize)>), ApiError> {
+) -> Result<Paged<(Arc<Entry>, usize)>, ApiError> {
     if let Some(org) = only_org(p) {
         let courses = st.index.catalog().courses_of(org);
         let all: Vec<(Arc<Entry>, usize)> = courses
@@ -330,7 +333,7 @@ fn select_runs_page(
         return Ok((0, Vec::new()));
     };
     let post = Post::of(p);
-    let (total, page) = st
+    let page = st
         .index
         .select_page(
             &q,
@@ -343,7 +346,8 @@ fn select_runs_page(
             take,
         )
         .map_err(search_error)?;
-    Ok((total, page.into_iter().map(|((_, i), e)| (e, i)).collect()))
+    let runs = page.items.into_iter().map(|((_, i), e)| (e, i)).collect();
+    Ok((page.total, runs))
 }
 
 fn skip_of(p: &Params) -> usize {

@@ -120,7 +120,7 @@ mod tests {
 
     #[test]
     fn a_spliced_page_is_the_serialised_page() {
-        let items = vec![
+        let items = [
             json!({"id": "a", "name": "Digital \"skills\" ✓", "organization": {"id": "o"}}),
             json!({"id": "b", "contents": [], "n": 1.5}),
             json!({"id": "c"}),
