@@ -104,6 +104,92 @@ async fn http_search_answers_the_same_ids_as_directory_search() {
     );
 }
 
+/// The item with `id` in a list page (`key` names the course id in its items).
+fn item(addr: &str, path: &str, key: &str, id: &str) -> serde_json::Value {
+    let page = ok_json(addr, path);
+    let items = page["contents"].as_array().expect("contents");
+    let found = items.iter().find(|x| x[key] == id);
+    found
+        .cloned()
+        .unwrap_or_else(|| panic!("{path}: no item for {id}"))
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn list_pages_show_each_change_to_a_course_and_its_provider_at_once() {
+    use prospectus_model::Record;
+    let tmp = tempfile::tempdir().unwrap();
+    let node = Node::start(&tmp.path().join("n"), SOUTHWARK);
+    let data = publish(&node, "edge-lists", 60, 5).await;
+    let mut course = data.courses[0].clone();
+    let mut provider = data
+        .providers
+        .iter()
+        .find(|p| p.id == course.provider_id)
+        .cloned()
+        .expect("the course's provider");
+    let id = course.id.to_string();
+    let words: Vec<&str> = course
+        .title
+        .split(|c: char| !c.is_alphanumeric())
+        .filter(|w| w.len() >= 4)
+        .take(2)
+        .collect();
+    assert!(!words.is_empty(), "{}", course.title);
+    let search = words.join("+");
+    // Unfiltered and filtered (index-selected) lists of services and of runs.
+    let services = [
+        "/services?per_page=1000".to_string(),
+        format!("/services?search={search}&per_page=1000"),
+    ];
+    let runs = [
+        "/service_at_locations?per_page=1000".to_string(),
+        format!("/service_at_locations?search={search}&per_page=1000"),
+    ];
+    let seen = |title: &str, org: &str| {
+        for path in &services {
+            // Twice: the second answer may come from the projection cache.
+            for _ in 0..2 {
+                let s = item(&node.addr, path, "id", &id);
+                assert_eq!(s["name"], title, "{path}");
+                assert_eq!(s["organization"]["name"], org, "{path}");
+            }
+        }
+        for path in &runs {
+            for _ in 0..2 {
+                let r = item(&node.addr, path, "service_id", &id);
+                assert_eq!(r["service"]["name"], title, "{path}");
+                assert_eq!(r["service"]["organization"]["name"], org, "{path}");
+            }
+        }
+    };
+    seen(&course.title, &provider.name);
+
+    // Publishes are visible to this node's reads when acknowledged.
+    course.title = format!("{} renamed", course.title);
+    let ops = vec![op(&Record::Course(course.clone()))];
+    publish_batch(
+        &mut node.publisher().await,
+        &node.admin_token(),
+        "course-renamed",
+        ops,
+    )
+    .await
+    .expect("publish the course");
+    seen(&course.title, &provider.name);
+
+    provider.name = format!("{} renamed", provider.name);
+    let ops = vec![op(&Record::Provider(provider.clone()))];
+    publish_batch(
+        &mut node.publisher().await,
+        &node.admin_token(),
+        "provider-renamed",
+        ops,
+    )
+    .await
+    .expect("publish the provider");
+    seen(&course.title, &provider.name);
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn every_taxonomy_term_filter_selects_exactly_the_courses_carrying_the_term() {
     let tmp = tempfile::tempdir().unwrap();

@@ -132,6 +132,7 @@ fn request(v: &Value) -> w::SearchRequest {
             .and_then(Value::as_bool)
             .unwrap_or(false),
         sort,
+        view: w::HitView::Unspecified as i32,
     }
 }
 
@@ -774,4 +775,131 @@ where
         assert!(start.elapsed() < DEADLINE, "timed out");
         tokio::task::yield_now().await;
     }
+}
+
+/// A full hit trimmed to what `HIT_VIEW_SUMMARY` promises (directory.proto).
+fn summarised(mut h: w::SearchHit) -> w::SearchHit {
+    if let Some(v) = h.course.as_mut() {
+        if let Some(c) = v.course.as_mut() {
+            c.description.clear();
+            c.eligibility.clear();
+            c.url = None;
+            c.contact_email = None;
+            if let Some(f) = c.fees.as_mut() {
+                f.concessions.clear();
+            }
+        }
+        if let Some(p) = v.provider.take() {
+            v.provider = Some(w::Provider {
+                id: p.id,
+                name: p.name,
+                last_verified: p.last_verified,
+                ..Default::default()
+            });
+        }
+        for venue in &mut v.venues {
+            venue.provider_id.clear();
+            if let Some(a) = venue.address.as_mut() {
+                a.lines.clear();
+            }
+        }
+    }
+    h
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_summary_view_answers_the_same_hits_with_a_result_lists_fields() {
+    use prost::Message;
+    let tmp = tempfile::tempdir().unwrap();
+    let node = Node::start(&tmp.path().join("node"), SOUTHWARK);
+    let generated = prospectus_dataset::generate(7, 300, None).expect("generate");
+    publish_records(&node, "generated", &bundle_records(&generated)).await;
+    publish_records(&node, "fixtures", &bundle_records(&fixtures())).await;
+    let mut dir = node.directory().await;
+    let learner = LearnerProfile {
+        age: Some(30),
+        borough: Some(SOUTHWARK.into()),
+        employment: Some(prospectus_model::Employment::Unemployed),
+        ..Default::default()
+    }
+    .to_wire();
+    let requests = [
+        w::SearchRequest {
+            text: "digital skills".into(),
+            ..Default::default()
+        },
+        w::SearchRequest {
+            text: "english".into(),
+            learner: Some(learner.clone()),
+            page_size: 50,
+            ..Default::default()
+        },
+        w::SearchRequest {
+            postcode: "SE15".into(),
+            radius_km: Some(5.0),
+            sort: w::SortOrder::Distance as i32,
+            learner: Some(learner),
+            eligible_only: true,
+            ..Default::default()
+        },
+        w::SearchRequest {
+            categories: vec![w::Category::Esol as i32],
+            sort: w::SortOrder::StartDate as i32,
+            page_size: 100,
+            ..Default::default()
+        },
+    ];
+    let mut checked_hits = 0;
+    for req in requests {
+        let ask = |view: w::HitView| w::SearchRequest {
+            view: view as i32,
+            ..req.clone()
+        };
+        let full = dir
+            .search(ask(w::HitView::Full))
+            .await
+            .unwrap()
+            .into_inner();
+        let unset = dir
+            .search(ask(w::HitView::Unspecified))
+            .await
+            .unwrap()
+            .into_inner();
+        let summary = dir
+            .search(ask(w::HitView::Summary))
+            .await
+            .unwrap()
+            .into_inner();
+        assert_eq!(unset, full, "{req:?}: unspecified is the full view");
+        assert!(
+            !full.hits.is_empty(),
+            "{req:?}: the fixture matches something"
+        );
+        assert!(
+            summary.encoded_len() < full.encoded_len(),
+            "{req:?}: summary {} bytes, full {}",
+            summary.encoded_len(),
+            full.encoded_len()
+        );
+        checked_hits += full.hits.len();
+        let trimmed = w::SearchResponse {
+            hits: full.hits.into_iter().map(summarised).collect(),
+            ..full
+        };
+        assert_eq!(
+            summary, trimmed,
+            "{req:?}: the same answer, hits trimmed as documented"
+        );
+    }
+    assert!(checked_hits > 20, "{checked_hits} hits compared");
+
+    let bad = dir
+        .search(w::SearchRequest {
+            view: 99,
+            ..Default::default()
+        })
+        .await
+        .expect_err("an unknown view is refused");
+    assert_eq!(bad.code(), tonic::Code::InvalidArgument);
+    assert!(bad.message().contains("view"), "{}", bad.message());
 }

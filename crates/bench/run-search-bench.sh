@@ -2,7 +2,8 @@
 # Runs search-bench against a private PostgreSQL cluster: installs PostgreSQL from Debian's
 # packages if missing, initdb's a cluster under a temp dir (its own port and unix socket, no TCP
 # listener), builds the release binaries, runs the benchmark, then stops the cluster and removes
-# it. Extra arguments go to search-bench (e.g. --courses 20000 --secs 5 --explain).
+# it. Extra arguments go to search-bench (e.g. --courses 20000 --secs 5 --explain, or
+# --node-bin OTHER/prospectus to measure another build's node).
 # Not part of CI.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
@@ -52,5 +53,11 @@ CONF
 "${AS[@]}" "$PGBIN/pg_ctl" -D "$WORK/data" -l "$WORK/postgres.log" -w start >/dev/null
 echo "== PostgreSQL $("$PGBIN/postgres" --version | awk '{print $3}') on $WORK (port $PORT)"
 
-cargo build --release --locked -p prospectus -p prospectus-bench
-./target/release/search-bench --pg "host=$WORK port=$PORT user=postgres dbname=postgres" "$@"
+# SEARCH_BENCH_BIN: a search-bench already built (e.g. another commit's, to compare); else
+# this tree's, built here (--workspace: the same feature unification as every other build).
+BENCH=${SEARCH_BENCH_BIN:-}
+if [ -z "$BENCH" ]; then
+  cargo build --release --workspace --locked --bin prospectus --bin search-bench
+  BENCH=./target/release/search-bench
+fi
+"$BENCH" --pg "host=$WORK port=$PORT user=postgres dbname=postgres" "$@"

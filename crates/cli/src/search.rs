@@ -190,6 +190,12 @@ pub fn request(a: &SearchArgs) -> Result<w::SearchRequest> {
         radius_km: a.radius_km,
         exclude_online: a.exclude_online,
         sort: sort_order(&a.sort)?,
+        // The lines printed need only what a result list shows; `--json` prints everything.
+        view: if a.json {
+            w::HitView::Full
+        } else {
+            w::HitView::Summary
+        } as i32,
     })
 }
 

@@ -54,7 +54,7 @@ fn put_opt<T: Into<Value>>(m: &mut Map<String, Value>, k: &str, v: Option<T>) {
 }
 
 /// How much of a service to include.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Detail {
     /// id, name, status, last_modified: for clients that sync by modification time.
     Minimal,

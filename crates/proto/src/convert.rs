@@ -246,12 +246,21 @@ fn ints<E: WireEnum>(v: &[E]) -> Vec<i32> {
     v.iter().map(|e| e.to_i32()).collect()
 }
 
-fn date(d: NaiveDate) -> String {
-    d.format("%Y-%m-%d").to_string()
+/// `YYYY-MM-DD`, as chrono's `%Y-%m-%d` writes it, without its format-string interpreter (a
+/// search answer writes several per hit).
+pub fn wire_date(d: NaiveDate) -> String {
+    use chrono::Datelike;
+    if (0..=9999).contains(&d.year()) {
+        format!("{:04}-{:02}-{:02}", d.year(), d.month(), d.day())
+    } else {
+        d.format("%Y-%m-%d").to_string()
+    }
 }
 
+/// `HH:MM`, as chrono's `%H:%M` writes it.
 fn time(t: NaiveTime) -> String {
-    t.format("%H:%M").to_string()
+    use chrono::Timelike;
+    format!("{:02}:{:02}", t.hour(), t.minute())
 }
 
 impl ToWire for m::Provider {
@@ -266,7 +275,7 @@ impl ToWire for m::Provider {
             email: self.email.clone(),
             phone: self.phone.clone(),
             website: self.website.clone(),
-            last_verified: date(self.last_verified),
+            last_verified: wire_date(self.last_verified),
         }
     }
 }
@@ -462,24 +471,7 @@ impl ToWire for m::Course {
             mental_health_focus: self.mental_health_focus,
             support: ints(&self.support),
             language: self.language.clone(),
-            runs: self
-                .runs
-                .iter()
-                .map(|r| w::Run {
-                    id: r.id.to_string(),
-                    venue_id: r.venue_id.to_string(),
-                    start: match r.start {
-                        m::Start::On(d) => date(d),
-                        m::Start::Rolling => "rolling".into(),
-                    },
-                    days: ints(&r.days),
-                    start_time: time(r.start_time),
-                    end_time: time(r.end_time),
-                    weeks: r.weeks.map(u32::from),
-                    places_left: r.places_left,
-                    waiting_weeks: r.waiting_weeks.map(u32::from),
-                })
-                .collect(),
+            runs: self.runs.iter().map(run_to_wire).collect(),
             fees: Some(w::Fees {
                 full_fee_pence: self.fees.full_fee_pence,
                 concessions: self
@@ -505,11 +497,75 @@ impl ToWire for m::Course {
                 .collect(),
             url: self.url.clone(),
             contact_email: self.contact_email.clone(),
-            last_verified: date(self.last_verified),
+            last_verified: wire_date(self.last_verified),
             attendance: ints(&self.attendance()),
             funding_rules: self.funding_rules.map_or(0, |r| r.to_i32()),
         }
     }
+}
+
+fn run_to_wire(r: &m::Run) -> w::Run {
+    w::Run {
+        id: r.id.to_string(),
+        venue_id: r.venue_id.to_string(),
+        start: match r.start {
+            m::Start::On(d) => wire_date(d),
+            m::Start::Rolling => "rolling".into(),
+        },
+        days: ints(&r.days),
+        start_time: time(r.start_time),
+        end_time: time(r.end_time),
+        weeks: r.weeks.map(u32::from),
+        places_left: r.places_left,
+        waiting_weeks: r.waiting_weeks.map(u32::from),
+    }
+}
+
+/// A course as a result list shows it (`HIT_VIEW_SUMMARY`): everything but the description,
+/// eligibility rules, concessions, url and contact email. Built directly, not by trimming the
+/// full view, so the fields left out are never formatted or copied.
+pub fn course_summary(c: &m::Course) -> w::Course {
+    w::Course {
+        id: c.id.to_string(),
+        provider_id: c.provider_id.to_string(),
+        title: c.title.clone(),
+        categories: ints(&c.categories),
+        level: c.level.to_i32(),
+        delivery: c.delivery.to_i32(),
+        mental_health_focus: c.mental_health_focus,
+        support: ints(&c.support),
+        language: c.language.clone(),
+        runs: c.runs.iter().map(run_to_wire).collect(),
+        fees: Some(w::Fees {
+            full_fee_pence: c.fees.full_fee_pence,
+            concessions: Vec::new(),
+        }),
+        last_verified: wire_date(c.last_verified),
+        attendance: ints(&c.attendance()),
+        funding_rules: c.funding_rules.map_or(0, |r| r.to_i32()),
+        ..Default::default()
+    }
+}
+
+/// A provider in a result list: id, name and when it last confirmed its details.
+pub fn provider_summary(p: &m::Provider) -> w::Provider {
+    w::Provider {
+        id: p.id.to_string(),
+        name: p.name.clone(),
+        last_verified: wire_date(p.last_verified),
+        ..Default::default()
+    }
+}
+
+/// A venue in a result list: where it is and whether a client can get in, not its address
+/// lines or owner.
+pub fn venue_summary(v: &m::Venue) -> w::Venue {
+    let mut out = v.to_wire();
+    out.provider_id.clear();
+    if let Some(a) = out.address.as_mut() {
+        a.lines.clear();
+    }
+    out
 }
 
 impl FromWire for m::Course {
@@ -668,7 +724,7 @@ impl ToWire for m::LearnerProfile {
             highest_qualification: self.highest_qualification.map_or(0, |v| v.to_i32()),
             referred_by_social_prescriber: self.referred_by_social_prescriber,
             first_language_english: self.first_language_english,
-            date_of_birth: self.date_of_birth.map(date),
+            date_of_birth: self.date_of_birth.map(wire_date),
             gcse_english_grade4: self.gcse_english_grade4,
             gcse_maths_grade4: self.gcse_maths_grade4,
             claiming_jobseeker_benefits: self.claiming_jobseeker_benefits,
@@ -726,6 +782,34 @@ impl ToWire for m::Evaluation {
                     unlock: ints(&p.unlock),
                 })
                 .collect(),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn wire_dates_and_times_are_chronos_formats() {
+        for (y, m, d) in [
+            (2026, 1, 5),
+            (1, 12, 31),
+            (999, 2, 28),
+            (9999, 12, 31),
+            (-5, 3, 1),
+            (10000, 1, 1),
+        ] {
+            let day = NaiveDate::from_ymd_opt(y, m, d).expect("date");
+            assert_eq!(
+                wire_date(day),
+                day.format("%Y-%m-%d").to_string(),
+                "{day:?}"
+            );
+        }
+        for (h, m) in [(0, 0), (9, 5), (23, 59)] {
+            let t = NaiveTime::from_hms_opt(h, m, 30).expect("time");
+            assert_eq!(time(t), t.format("%H:%M").to_string());
         }
     }
 }

@@ -18,4 +18,7 @@ pub mod v1 {
         tonic::include_file_descriptor_set!("prospectus_descriptor");
 }
 
-pub use convert::{FromWire, ToWire, WireEnum, decode_record, encode_record, publish_op};
+pub use convert::{
+    FromWire, ToWire, WireEnum, course_summary, decode_record, encode_record, provider_summary,
+    publish_op, venue_summary, wire_date,
+};

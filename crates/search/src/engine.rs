@@ -4,7 +4,7 @@
 
 use crate::SearchError;
 use crate::catalog::{Catalog, Change};
-use crate::entry::{CELL_DEG, Entry, Hot, ONLINE_CELL, category_bit, start_key};
+use crate::entry::{CELL_DEG, Entry, Hot, ONLINE_CELL, RunFacts, category_bit, start_key};
 use crate::query::{Checked, Cursor, Sort};
 use prospectus_model::{
     Category, Context, Course, Evaluation, Provider, Record, RecordKind, Start, Uuid, Venue,
@@ -810,6 +810,33 @@ pub struct Page {
     pub facets: Facets,
 }
 
+/// Items `skip..skip + take` of `v` in key order, without sorting the rest: O(len) to pick,
+/// O(take · log take) to order.
+fn window<K: Ord, T>(mut v: Vec<(K, T)>, skip: usize, take: usize) -> Vec<(K, T)> {
+    if skip >= v.len() || take == 0 {
+        return Vec::new();
+    }
+    if skip > 0 {
+        v.select_nth_unstable_by(skip, |a, b| a.0.cmp(&b.0));
+        v.drain(..skip);
+    }
+    if take < v.len() {
+        v.select_nth_unstable_by(take, |a, b| a.0.cmp(&b.0));
+        v.truncate(take);
+    }
+    v.sort_unstable_by(|a, b| a.0.cmp(&b.0));
+    v
+}
+
+/// One page of a selection ([`crate::Index::select_page`]).
+#[derive(Debug, Clone)]
+pub struct Selection<K> {
+    /// Keys over the whole selection.
+    pub total: usize,
+    /// The page's keys in order, each with its course.
+    pub items: Vec<(K, Arc<Entry>)>,
+}
+
 /// Whether a query has run-level filters (checked on each candidate's runs).
 fn needs_runs(c: &Checked) -> bool {
     let q = c.q;
@@ -857,7 +884,10 @@ fn admit(
         if q.eligible_only && h.has_eligibility && !rules.eligible(h, e, l, &q.funding) {
             return None;
         }
-        if h.min_fee_pence < h.full_fee_pence {
+        // The learner's fee matters only to a fee order or cap (it reads the course's
+        // concessions: not for every candidate of an eligibility-only question).
+        let fee_used = q.sort == Sort::Fee || q.max_fee_pence.is_some();
+        if fee_used && h.min_fee_pence < h.full_fee_pence {
             fee = rules.fee(e, l, &q.funding);
         }
     }
@@ -875,6 +905,23 @@ struct RunMatch {
 /// Checks the run-level filters: some run must pass them all.
 fn match_runs(c: &Checked, e: &Entry) -> Option<RunMatch> {
     let q = c.q;
+    // Place first, from the entry's own run facts: most candidates of a radius query (its grid
+    // cells cover a square around the circle) have no run inside it, and are refused without
+    // reading the course's runs. A necessary condition of the loop below, so nothing changes.
+    let place_ok = |f: &RunFacts| {
+        if f.online {
+            return !q.exclude_online;
+        }
+        match (c.origin, q.radius_km) {
+            (Some(o), Some(r)) => f
+                .location
+                .is_some_and(|l| prospectus_geo::haversine_km(o, l) <= r),
+            _ => true,
+        }
+    };
+    if (q.exclude_online || q.radius_km.is_some()) && !e.runs.iter().any(place_ok) {
+        return None;
+    }
     let mut best: Option<RunMatch> = None;
     for (run, facts) in e.course.runs.iter().zip(&e.runs) {
         if q.exclude_online && facts.online {
@@ -1190,15 +1237,18 @@ impl Engine {
         })
     }
 
+    /// `ranked`: the caller orders by relevance (else no score is computed: the same matches,
+    /// collected a block at a time).
     fn run_query(
         &self,
         searcher: &tantivy::Searcher,
         c: &Checked,
         fuzzy_all: bool,
+        ranked: bool,
     ) -> Result<Vec<(u64, Score)>, SearchError> {
         let text = self.text_query(searcher, &c.words, fuzzy_all)?;
         let filter = self.filter_query(c);
-        let scoring = text.is_some() && c.q.sort == Sort::Relevance;
+        let scoring = ranked && text.is_some() && c.q.sort == Sort::Relevance;
         let query: Box<dyn TQuery> = match (text, filter) {
             (None, None) => Box::new(AllQuery),
             (Some(t), None) => t,
@@ -1225,10 +1275,11 @@ impl Engine {
         &self,
         searcher: &tantivy::Searcher,
         c: &Checked,
+        ranked: bool,
     ) -> Result<Vec<(u64, Score)>, SearchError> {
-        let mut found = self.run_query(searcher, c, false)?;
+        let mut found = self.run_query(searcher, c, false, ranked)?;
         if found.is_empty() && !c.words.is_empty() {
-            found = self.run_query(searcher, c, true)?;
+            found = self.run_query(searcher, c, true, ranked)?;
         }
         Ok(found)
     }
@@ -1236,29 +1287,76 @@ impl Engine {
     /// Every course matching the whole query, in no particular order (no cursor, no limit):
     /// the same matches [`Engine::search`] counts in `total`.
     pub(crate) fn select(&self, c: &Checked) -> Result<Vec<Arc<Entry>>, SearchError> {
+        let (slots, admitted) = self.admitted(c)?;
+        Ok(admitted
+            .into_iter()
+            .filter_map(|s| slots.entries.get(s)?.clone())
+            .collect())
+    }
+
+    /// The slots of every course matching the whole query, with the slot table still
+    /// read-locked so they can be resolved (keep it short). Unranked: no score is computed.
+    fn admitted(
+        &self,
+        c: &Checked,
+    ) -> Result<(std::sync::RwLockReadGuard<'_, Slots>, Vec<usize>), SearchError> {
         let searcher = self.reader.searcher();
-        let found = self.found(&searcher, c)?;
+        let found = self.found(&searcher, c, false)?;
         let slots = self
             .slots
             .read()
             .map_err(|_| SearchError::Engine("slot table poisoned".into()))?;
         let need_runs = needs_runs(c);
         let mut rules = RuleMemo::default();
-        Ok(found
+        let admitted = found
             .into_iter()
             .filter_map(|(slot, _)| {
-                let h = slots.hot.get(slot as usize)?;
-                let e = slots.entries.get(slot as usize)?.as_ref()?;
+                let slot = slot as usize;
+                let h = slots.hot.get(slot)?;
+                let e = slots.entries.get(slot)?.as_ref()?;
                 admit(c, need_runs, h, e, &mut rules)?;
-                Some(e.clone())
+                Some(slot)
             })
-            .collect())
+            .collect();
+        Ok((slots, admitted))
+    }
+
+    /// One page of a selection: `keys(id, entry, out)` pushes the sort keys a matching course
+    /// contributes (none leaves it out, several give one item per run). Returns how many keys
+    /// there were, and items `skip..skip + take` in key order with their courses. Only the
+    /// page's courses are cloned, and a caller whose keys need only the id never reads the
+    /// others' entries.
+    pub(crate) fn select_page<K: Ord>(
+        &self,
+        c: &Checked,
+        mut keys: impl FnMut(Uuid, &Entry, &mut Vec<K>),
+        skip: usize,
+        take: usize,
+    ) -> Result<Selection<K>, SearchError> {
+        let (slots, admitted) = self.admitted(c)?;
+        let mut all: Vec<(K, usize)> = Vec::with_capacity(admitted.len());
+        let mut buf = Vec::new();
+        for s in admitted {
+            let (Some(h), Some(Some(e))) = (slots.hot.get(s), slots.entries.get(s)) else {
+                continue;
+            };
+            keys(h.id, e, &mut buf);
+            all.extend(buf.drain(..).map(|k| (k, s)));
+        }
+        let total = all.len();
+        Ok(Selection {
+            total,
+            items: window(all, skip, take)
+                .into_iter()
+                .filter_map(|(k, s)| Some((k, slots.entries.get(s)?.clone()?)))
+                .collect(),
+        })
     }
 
     pub(crate) fn search(&self, c: &Checked) -> Result<Page, SearchError> {
         let q = c.q;
         let searcher = self.reader.searcher();
-        let found = self.found(&searcher, c)?;
+        let found = self.found(&searcher, c, true)?;
         let slots = self
             .slots
             .read()

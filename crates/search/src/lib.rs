@@ -30,10 +30,11 @@ mod open;
 mod query;
 
 pub use catalog::Catalog;
-pub use engine::{Facets, Hit, Page};
+pub use engine::{Facets, Hit, Page, Selection};
 pub use entry::Entry;
 pub use query::{Cursor, MAX_PAGE, MAX_RADIUS_KM, MAX_TEXT_BYTES, MAX_WORDS, Near, Query, Sort};
 
+use prospectus_model::{Record, RecordKind, Uuid};
 use prospectus_store::{Observer, Store, StoreError, Update};
 use std::collections::BTreeMap;
 use std::path::Path;
@@ -304,11 +305,26 @@ impl Index {
     /// Every course matching `q` (its cursor and limit aside), in no particular order: the
     /// matches [`Index::search`] counts, for callers that order and page them themselves.
     pub fn select(&self, q: &Query) -> Result<Vec<Arc<Entry>>, SearchError> {
-        let mut q = q.clone();
-        q.after = None;
-        q.limit = q.limit.clamp(1, MAX_PAGE);
+        let q = unpaged(q);
         let checked = q.check()?;
         self.engine.select(&checked)
+    }
+
+    /// One page of the matches of `q` (its cursor and limit aside) in an order of the caller's:
+    /// `keys(id, entry, out)` pushes each matching course's sort keys (none leaves it out;
+    /// one per run lists runs). Returns the number of keys and items `skip..skip + take` in
+    /// key order, each with its course. O(matches) to select, O(take · log take) to order;
+    /// only the page's courses are cloned.
+    pub fn select_page<K: Ord>(
+        &self,
+        q: &Query,
+        keys: impl FnMut(Uuid, &Entry, &mut Vec<K>),
+        skip: usize,
+        take: usize,
+    ) -> Result<Selection<K>, SearchError> {
+        let q = unpaged(q);
+        let checked = q.check()?;
+        self.engine.select_page(&checked, keys, skip, take)
     }
 
     /// The live directory as ordered lists (read-locked while the guard lives: copy out and
@@ -319,6 +335,14 @@ impl Index {
             Err(p) => p.into_inner(),
         }
     }
+}
+
+/// `q` without its cursor, with a valid limit: the whole selection is wanted.
+fn unpaged(q: &Query) -> Query {
+    let mut q = q.clone();
+    q.after = None;
+    q.limit = q.limit.clamp(1, MAX_PAGE);
+    q
 }
 
 impl Drop for Index {

@@ -149,6 +149,15 @@ fn sort(v: i32) -> Result<Sort, Status> {
     }
 }
 
+/// Whether the request asks for summary hits (`HIT_VIEW_SUMMARY`); unspecified is full.
+fn hit_view(v: i32) -> Result<bool, Status> {
+    match w::HitView::try_from(v) {
+        Ok(w::HitView::Unspecified | w::HitView::Full) => Ok(false),
+        Ok(w::HitView::Summary) => Ok(true),
+        Err(_) => Err(errors::invalid_field("view", format!("unknown value {v}"))),
+    }
+}
+
 /// The wire request as an index query. Every field problem names the field.
 #[allow(clippy::result_large_err)]
 pub fn query(r: w::SearchRequest) -> Result<Query, Status> {
@@ -206,7 +215,7 @@ pub fn query(r: w::SearchRequest) -> Result<Query, Status> {
 fn start_text(s: &Start) -> String {
     match s {
         Start::Rolling => "rolling".into(),
-        Start::On(d) => d.format("%Y-%m-%d").to_string(),
+        Start::On(d) => prospectus_proto::wire_date(*d),
     }
 }
 
@@ -417,7 +426,9 @@ impl Directory for DirectoryService {
         &self,
         req: Request<w::SearchRequest>,
     ) -> Result<Response<w::SearchResponse>, Status> {
-        let q = query(req.into_inner())?;
+        let r = req.into_inner();
+        let summary = hit_view(r.view)?;
+        let q = query(r)?;
         let sort_order = q.sort;
         let index = self.index.clone();
         let (page, heads) = tokio::task::spawn_blocking(move || {
@@ -432,24 +443,42 @@ impl Directory for DirectoryService {
         let mut hits = Vec::with_capacity(page.hits.len());
         for h in page.hits {
             let e = &h.entry;
+            let evaluation = h.evaluation.map(|ev| ev.to_wire());
             hits.push(w::SearchHit {
-                course: Some(w::CourseView {
-                    course: Some(e.course.to_wire()),
-                    origin: e.origin.clone(),
-                    provider: e.provider.as_ref().map(|p| p.to_wire()),
-                    venues: e.venues.iter().map(|v| v.to_wire()).collect(),
-                    evaluation: h.evaluation.map(|ev| ev.to_wire()),
+                course: Some(if summary {
+                    w::CourseView {
+                        course: Some(prospectus_proto::course_summary(&e.course)),
+                        origin: e.origin.clone(),
+                        provider: e
+                            .provider
+                            .as_deref()
+                            .map(prospectus_proto::provider_summary),
+                        venues: e
+                            .venues
+                            .iter()
+                            .map(|v| prospectus_proto::venue_summary(v))
+                            .collect(),
+                        evaluation,
+                    }
+                } else {
+                    w::CourseView {
+                        course: Some(e.course.to_wire()),
+                        origin: e.origin.clone(),
+                        provider: e.provider.as_ref().map(|p| p.to_wire()),
+                        venues: e.venues.iter().map(|v| v.to_wire()).collect(),
+                        evaluation,
+                    }
                 }),
                 score: h.score,
                 distance_km: h.distance_km,
                 next_start: h.next_start.as_ref().map(start_text).unwrap_or_default(),
                 fee_pence: h.fee_pence,
                 freshness: Some(w::Freshness {
-                    course_last_verified: e.course.last_verified.format("%Y-%m-%d").to_string(),
+                    course_last_verified: prospectus_proto::wire_date(e.course.last_verified),
                     provider_last_verified: e
                         .provider
                         .as_ref()
-                        .map(|p| p.last_verified.format("%Y-%m-%d").to_string())
+                        .map(|p| prospectus_proto::wire_date(p.last_verified))
                         .unwrap_or_default(),
                     origin_last_seen_unix_millis: fresh.last_seen(&e.origin),
                     stale: fresh.is_stale(&e.origin),

@@ -391,6 +391,7 @@ pub async fn start(cfg: NodeConfig) -> Result<RunningNode, NodeError> {
         stale_after: std::time::Duration::from_secs(cfg.stale_after_secs),
         blocking: crate::http::Blocking::new(cfg.limits.http_concurrency),
         overview: crate::http::OverviewCache::default(),
+        projected: crate::http::ProjectedCache::default(),
     };
     let app = Routes::new(health_svc)
         .add_service(reflection)

@@ -281,9 +281,11 @@ async fn grpc_case(url: &str, text: &str, clients: usize, secs: f64) -> Result<C
         let text = text.to_string();
         tasks.push(tokio::spawn(async move {
             let mut c = w::directory_client::DirectoryClient::new(ch);
+            // A result list's view, as the HTTP list it is compared with is one.
             let req = w::SearchRequest {
                 text,
                 page_size: 50,
+                view: w::HitView::Summary as i32,
                 ..Default::default()
             };
             let _ = c.search(req.clone()).await?;
@@ -302,7 +304,7 @@ async fn grpc_case(url: &str, text: &str, clients: usize, secs: f64) -> Result<C
     }
     let started = Instant::now();
     let mut case = Case {
-        label: format!("gRPC Directory.Search{{text: {text:?}}} (page 50)"),
+        label: format!("gRPC Directory.Search{{text: {text:?}}} (page 50, view SUMMARY)"),
         h: histogram(),
         n: 0,
         elapsed: Duration::ZERO,

@@ -19,11 +19,13 @@ mod feed;
 mod health;
 mod oruk;
 mod params;
+mod projected;
 mod records;
 mod web;
 
 pub use blocking::Blocking;
 pub use health::Readiness;
+pub use projected::ProjectedCache;
 pub use web::OverviewCache;
 
 use crate::config::Limits;
@@ -71,6 +73,8 @@ pub struct HttpState {
     pub blocking: Blocking,
     /// `/find/overview` rows per category, kept for one catalog generation.
     pub overview: OverviewCache,
+    /// Projected ORUK list items, kept while their course's entry is current.
+    pub projected: ProjectedCache,
 }
 
 /// The HTTP routes with their edge (no fallback: `node` sets one that also answers unknown

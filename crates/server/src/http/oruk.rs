@@ -10,6 +10,7 @@
 
 use super::error::{ApiError, ApiResult, bad, path_id};
 use super::params::{Params, parse_params};
+use super::projected::{Item, page_body};
 use super::{Blocking, HttpState, blocking, default_rules, json_response};
 use axum::body::{Body, Bytes};
 use axum::extract::rejection::QueryRejection;
@@ -219,14 +220,21 @@ fn keep(p: &Params, post: &Post, e: &Entry) -> bool {
     true
 }
 
-/// The courses a filtered request selects, in no particular order.
-fn select(st: &HttpState, p: &Params) -> Result<Vec<Arc<Entry>>, ApiError> {
-    let only_org = p.organization_id.filter(|_| {
+/// How many items a filtered request selects, and one page of them.
+type Paged<T> = (usize, Vec<T>);
+
+/// `organization_id` when it is the only filter: the catalog lists a provider's courses.
+fn only_org(p: &Params) -> Option<Uuid> {
+    p.organization_id.filter(|_| {
         let mut rest = p.clone();
         rest.organization_id = None;
         !filtered(&rest)
-    });
-    if let Some(org) = only_org {
+    })
+}
+
+/// The courses a filtered request selects, in no particular order.
+fn select(st: &HttpState, p: &Params) -> Result<Vec<Arc<Entry>>, ApiError> {
+    if let Some(org) = only_org(p) {
         return Ok(st.index.catalog().courses_of(org));
     }
     let Some(q) = index_query(p) else {
@@ -236,6 +244,39 @@ fn select(st: &HttpState, p: &Params) -> Result<Vec<Arc<Entry>>, ApiError> {
     let post = Post::of(p);
     found.retain(|e| keep(p, &post, e));
     Ok(found)
+}
+
+/// How many courses a filtered request selects, and courses `skip..skip + take` of them in id
+/// order. The index orders ids alone: no entry but the page's is cloned or read unless a
+/// filter it does not hold (`keep`) needs it.
+fn select_page(
+    st: &HttpState,
+    p: &Params,
+    skip: usize,
+    take: usize,
+) -> Result<Paged<Arc<Entry>>, ApiError> {
+    if let Some(org) = only_org(p) {
+        let all = st.index.catalog().courses_of(org);
+        return Ok((all.len(), all.into_iter().skip(skip).take(take).collect()));
+    }
+    let Some(q) = index_query(p) else {
+        return Ok((0, Vec::new()));
+    };
+    let post = Post::of(p);
+    let page = st
+        .index
+        .select_page(
+            &q,
+            |id, e, out| {
+                if keep(p, &post, e) {
+                    out.push(id);
+                }
+            },
+            skip,
+            take,
+        )
+        .map_err(search_error)?;
+    Ok((page.total, page.items.into_iter().map(|(_, e)| e).collect()))
 }
 
 fn run_matches(p: &Params, r: &Run) -> bool {
@@ -255,36 +296,58 @@ fn within(p: &Params, v: Option<&Venue>) -> bool {
     km * 1000.0 <= p.proximity_m.unwrap_or(DEFAULT_PROXIMITY_M)
 }
 
+/// The indexes of `e`'s runs that match the run-level filters.
+fn matching_runs<'a>(p: &'a Params, e: &'a Entry) -> impl Iterator<Item = usize> + 'a {
+    e.course.runs.iter().enumerate().filter_map(move |(i, r)| {
+        let venue = e.venues.iter().find(|v| v.id == r.venue_id);
+        (run_matches(p, r) && within(p, venue.map(|v| &**v))).then_some(i)
+    })
+}
+
 /// The matching runs of the selected courses, as (course, run index).
 fn select_runs(st: &HttpState, p: &Params) -> Result<Vec<(Arc<Entry>, usize)>, ApiError> {
     let mut out = Vec::new();
     for e in select(st, p)? {
-        for (i, r) in e.course.runs.iter().enumerate() {
-            let venue = e.venues.iter().find(|v| v.id == r.venue_id);
-            if run_matches(p, r) && within(p, venue.map(|v| &**v)) {
-                out.push((e.clone(), i));
-            }
-        }
+        out.extend(matching_runs(p, &e).map(|i| (e.clone(), i)));
     }
     Ok(out)
 }
 
-/// Items `skip..skip + take` of `v` in `key` order, without sorting the rest: O(len) to pick,
-/// O(take · log take) to order.
-fn window<T, K: Ord>(mut v: Vec<T>, key: impl Fn(&T) -> K, skip: usize, take: usize) -> Vec<T> {
-    if skip >= v.len() || take == 0 {
-        return Vec::new();
+/// How many runs of the selected courses match, and runs `skip..skip + take` of them in
+/// (course id, run) order, like [`select_page`].
+fn select_runs_page(
+    st: &HttpState,
+    p: &Params,
+    skip: usize,
+    take: usize,
+) -> Result<Paged<(Arc<Entry>, usize)>, ApiError> {
+    if let Some(org) = only_org(p) {
+        let courses = st.index.catalog().courses_of(org);
+        let all: Vec<(Arc<Entry>, usize)> = courses
+            .iter()
+            .flat_map(|e| matching_runs(p, e).map(|i| (e.clone(), i)))
+            .collect();
+        return Ok((all.len(), all.into_iter().skip(skip).take(take).collect()));
     }
-    if skip > 0 {
-        v.select_nth_unstable_by_key(skip, &key);
-        v.drain(..skip);
-    }
-    if take < v.len() {
-        v.select_nth_unstable_by_key(take, &key);
-        v.truncate(take);
-    }
-    v.sort_unstable_by_key(key);
-    v
+    let Some(q) = index_query(p) else {
+        return Ok((0, Vec::new()));
+    };
+    let post = Post::of(p);
+    let page = st
+        .index
+        .select_page(
+            &q,
+            |_, e, out| {
+                if keep(p, &post, e) {
+                    out.extend(matching_runs(p, e).map(|i| (e.course.id, i)));
+                }
+            },
+            skip,
+            take,
+        )
+        .map_err(search_error)?;
+    let runs = page.items.into_iter().map(|((_, i), e)| (e, i)).collect();
+    Ok((page.total, runs))
 }
 
 fn skip_of(p: &Params) -> usize {
@@ -293,6 +356,16 @@ fn skip_of(p: &Params) -> usize {
 
 fn page_response(p: &Params, total: usize, contents: Vec<Value>) -> Response {
     json_response(oruk::page(contents, total as u64, p.page, p.per_page))
+}
+
+/// A page of projections kept by [`super::ProjectedCache`]: the same bytes as
+/// [`page_response`] of their values.
+fn projected_page(p: &Params, total: usize, contents: &[Arc<str>]) -> Response {
+    (
+        [(header::CONTENT_TYPE, "application/json")],
+        page_body(contents, total as u64, p.page, p.per_page),
+    )
+        .into_response()
 }
 
 // ---------------------------------------------------------------- NDJSON
@@ -411,14 +484,19 @@ pub(super) async fn services(
         }
         let (skip, take) = (skip_of(&p), p.per_page as usize);
         let (total, page) = if filtered(&p) {
-            let found = select(&st, &p)?;
-            (found.len(), window(found, |e| e.course.id, skip, take))
+            select_page(&st, &p, skip, take)?
         } else {
             let cat = st.index.catalog();
             (cat.courses_len(), cat.course_page(skip, take))
         };
-        let contents = page.iter().map(|e| service_json(e, detail)).collect();
-        Ok(page_response(&p, total, contents))
+        let contents: Vec<Arc<str>> = page
+            .iter()
+            .map(|e| {
+                st.projected
+                    .get(e, Item::Service(detail), |e| service_json(e, detail))
+            })
+            .collect();
+        Ok(projected_page(&p, total, &contents))
     })
     .await
 }
@@ -538,14 +616,19 @@ pub(super) async fn service_at_locations(
         }
         let (skip, take) = (skip_of(&p), p.per_page as usize);
         let (total, page) = if filtered(&p) {
-            let runs = select_runs(&st, &p)?;
-            (runs.len(), window(runs, key, skip, take))
+            select_runs_page(&st, &p, skip, take)?
         } else {
             let cat = st.index.catalog();
             (cat.runs_len(), cat.run_page(skip, take))
         };
-        let contents = page.iter().map(|(e, i)| sal_json(e, *i, full)).collect();
-        Ok(page_response(&p, total, contents))
+        let contents: Vec<Arc<str>> = page
+            .iter()
+            .map(|(e, i)| {
+                let item = Item::ServiceAtLocation { run: *i, full };
+                st.projected.get(e, item, |e| sal_json(e, *i, full))
+            })
+            .collect();
+        Ok(projected_page(&p, total, &contents))
     })
     .await
 }
