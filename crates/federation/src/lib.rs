@@ -14,5 +14,5 @@ mod sources;
 pub use join::{Answer, Join, JoinState};
 pub use outbound::{Filter, FilterError, OriginPlan, entry_filter, heads, plan};
 pub use replica::{Replica, ReplicaEvent, SharedHeads, UNKNOWN_ORIGIN};
-pub use sources::Sources;
 pub use roster::{KeyStanding, Member, Roster, RosterError, RosterKey, SharedRoster};
+pub use sources::Sources;

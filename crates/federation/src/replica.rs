@@ -52,7 +52,10 @@ impl SharedHeads {
     }
 
     pub fn best(&self, origin: &str) -> Option<(u64, u64)> {
-        self.0.lock().ok().and_then(|m| m.get(origin).map(|(h, _)| *h))
+        self.0
+            .lock()
+            .ok()
+            .and_then(|m| m.get(origin).map(|(h, _)| *h))
     }
 
     pub fn all(&self) -> HashMap<String, (u64, u64)> {

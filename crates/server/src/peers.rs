@@ -100,7 +100,10 @@ impl Fed {
             .map(|m| m.origin.clone())
             .collect();
         let held: BTreeMap<String, (u64, u64)> = match self.store.origins() {
-            Ok(v) => v.into_iter().map(|o| (o.origin, (o.epoch, o.seq))).collect(),
+            Ok(v) => v
+                .into_iter()
+                .map(|o| (o.origin, (o.epoch, o.seq)))
+                .collect(),
             Err(e) => {
                 tracing::error!(error = %e, "cannot read the cursors to choose sources");
                 return;

@@ -124,7 +124,7 @@ async fn publish(ch: &Channel, token: &str, records: &[Record]) -> Result<w::Pub
             Ok(r) => return Ok(r.into_inner()),
             Err(s)
                 if s.code() == tonic::Code::Unavailable
-                    && started.elapsed() < Duration::from_secs(60) =>
+                    && started.elapsed() < Duration::from_secs(300) =>
             {
                 tokio::time::sleep(Duration::from_millis(50)).await
             }
@@ -232,10 +232,7 @@ async fn mesh(args: &Args, root: &Path) -> Result<()> {
         for k in 0..args.changes {
             let i = k % n;
             let mut c = courses[i].clone();
-            c.title = format!(
-                "{} #{rep}.{k}",
-                c.title.split(" #").next().unwrap_or("")
-            );
+            c.title = format!("{} #{rep}.{k}", c.title.split(" #").next().unwrap_or(""));
             let t0 = Instant::now();
             let r = publish(&chans[i], &token(&nodes[i])?, &[Record::Course(c)]).await?;
             let key = (r.origin.clone(), r.last_seq);
@@ -297,11 +294,27 @@ async fn mesh(args: &Args, root: &Path) -> Result<()> {
         ratios.push(per / entry);
         per_node.push(per);
     }
-    println!("  publish→visible p50 ms (min/median/max of {}): {}", p50s.len(), mmm(&p50s, 2));
-    println!("  publish→visible p99 ms (min/median/max): {}", mmm(&p99s, 2));
-    println!("  time until the last node had it, p99 ms (min/median/max): {}", mmm(&lasts, 2));
-    println!("  wire bytes per change per receiving node, all links (min/median/max): {}", mmm(&per_node, 0));
-    println!("  ratio to the signed entry, all links (min/median/max): {}", mmm(&ratios, 3));
+    println!(
+        "  publish→visible p50 ms (min/median/max of {}): {}",
+        p50s.len(),
+        mmm(&p50s, 2)
+    );
+    println!(
+        "  publish→visible p99 ms (min/median/max): {}",
+        mmm(&p99s, 2)
+    );
+    println!(
+        "  time until the last node had it, p99 ms (min/median/max): {}",
+        mmm(&lasts, 2)
+    );
+    println!(
+        "  wire bytes per change per receiving node, all links (min/median/max): {}",
+        mmm(&per_node, 0)
+    );
+    println!(
+        "  ratio to the signed entry, all links (min/median/max): {}",
+        mmm(&ratios, 3)
+    );
     for node in nodes {
         node.shutdown().await?;
     }
