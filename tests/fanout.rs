@@ -79,15 +79,22 @@ async fn in_a_mesh_each_change_reaches_each_node_over_exactly_one_link() {
         .expect("publish");
         heads[0] = (r.epoch, r.last_seq);
     }
+    // Received counts follow the apply (the store holds the entries a moment before the link
+    // has counted them): wait until every link counted at least its origin's entries.
+    let delivered = |i: usize, s: &w::StatusResponse, j: usize| {
+        let url = url_of(&fleet, j);
+        link(s, &url).map_or(0, |p| p.received) - before[i].get(&url).copied().unwrap_or(0)
+    };
     for (i, node) in nodes.iter().enumerate() {
         let s = wait_status(node, "every origin's last checkpoint verified", |s| {
             (0..n).all(|j| converged(s, BOROUGHS[j], heads[j]))
+                && (0..n)
+                    .filter(|j| *j != i)
+                    .all(|j| delivered(i, s, j) >= heads[j].1)
         })
         .await;
         for j in (0..n).filter(|j| *j != i) {
-            let url = url_of(&fleet, j);
-            let p = link(&s, &url).expect("link");
-            let got = p.received - before[i].get(&url).copied().unwrap_or(0);
+            let got = delivered(i, &s, j);
             // Nothing had been published before: origin j's entries are seq 1..=head.
             assert_eq!(
                 got, heads[j].1,
@@ -131,13 +138,15 @@ async fn with_the_origin_down_its_records_reach_a_node_three_hops_away_through_r
     // Each relay is its next hop's chosen source of A (A's own link is gone or absent).
     let s = wait_status(&d, "D to verify A via C, C its source", |s| {
         converged(s, BOROUGHS[0], head)
-            && link(s, &c_url).is_some_and(|p| p.entry_origins.contains(&BOROUGHS[0].to_string()))
+            && link(s, &c_url).is_some_and(|p| {
+                p.entry_origins.contains(&BOROUGHS[0].to_string()) && p.received >= head.1
+            })
     })
     .await;
     assert_eq!(
         link(&s, &c_url).expect("link to C").received,
         head.1,
-        "every entry of A arrived at D once, from C: {s:#?}"
+        "every entry of A arrived at D once, from C"
     );
     wait_status(&c, "C to take A from B", |s| {
         converged(s, BOROUGHS[0], head)
@@ -229,6 +238,7 @@ async fn a_source_that_stops_forwarding_is_replaced_when_a_peer_proves_more() {
 
     let s = wait_status(&c, "C to replace the rogue with B and catch up", |s| {
         converged(s, BOROUGHS[0], head)
+            && link(s, &b_url).is_some_and(|p| p.received >= head.1 - held.1)
     })
     .await;
     let from_b = link(&s, &b_url).expect("link to B");

@@ -3,7 +3,10 @@
 //! as they are applied here (own publishes and relayed ones) with periodic heads heartbeats.
 //! A caller that names the origins it wants entries of (`PullRequest.filter`, bounded by the
 //! roster) gets only those; the first heads are whole, then every [`LAG_BEAT`] only the heads
-//! of the origins it asked this node to witness whose signed checkpoint changed since.
+//! of the origins it asked this node to witness whose signed checkpoint changed since. On such
+//! a stream an origin's checkpoint follows its entries at once unless one went less than a
+//! `LAG_BEAT` ago; then the newest rides on the next beat (a checkpoint is a fifth of a
+//! course's entry, and a burst of changes needs only the last).
 
 use crate::errors;
 use crate::streams::{Gone, MAX_CURSORS, Outlet, StreamError, Streams, peer_identity};
@@ -61,6 +64,8 @@ struct Sent {
     checkpoints: HashMap<String, Vec<u8>>,
     /// Per origin, the checkpoint the heads last carried (filtered streams send only changes).
     heads: HashMap<String, Vec<u8>>,
+    /// Filtered streams: when each origin's checkpoint was last sent (coalescing).
+    checkpoint_at: HashMap<String, tokio::time::Instant>,
 }
 
 impl Sent {
@@ -124,7 +129,14 @@ impl Producer {
     }
 
     /// Streams everything `plans` call for, a chunk of the log at a time.
-    async fn produce(&self, plans: Vec<OriginPlan>, sent: &mut Sent) -> Result<(), Gone> {
+    /// `coalesce`: hold back a checkpoint sent less than a `LAG_BEAT` ago (`Some(false)` on the
+    /// beat, when every held-back one goes); `None`: every checkpoint at once.
+    async fn produce(
+        &self,
+        plans: Vec<OriginPlan>,
+        sent: &mut Sent,
+        coalesce: Option<bool>,
+    ) -> Result<(), Gone> {
         for p in plans {
             let (origin, from, snapshot) = match p {
                 OriginPlan::SnapshotRequired { origin } => {
@@ -188,9 +200,19 @@ impl Producer {
             let prev = sent.cursors.entry(origin.clone()).or_insert(last);
             *prev = (*prev).max(last);
             // The checkpoint is only useful once; resend it when it changes.
+            let now = tokio::time::Instant::now();
+            let held_back = coalesce == Some(true)
+                && sent
+                    .checkpoint_at
+                    .get(&origin)
+                    .is_some_and(|t| now.duration_since(*t) < LAG_BEAT);
             if !info.checkpoint.is_empty()
                 && sent.checkpoints.get(&origin) != Some(&info.checkpoint)
+                && !held_back
             {
+                if coalesce.is_some() {
+                    sent.checkpoint_at.insert(origin.clone(), now);
+                }
                 if let Ok(cp) = SignedCheckpoint::decode(info.checkpoint.as_slice()) {
                     self.send(Item::Checkpoint(cp)).await?;
                 }
@@ -216,6 +238,8 @@ impl Producer {
         // Heads open the stream and then ride on the heartbeat, not on every new entry.
         let mut send_heads = true;
         let mut first = true;
+        // This pass follows the beat: held-back checkpoints go now.
+        let mut beat_pass = false;
         let mut beat = tokio::time::interval(if wanted.is_some() {
             LAG_BEAT
         } else {
@@ -254,7 +278,8 @@ impl Producer {
             else {
                 return;
             };
-            if self.produce(plans, &mut sent).await.is_err() || !live {
+            let coalesce = wanted.as_ref().map(|_| !std::mem::take(&mut beat_pass));
+            if self.produce(plans, &mut sent, coalesce).await.is_err() || !live {
                 return;
             }
             cursors = sent
@@ -275,7 +300,10 @@ impl Producer {
                     // Coalesce a burst of applies into one pass.
                     while wake.try_recv().is_ok() {}
                 }
-                _ = beat.tick() => send_heads = true,
+                _ = beat.tick() => {
+                    send_heads = true;
+                    beat_pass = true;
+                }
                 _ = self.out.closed() => return,
                 _ = stopping.changed() => return,
             }

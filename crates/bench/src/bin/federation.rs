@@ -82,6 +82,9 @@ async fn start(
         data_dir: dir.to_path_buf(),
         listen: ([127, 0, 0, 1], port).into(),
         borough: Some(borough.to_string()),
+        // On loopback every peer has the one address 127.0.0.1, which the per-peer stream
+        // limit counts as one peer: allow each of 33 peers (and a watcher) its stream.
+        max_streams_per_peer: 64,
         federation: FederationConfig {
             roster: Some(roster.to_path_buf()),
             peers,
