@@ -30,7 +30,10 @@ pub const UNKNOWN_ORIGIN: &str = "unknown";
 /// signed with its own key), shared by all peer links, with the checkpoint's bytes (the same
 /// bytes from another link need no second signature check). Keys are only ever roster origins.
 #[derive(Debug, Default, Clone)]
-pub struct SharedHeads(Arc<Mutex<HashMap<String, ((u64, u64), Vec<u8>)>>>);
+pub struct SharedHeads(Arc<Mutex<HashMap<String, BestHead>>>);
+
+/// A best head: its position and the verified checkpoint's bytes.
+type BestHead = ((u64, u64), Vec<u8>);
 
 impl SharedHeads {
     fn observe(&self, origin: &str, head: (u64, u64), bytes: &[u8]) {
