@@ -2,14 +2,17 @@
 //!
 //! This crate is the protocol's logic, independent of any transport: the roster (who may sign
 //! for which borough), what a node sends a peer for its cursors ([`outbound`]), and how a node
-//! applies what a peer sends ([`Replica`]). The server crate carries it over gRPC.
+//! applies what a peer sends ([`Replica`]), and which peer each origin is taken from
+//! ([`Sources`]). The server crate carries it over gRPC.
 
 mod join;
 mod outbound;
 mod replica;
 mod roster;
+mod sources;
 
 pub use join::{Answer, Join, JoinState};
-pub use outbound::{OriginPlan, heads, plan};
+pub use outbound::{Filter, FilterError, OriginPlan, entry_filter, heads, plan};
 pub use replica::{Replica, ReplicaEvent, SharedHeads, UNKNOWN_ORIGIN};
 pub use roster::{KeyStanding, Member, Roster, RosterError, RosterKey, SharedRoster};
+pub use sources::Sources;

@@ -1,9 +1,81 @@
 //! What a node sends a peer: for each origin it holds, the entries after the peer's cursor (or
-//! the whole origin as a snapshot), then the origin's latest checkpoint.
+//! the whole origin as a snapshot), then the origin's latest checkpoint. A peer may name the
+//! origins it wants entries of (it takes each origin from one chosen peer): what it names is
+//! bounded here before anything is read for it.
 
-use prospectus_proto::v1::{Cursor, Head, Heads, SignedCheckpoint};
+use crate::Roster;
+use prospectus_proto::v1::{Cursor, Head, Heads, OriginFilter, SignedCheckpoint};
 use prospectus_store::{Store, StoreError};
 use prost::Message;
+use std::collections::BTreeSet;
+
+/// Why a peer's origin filter was refused (the whole request is refused: nothing half-served).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum FilterError {
+    #[error("at most {max} origins (the roster's members), got {got}")]
+    TooMany {
+        field: &'static str,
+        max: usize,
+        got: usize,
+    },
+    #[error("origin {origin:?} is not a roster member")]
+    NotMember { field: &'static str, origin: String },
+}
+
+impl FilterError {
+    /// The request field at fault.
+    pub fn field(&self) -> &'static str {
+        match self {
+            FilterError::TooMany { field, .. } | FilterError::NotMember { field, .. } => field,
+        }
+    }
+}
+
+/// What a filtered stream carries: entries of `entries`; after the first heads, the changed
+/// heads of `heads` only.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Filter {
+    pub entries: BTreeSet<String>,
+    pub heads: BTreeSet<String>,
+}
+
+/// A peer's origin filter, bounded: `None` (no filter, an older peer) means every origin.
+/// Every origin named must be a roster member, each list at most as long as the roster (names
+/// repeated count once). An origin name in an error is cut to 16 characters.
+pub fn entry_filter(
+    roster: &Roster,
+    filter: Option<&OriginFilter>,
+) -> Result<Option<Filter>, FilterError> {
+    let Some(f) = filter else {
+        return Ok(None);
+    };
+    let max = roster.members().len();
+    let names = |field: &'static str, list: &[String]| {
+        if list.len() > max {
+            // Checked before any name is looked at (a huge list costs nothing more).
+            return Err(FilterError::TooMany {
+                field,
+                max,
+                got: list.len(),
+            });
+        }
+        list.iter()
+            .map(|o| {
+                roster
+                    .member(o)
+                    .map(|m| m.origin.clone())
+                    .ok_or_else(|| FilterError::NotMember {
+                        field,
+                        origin: o.chars().take(16).collect(),
+                    })
+            })
+            .collect::<Result<BTreeSet<String>, FilterError>>()
+    };
+    Ok(Some(Filter {
+        entries: names("filter.entry_origins", &f.entry_origins)?,
+        heads: names("filter.head_origins", &f.head_origins)?,
+    }))
+}
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum OriginPlan {
@@ -19,16 +91,21 @@ pub enum OriginPlan {
     SnapshotRequired { origin: String },
 }
 
-/// Decides, per origin this node holds, what a peer with `cursors` needs.
+/// Decides, per origin this node holds, what a peer with `cursors` needs: entries of the
+/// origins `wanted` names (all when `None`), and the snapshots it asked for.
 pub fn plan(
     store: &Store,
     cursors: &[Cursor],
     snapshot_origins: &[String],
+    wanted: Option<&Filter>,
 ) -> Result<Vec<OriginPlan>, StoreError> {
     let mut out = Vec::new();
     for o in store.origins()? {
         if snapshot_origins.iter().any(|s| s == &o.origin) {
             out.push(OriginPlan::Snapshot { origin: o.origin });
+            continue;
+        }
+        if wanted.is_some_and(|w| !w.entries.contains(&o.origin)) {
             continue;
         }
         let (epoch, seq) = cursors
@@ -69,4 +146,71 @@ pub fn heads(store: &Store) -> Result<Heads, StoreError> {
         heads,
         unix_millis: chrono::Utc::now().timestamp_millis(),
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::{Member, RosterKey};
+
+    fn roster() -> Roster {
+        let members = ["E09000028", "E09000025"]
+            .iter()
+            .map(|o| Member {
+                origin: o.to_string(),
+                name: o.to_string(),
+                endpoint: "http://127.0.0.1:1".into(),
+                tls_name: None,
+                keys: vec![RosterKey {
+                    public_key: prospectus_store::NodeKey::generate().public_hex(),
+                    valid_from: None,
+                    valid_until: None,
+                    revoked: false,
+                }],
+            })
+            .collect();
+        Roster::from_members(members).expect("roster")
+    }
+
+    fn f(entries: &[&str], heads: &[&str]) -> OriginFilter {
+        OriginFilter {
+            entry_origins: entries.iter().map(|s| s.to_string()).collect(),
+            head_origins: heads.iter().map(|s| s.to_string()).collect(),
+        }
+    }
+
+    #[test]
+    fn no_filter_is_every_origin_and_a_filter_names_roster_members_only() {
+        let r = roster();
+        assert_eq!(entry_filter(&r, None), Ok(None));
+        let got = entry_filter(&r, Some(&f(&["E09000025", "E09000025"], &["E09000028"])))
+            .expect("ok")
+            .expect("filter");
+        assert_eq!(got.entries.into_iter().collect::<Vec<_>>(), ["E09000025"]);
+        assert_eq!(got.heads.into_iter().collect::<Vec<_>>(), ["E09000028"]);
+        let long = "X".repeat(10_000);
+        assert_eq!(
+            entry_filter(&r, Some(&f(&[&long], &[]))),
+            Err(FilterError::NotMember {
+                field: "filter.entry_origins",
+                origin: "X".repeat(16)
+            })
+        );
+        assert_eq!(
+            entry_filter(&r, Some(&f(&[], &["E09000001"]))),
+            Err(FilterError::NotMember {
+                field: "filter.head_origins",
+                origin: "E09000001".into()
+            })
+        );
+        let many: Vec<&str> = vec!["E09000028"; 3];
+        assert_eq!(
+            entry_filter(&r, Some(&f(&many, &[]))),
+            Err(FilterError::TooMany {
+                field: "filter.entry_origins",
+                max: 2,
+                got: 3
+            })
+        );
+    }
 }

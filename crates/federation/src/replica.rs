@@ -32,26 +32,45 @@ const CHUNK: usize = 1024;
 pub const UNKNOWN_ORIGIN: &str = "unknown";
 
 /// Best `(epoch, seq)` per roster origin, from signed checkpoints only (this node's own origin:
-/// signed with its own key), shared by all peer links. Keys are only ever roster origins.
+/// signed with its own key), shared by all peer links, with the checkpoint's bytes (the same
+/// bytes from another link need no second signature check). Keys are only ever roster origins.
 #[derive(Debug, Default, Clone)]
-pub struct SharedHeads(Arc<Mutex<HashMap<String, (u64, u64)>>>);
+pub struct SharedHeads(Arc<Mutex<HashMap<String, BestHead>>>);
+
+/// A best head: its position and the verified checkpoint's bytes.
+type BestHead = ((u64, u64), Vec<u8>);
 
 impl SharedHeads {
-    fn observe(&self, origin: &str, head: (u64, u64)) {
+    fn observe(&self, origin: &str, head: (u64, u64), bytes: &[u8]) {
         if let Ok(mut m) = self.0.lock() {
-            let e = m.entry(origin.to_string()).or_insert(head);
-            if head > *e {
-                *e = head;
+            let e = m
+                .entry(origin.to_string())
+                .or_insert_with(|| (head, bytes.to_vec()));
+            if head > e.0 {
+                *e = (head, bytes.to_vec());
             }
         }
     }
 
+    /// Whether `bytes` are exactly the verified checkpoint that set `origin`'s best head.
+    fn is_best(&self, origin: &str, bytes: &[u8]) -> bool {
+        self.0
+            .lock()
+            .is_ok_and(|m| m.get(origin).is_some_and(|(_, b)| b == bytes))
+    }
+
     pub fn best(&self, origin: &str) -> Option<(u64, u64)> {
-        self.0.lock().ok().and_then(|m| m.get(origin).copied())
+        self.0
+            .lock()
+            .ok()
+            .and_then(|m| m.get(origin).map(|(h, _)| *h))
     }
 
     pub fn all(&self) -> HashMap<String, (u64, u64)> {
-        self.0.lock().map(|m| m.clone()).unwrap_or_default()
+        self.0
+            .lock()
+            .map(|m| m.iter().map(|(o, (h, _))| (o.clone(), *h)).collect())
+            .unwrap_or_default()
     }
 }
 
@@ -84,6 +103,13 @@ pub enum ReplicaEvent {
     },
     /// What the peer's heads say it holds of this node's own origin (the join gate's answer).
     OwnOrigin(Answer),
+    /// A verified checkpoint from this peer proves it holds `origin` up to `(epoch, seq)`
+    /// (higher than it proved before on this link): what source selection goes by.
+    Proven {
+        origin: String,
+        epoch: u64,
+        seq: u64,
+    },
 }
 
 /// A snapshot being received: at most one entry per record (the newest), held in memory until
@@ -135,6 +161,10 @@ pub struct Replica {
     requested: BTreeSet<String>,
     snapshot: Option<Staged>,
     rejected: BTreeMap<(String, Rejection), usize>,
+    /// Per roster origin, the highest position this peer's verified checkpoints proved.
+    proven: HashMap<String, (u64, u64)>,
+    /// The current stream's first heads have been handled (the join gate's answer).
+    answered: bool,
 }
 
 impl Replica {
@@ -155,6 +185,8 @@ impl Replica {
             requested: BTreeSet::new(),
             snapshot: None,
             rejected: BTreeMap::new(),
+            proven: HashMap::new(),
+            answered: false,
         }
     }
 
@@ -166,6 +198,7 @@ impl Replica {
     /// as snapshots. A snapshot left half-received by the previous stream is dropped.
     pub fn expect_snapshots(&mut self, origins: &[String]) {
         self.snapshot = None;
+        self.answered = false;
         self.requested = origins
             .iter()
             .filter(|o| self.may_snapshot(o))
@@ -193,26 +226,34 @@ impl Replica {
         *self.rejected.entry(key).or_default() += 1;
     }
 
-    /// Raises the best head of the checkpoint's origin if it is a roster origin and the
-    /// checkpoint verifies. A checkpoint that could not raise it is not even checked.
-    fn observe(&self, cp: &SignedCheckpoint) {
+    /// What the peer proves it holds: if the checkpoint is of a roster origin, would raise
+    /// what this peer proved of it, and verifies (or is byte for byte the verified best head),
+    /// it is reported ([`ReplicaEvent::Proven`]) and raises the best head. A checkpoint that
+    /// could not raise what this peer proved is not even checked.
+    fn observe(&mut self, cp: &SignedCheckpoint, events: &mut Vec<ReplicaEvent>) {
         let Ok(c) = Checkpoint::decode(cp.checkpoint_bytes.as_slice()) else {
             return;
         };
+        let pos = (c.epoch, c.seq);
         if self.roster.member(&c.origin).is_none()
-            || self
-                .heads
-                .best(&c.origin)
-                .is_some_and(|b| b >= (c.epoch, c.seq))
+            || self.proven.get(&c.origin).is_some_and(|p| *p >= pos)
         {
             return;
         }
-        if self
-            .store
-            .verified_checkpoint(self.roster.as_ref(), &cp.encode_to_vec())
-            .is_ok()
+        let bytes = cp.encode_to_vec();
+        if self.heads.is_best(&c.origin, &bytes)
+            || self
+                .store
+                .verified_checkpoint(self.roster.as_ref(), &bytes)
+                .is_ok()
         {
-            self.heads.observe(&c.origin, (c.epoch, c.seq));
+            self.heads.observe(&c.origin, pos, &bytes);
+            self.proven.insert(c.origin.clone(), pos);
+            events.push(ReplicaEvent::Proven {
+                origin: c.origin,
+                epoch: pos.0,
+                seq: pos.1,
+            });
         }
     }
 
@@ -308,7 +349,7 @@ impl Replica {
                         }
                         CheckpointStatus::Pending | CheckpointStatus::Stale => {}
                     }
-                    self.observe(&cp);
+                    self.observe(&cp, &mut events);
                 }
             }
             Some(Item::Heads(h)) => {
@@ -318,10 +359,16 @@ impl Replica {
                     if self.roster.member(&head.origin).is_none() {
                         self.refuse(&head.origin, Rejection::UnknownOrigin);
                     } else if let Some(cp) = &head.checkpoint {
-                        self.observe(cp);
+                        self.observe(cp, &mut events);
                     }
                 }
-                events.push(ReplicaEvent::OwnOrigin(self.own_answer(&h)));
+                // The join gate's answer: the stream's first heads, and later ones only where
+                // they name our origin (a filtered stream's heartbeat carries what changed).
+                let own = self.store.origin();
+                if !self.answered || h.heads.iter().any(|head| head.origin == own) {
+                    self.answered = true;
+                    events.push(ReplicaEvent::OwnOrigin(self.own_answer(&h)));
+                }
             }
             Some(Item::SnapshotRequired(s)) => {
                 self.flush(&mut events)?;
@@ -419,7 +466,7 @@ impl Replica {
                         origin: origin.clone(),
                     });
                 }
-                self.observe(&cp);
+                self.observe(&cp, events);
             }
             SnapshotOutcome::Refused(reason) => {
                 tracing::warn!(%origin, reason = reason.as_str(), entries = entries.len(), "snapshot refused: nothing replaced");

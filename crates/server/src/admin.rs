@@ -161,7 +161,10 @@ impl Admin for AdminService {
                         last_error: l.last_error,
                         last_connected_millis: l.last_connected_millis,
                         applied: l.applied,
+                        received: l.received,
                         rejected: l.rejected,
+                        every_origin: l.entry_origins.is_none(),
+                        entry_origins: l.entry_origins.unwrap_or_default(),
                     })
                     .collect();
                 let forks = store

@@ -1,17 +1,23 @@
 //! `prospectus.v1.Federation`: serves this node's signed entries to peers. Pull streams what
 //! the caller lacks and ends; Subscribe does the same and then stays open, pushing new entries
 //! as they are applied here (own publishes and relayed ones) with periodic heads heartbeats.
+//! A caller that names the origins it wants entries of (`PullRequest.filter`, bounded by the
+//! roster) gets only those; the first heads are whole, then every [`LAG_BEAT`] only the heads
+//! of the origins it asked this node to witness whose signed checkpoint changed since. On such
+//! a stream an origin's checkpoint follows its entries at once unless one went less than a
+//! `LAG_BEAT` ago; then the newest rides on the next beat (a checkpoint is a fifth of a
+//! course's entry, and a burst of changes needs only the last).
 
 use crate::errors;
 use crate::streams::{Gone, MAX_CURSORS, Outlet, StreamError, Streams, peer_identity};
-use prospectus_federation::{OriginPlan, SharedRoster, heads, plan};
+use prospectus_federation::{Filter, OriginPlan, SharedRoster, entry_filter, heads, plan};
 use prospectus_proto::v1::{
     self as w, PullItem, SignedCheckpoint, SignedEntry, federation_server::Federation,
     pull_item::Item,
 };
 use prospectus_store::{Observer, Store, StoreError, Update};
 use prost::Message;
-use std::collections::HashMap;
+use std::collections::{BTreeSet, HashMap};
 use std::pin::Pin;
 use std::sync::Arc;
 use std::time::Duration;
@@ -22,6 +28,9 @@ use tracing::Instrument;
 
 /// How often an open Subscribe stream carries a heads heartbeat.
 pub const HEARTBEAT: Duration = Duration::from_secs(2);
+/// How often a filtered stream carries the changed heads of the origins its caller asked this
+/// node to witness (how soon a caller sees that its source for an origin withholds).
+pub const LAG_BEAT: Duration = Duration::from_secs(10);
 
 /// Wakes open Subscribe streams when anything is applied; feeds on the store's apply hook.
 pub struct Notifier(pub broadcast::Sender<()>);
@@ -53,6 +62,32 @@ type ItemStream = Pin<Box<dyn Stream<Item = Result<PullItem, Status>> + Send>>;
 struct Sent {
     cursors: HashMap<String, (u64, u64)>,
     checkpoints: HashMap<String, Vec<u8>>,
+    /// Per origin, the checkpoint the heads last carried (filtered streams send only changes).
+    heads: HashMap<String, Vec<u8>>,
+    /// Filtered streams: when each origin's checkpoint was last sent (coalescing).
+    checkpoint_at: HashMap<String, tokio::time::Instant>,
+}
+
+impl Sent {
+    /// Notes that this stream carried `head`; false if it had carried that checkpoint already.
+    fn note(&mut self, head: &w::Head) -> bool {
+        let cp = head
+            .checkpoint
+            .as_ref()
+            .map(Message::encode_to_vec)
+            .unwrap_or_default();
+        if self.heads.get(&head.origin) == Some(&cp) {
+            return false;
+        }
+        self.heads.insert(head.origin.clone(), cp);
+        true
+    }
+
+    /// Keeps the heads of `origins` whose checkpoint this stream has not carried yet.
+    fn changed_heads(&mut self, h: &mut w::Heads, origins: &BTreeSet<String>) {
+        h.heads
+            .retain(|head| origins.contains(&head.origin) && self.note(head));
+    }
 }
 
 fn item(i: Item) -> Result<PullItem, Status> {
@@ -94,7 +129,14 @@ impl Producer {
     }
 
     /// Streams everything `plans` call for, a chunk of the log at a time.
-    async fn produce(&self, plans: Vec<OriginPlan>, sent: &mut Sent) -> Result<(), Gone> {
+    /// `coalesce`: hold back a checkpoint sent less than a `LAG_BEAT` ago (`Some(false)` on the
+    /// beat, when every held-back one goes); `None`: every checkpoint at once.
+    async fn produce(
+        &self,
+        plans: Vec<OriginPlan>,
+        sent: &mut Sent,
+        coalesce: Option<bool>,
+    ) -> Result<(), Gone> {
         for p in plans {
             let (origin, from, snapshot) = match p {
                 OriginPlan::SnapshotRequired { origin } => {
@@ -158,9 +200,19 @@ impl Producer {
             let prev = sent.cursors.entry(origin.clone()).or_insert(last);
             *prev = (*prev).max(last);
             // The checkpoint is only useful once; resend it when it changes.
+            let now = tokio::time::Instant::now();
+            let held_back = coalesce == Some(true)
+                && sent
+                    .checkpoint_at
+                    .get(&origin)
+                    .is_some_and(|t| now.duration_since(*t) < LAG_BEAT);
             if !info.checkpoint.is_empty()
                 && sent.checkpoints.get(&origin) != Some(&info.checkpoint)
+                && !held_back
             {
+                if coalesce.is_some() {
+                    sent.checkpoint_at.insert(origin.clone(), now);
+                }
                 if let Ok(cp) = SignedCheckpoint::decode(info.checkpoint.as_slice()) {
                     self.send(Item::Checkpoint(cp)).await?;
                 }
@@ -177,6 +229,7 @@ impl Producer {
         self,
         mut cursors: Vec<w::Cursor>,
         mut snapshots: Vec<String>,
+        wanted: Option<Filter>,
         live: bool,
         mut wake: broadcast::Receiver<()>,
         mut stopping: tokio::sync::watch::Receiver<bool>,
@@ -184,23 +237,49 @@ impl Producer {
         let mut sent = Sent::default();
         // Heads open the stream and then ride on the heartbeat, not on every new entry.
         let mut send_heads = true;
-        let mut beat = tokio::time::interval(HEARTBEAT);
+        let mut first = true;
+        // This pass follows the beat: held-back checkpoints go now.
+        let mut beat_pass = false;
+        let mut beat = tokio::time::interval(if wanted.is_some() {
+            LAG_BEAT
+        } else {
+            HEARTBEAT
+        });
         beat.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         beat.tick().await;
         loop {
             if std::mem::take(&mut send_heads) {
-                let Ok(h) = self.read(heads).await else {
+                let Ok(mut h) = self.read(heads).await else {
                     return;
                 };
-                if self.send(Item::Heads(h)).await.is_err() {
+                // A filtered stream's heads are how its caller sees lag: whole at first (the
+                // join gate reads them), then only what changed.
+                if let Some(f) = &wanted {
+                    if first {
+                        for head in &h.heads {
+                            sent.note(head);
+                        }
+                    } else {
+                        sent.changed_heads(&mut h, &f.heads);
+                    }
+                }
+                if (first || wanted.is_none() || !h.heads.is_empty())
+                    && self.send(Item::Heads(h)).await.is_err()
+                {
                     return;
                 }
+                first = false;
             }
             let (cur, snaps) = (std::mem::take(&mut cursors), std::mem::take(&mut snapshots));
-            let Ok(plans) = self.read(move |s| plan(s, &cur, &snaps)).await else {
+            let want = wanted.clone();
+            let Ok(plans) = self
+                .read(move |s| plan(s, &cur, &snaps, want.as_ref()))
+                .await
+            else {
                 return;
             };
-            if self.produce(plans, &mut sent).await.is_err() || !live {
+            let coalesce = wanted.as_ref().map(|_| !std::mem::take(&mut beat_pass));
+            if self.produce(plans, &mut sent, coalesce).await.is_err() || !live {
                 return;
             }
             cursors = sent
@@ -221,7 +300,10 @@ impl Producer {
                     // Coalesce a burst of applies into one pass.
                     while wake.try_recv().is_ok() {}
                 }
-                _ = beat.tick() => send_heads = true,
+                _ = beat.tick() => {
+                    send_heads = true;
+                    beat_pass = true;
+                }
                 _ = self.out.closed() => return,
                 _ = stopping.changed() => return,
             }
@@ -266,6 +348,7 @@ impl FederationService {
         let w::PullRequest {
             cursors,
             mut snapshot_origins,
+            filter,
         } = req.into_inner();
         if cursors.len() > MAX_CURSORS {
             return Err(errors::invalid_field(
@@ -275,6 +358,8 @@ impl FederationService {
         }
         snapshot_origins.sort();
         snapshot_origins.dedup();
+        let wanted = entry_filter(&self.roster.current(), filter.as_ref())
+            .map_err(|e| errors::invalid_field(e.field(), e.to_string()))?;
         let refused = |e: StreamError| {
             tracing::warn!(%peer, reason = %e, "stream refused");
             metrics::counter!(crate::metrics::STREAMS_REFUSED, "reason" => e.label()).increment(1);
@@ -295,6 +380,7 @@ impl FederationService {
                 .run(
                     cursors,
                     snapshot_origins,
+                    wanted,
                     live,
                     self.notify.subscribe(),
                     self.stopping.clone(),

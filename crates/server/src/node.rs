@@ -277,6 +277,8 @@ pub async fn start(cfg: NodeConfig) -> Result<RunningNode, NodeError> {
         links: Default::default(),
         tls: client_tls,
         insecure_dev: cfg.insecure_dev,
+        sources: Default::default(),
+        sources_changed: watch::channel(0).0,
     });
 
     // Subscribes to the store, then reopens the index kept in the data dir and catches it up

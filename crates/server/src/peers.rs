@@ -7,9 +7,16 @@
 //! come and go). A link verifies a stream with the roster in force when it subscribed; when the
 //! roster is replaced it drops what it has not applied and subscribes again from its cursors,
 //! so entries refused under the old roster (a key it did not list yet) are offered again.
+//!
+//! Each change reaches the node about once: a link subscribes to entries only of the origins
+//! it is the chosen source of ([`Sources`]: the origin itself when up, else the peer whose
+//! verified checkpoint is highest) and follows the others on signed heads; when the choice
+//! changes (a link drops, the node stays behind a peer's signed checkpoint past a grace) the
+//! links concerned subscribe again from their cursors. While the node is joining (restoring
+//! its own origin) links take everything, as a peer without origin filters always sends.
 
 use prospectus_federation::{
-    Answer, Join, JoinState, Replica, ReplicaEvent, Roster, SharedHeads, SharedRoster,
+    Answer, Join, JoinState, Replica, ReplicaEvent, Roster, SharedHeads, SharedRoster, Sources,
 };
 use prospectus_proto::v1::{self as w, federation_client::FederationClient};
 use prospectus_store::Store;
@@ -21,6 +28,8 @@ use tonic::transport::{Channel, ClientTlsConfig, Endpoint};
 
 const BACKOFF_MIN: Duration = Duration::from_millis(100);
 const BACKOFF_MAX: Duration = Duration::from_secs(10);
+/// How often sources are re-decided when nothing else prompts it (the grace's resolution).
+const RESELECT: Duration = Duration::from_secs(1);
 
 /// What the status page shows about one peer link.
 #[derive(Debug, Clone, Default)]
@@ -30,7 +39,11 @@ pub struct LinkStatus {
     pub last_error: String,
     pub last_connected_millis: i64,
     pub applied: u64,
+    /// Verified entries that arrived on this link (applied, or already held).
+    pub received: u64,
     pub rejected: u64,
+    /// What the current stream takes entries of (`None`: every origin).
+    pub entry_origins: Option<Vec<String>>,
 }
 
 /// Shared by the links, the Admin service and the Publisher (join gate).
@@ -50,6 +63,10 @@ pub struct Fed {
     pub tls: Option<ClientTlsConfig>,
     /// `--insecure-dev`: plaintext links beyond loopback are allowed.
     pub insecure_dev: bool,
+    /// Which link each origin's entries come from.
+    pub sources: Mutex<Sources>,
+    /// Bumped when any link's set of origins changes (or the join gate opens).
+    pub sources_changed: tokio::sync::watch::Sender<u64>,
 }
 
 impl Fed {
@@ -70,8 +87,66 @@ impl Fed {
             .unwrap_or_default()
     }
 
+    /// Re-decides which link each roster origin (not our own) comes from; links whose set of
+    /// origins changed are told to subscribe again.
+    pub fn reselect(&self) {
+        let own = self.store.origin();
+        let origins: Vec<String> = self
+            .roster
+            .current()
+            .members()
+            .iter()
+            .filter(|m| m.origin != own)
+            .map(|m| m.origin.clone())
+            .collect();
+        let held: BTreeMap<String, (u64, u64)> = match self.store.origins() {
+            Ok(v) => v
+                .into_iter()
+                .map(|o| (o.origin, (o.epoch, o.seq)))
+                .collect(),
+            Err(e) => {
+                tracing::error!(error = %e, "cannot read the cursors to choose sources");
+                return;
+            }
+        };
+        let changed = match self.sources.lock() {
+            Ok(mut s) => s.choose(std::time::Instant::now(), &origins, |o| {
+                held.get(o).copied().unwrap_or((0, 0))
+            }),
+            Err(_) => return,
+        };
+        if !changed.is_empty() {
+            tracing::debug!(links = ?changed, "sources changed");
+            self.sources_changed.send_modify(|g| *g += 1);
+        }
+    }
+
+    /// What to ask of `url`: entries of the origins it is the source of, changed heads of
+    /// those it witnesses; `None` (everything) while joining.
+    fn wanted(&self, url: &str) -> Option<w::OriginFilter> {
+        if self.joining() {
+            return None;
+        }
+        let s = self.sources.lock().ok()?;
+        Some(w::OriginFilter {
+            entry_origins: s.wanted(url),
+            head_origins: s.witnessed(url),
+        })
+    }
+
+    fn link_up(&self, url: &str, up: bool) {
+        if let Ok(mut s) = self.sources.lock() {
+            s.connected(url, up);
+        }
+        if !up {
+            self.set_link(url, |s| s.entry_origins = Some(Vec::new()));
+        }
+        self.reselect();
+    }
+
     /// Accounts for what a link's replica reported; origins needing a snapshot are queued.
     fn take_events(&self, url: &str, events: Vec<ReplicaEvent>, snapshots: &mut Vec<String>) {
+        let mut reselect = false;
         for ev in events {
             match ev {
                 ReplicaEvent::SnapshotRequired { origin } | ReplicaEvent::Diverged { origin } => {
@@ -80,9 +155,10 @@ impl Fed {
                         snapshots.push(origin);
                     }
                 }
-                ReplicaEvent::Applied { applied, .. } => {
-                    self.set_link(url, |s| s.applied += applied as u64)
-                }
+                ReplicaEvent::Applied { applied, unchanged } => self.set_link(url, |s| {
+                    s.applied += applied as u64;
+                    s.received += (applied + unchanged) as u64;
+                }),
                 ReplicaEvent::Rejected {
                     origin,
                     reason,
@@ -102,7 +178,15 @@ impl Fed {
                 // Kept in the store (status, and the forks gauge at scrape time).
                 ReplicaEvent::Fork { .. } => {}
                 ReplicaEvent::OwnOrigin(a) => self.answer(url, a),
+                ReplicaEvent::Proven { origin, epoch, seq } => {
+                    if let Ok(mut s) = self.sources.lock() {
+                        reselect |= s.proven(url, &origin, (epoch, seq));
+                    }
+                }
             }
+        }
+        if reselect {
+            self.reselect();
         }
     }
 
@@ -176,6 +260,8 @@ impl Fed {
             tracing::warn!(path = %marker.display(), error = %e, "cannot remove the lost-disk marker");
         }
         join.mark_open();
+        // Links took everything while joining: now each takes only its origins.
+        self.sources_changed.send_modify(|g| *g += 1);
         JoinState::Open
     }
 
@@ -208,6 +294,20 @@ pub struct Links {
 
 impl Links {
     pub fn new(fed: Arc<Fed>, stopping: tokio::sync::watch::Receiver<bool>) -> Arc<Links> {
+        // The grace is judged on this tick when no link event prompts a new choice.
+        let (f, mut stop) = (fed.clone(), stopping.clone());
+        tokio::spawn(async move {
+            let mut tick = tokio::time::interval(RESELECT);
+            loop {
+                tokio::select! {
+                    _ = tick.tick() => {
+                        let f = f.clone();
+                        let _ = tokio::task::spawn_blocking(move || f.reselect()).await;
+                    }
+                    _ = stop.changed() => return,
+                }
+            }
+        });
         Arc::new(Links {
             fed,
             stopping,
@@ -242,6 +342,23 @@ impl Links {
         // The join gate asks the peers the links run, and no others.
         if let Ok(mut join) = self.fed.join.lock() {
             join.set_peers(urls);
+        }
+        // Sources are chosen among the links run; a URL that is a member's endpoint in our
+        // roster is that origin's own link.
+        let roster = self.fed.roster.current();
+        let peers: Vec<(String, Option<String>)> = urls
+            .iter()
+            .map(|u| {
+                let origin = roster
+                    .members()
+                    .iter()
+                    .find(|m| &m.endpoint == u)
+                    .map(|m| m.origin.clone());
+                (u.clone(), origin)
+            })
+            .collect();
+        if let Ok(mut s) = self.fed.sources.lock() {
+            s.set_peers(&peers);
         }
         let mut started = Vec::new();
         for url in urls {
@@ -282,10 +399,15 @@ fn spawn_link(
                 let _e = span.enter();
                 tracing::debug!("connecting");
                 drop(_e);
-                tokio::select! {
+                let r = tokio::select! {
                     r = run_link(&fed, &url) => r,
                     _ = stopping.changed() => return,
-                }
+                };
+                // Not anyone's source while down (another link takes over at once).
+                let f = fed.clone();
+                let u = url.clone();
+                let _ = tokio::task::spawn_blocking(move || f.link_up(&u, false)).await;
+                r
             };
             match r {
                 Ok(()) => backoff = BACKOFF_MIN,
@@ -353,10 +475,15 @@ async fn run_link(fed: &Arc<Fed>, url: &str) -> Result<(), String> {
         fed.joining(),
     );
     let mut snapshots: Vec<String> = Vec::new();
+    let mut sources_changed = fed.sources_changed.subscribe();
+    tokio::task::block_in_place(|| fed.link_up(url, true));
     loop {
+        sources_changed.mark_unchanged();
+        let wanted = fed.wanted(url);
         let req = w::PullRequest {
             cursors: cursors(&fed.store)?,
             snapshot_origins: std::mem::take(&mut snapshots),
+            filter: wanted.clone(),
         };
         if !req.snapshot_origins.is_empty() {
             tracing::info!(peer = %url, origins = ?req.snapshot_origins, "requesting snapshot");
@@ -371,9 +498,11 @@ async fn run_link(fed: &Arc<Fed>, url: &str) -> Result<(), String> {
             .into_inner();
         fed.set_link(url, |s| {
             s.connected = true;
+            s.entry_origins = wanted.as_ref().map(|f| f.entry_origins.clone());
             s.last_error.clear();
             s.last_connected_millis = chrono::Utc::now().timestamp_millis();
         });
+        let mut resubscribe = false;
         loop {
             let message = tokio::select! {
                 m = stream.message() => m,
@@ -382,6 +511,14 @@ async fn run_link(fed: &Arc<Fed>, url: &str) -> Result<(), String> {
                     // so the next stream sends it again, verified with the new roster.
                     tracing::info!(peer = %url, "roster replaced: subscribing again under it");
                     return Ok(());
+                }
+                _ = sources_changed.changed() => {
+                    if fed.wanted(url) == wanted {
+                        continue;
+                    }
+                    tracing::info!(peer = %url, "origins taken from this peer changed: subscribing again");
+                    resubscribe = true;
+                    break;
                 }
             };
             let item = match message {
@@ -410,7 +547,7 @@ async fn run_link(fed: &Arc<Fed>, url: &str) -> Result<(), String> {
         let mut ev = Vec::new();
         tokio::task::block_in_place(|| replica.flush(&mut ev)).map_err(|e| e.to_string())?;
         fed.take_events(url, ev, &mut snapshots);
-        if snapshots.is_empty() {
+        if snapshots.is_empty() && !resubscribe {
             return Ok(());
         }
     }

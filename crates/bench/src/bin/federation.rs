@@ -1,7 +1,13 @@
 //! Federation benchmark (run by hand; figures go in the issue note):
 //!
 //! 1. publish→visible latency, p50/p99, at every node of an N-node loopback federation
-//!    (default 33, full mesh as the roster implies), measured by a Subscribe watcher per node;
+//!    (default 33, full mesh as the roster implies), measured by a Subscribe watcher per node,
+//!    and the wire bytes of the whole federation per change per receiving node: every node's
+//!    roster endpoint is a counting TCP proxy in front of it, so every peer link's bytes (both
+//!    directions: entries, checkpoints, heads, requests, HTTP/2 and gRPC framing) are counted
+//!    (the watchers connect directly and are not); the total over a round, divided by
+//!    changes × receiving nodes, is set against the changes' signed entry size. Repeated
+//!    `--reps` times on the same federation; min/median/max printed;
 //! 2. bootstrap of a new node from a peer holding K courses (default 100k), both release node
 //!    processes: the source's peak RSS while the K courses are published to it in one batch;
 //!    then, min/median/max of 3 bootstraps (one when a bootstrap takes over a minute), time,
@@ -47,6 +53,9 @@ struct Args {
     /// Live changes for the wire-overhead figure.
     #[arg(long, default_value_t = 500)]
     wire_changes: usize,
+    /// Rounds of `changes` on the same federation (figures as min/median/max).
+    #[arg(long, default_value_t = 3)]
+    reps: usize,
     #[arg(long)]
     skip_mesh: bool,
     #[arg(long)]
@@ -83,6 +92,9 @@ async fn start(
         data_dir: dir.to_path_buf(),
         listen: ([127, 0, 0, 1], port).into(),
         borough: Some(borough.to_string()),
+        // On loopback every peer has the one address 127.0.0.1, which the per-peer stream
+        // limit counts as one peer: allow each of 33 peers (and a watcher) its stream.
+        max_streams_per_peer: 64,
         federation: FederationConfig {
             roster: Some(roster.to_path_buf()),
             peers,
@@ -125,7 +137,7 @@ async fn publish(ch: &Channel, token: &str, records: &[Record]) -> Result<w::Pub
             Ok(r) => return Ok(r.into_inner()),
             Err(s)
                 if s.code() == tonic::Code::Unavailable
-                    && started.elapsed() < Duration::from_secs(60) =>
+                    && started.elapsed() < Duration::from_secs(300) =>
             {
                 tokio::time::sleep(Duration::from_millis(50)).await
             }
@@ -144,11 +156,15 @@ async fn mesh(args: &Args, root: &Path) -> Result<()> {
     println!("== publish→visible latency, {n}-node loopback federation (full mesh)");
     let mut roster = String::new();
     let mut ports = Vec::new();
+    let mut proxies = Vec::new();
     for (i, b) in boroughs.iter().take(n).enumerate() {
         let port = free_port()?;
         let (key, _) = NodeKey::load_or_create(&root.join(format!("mesh-{i}/node.key")))?;
-        roster.push_str(&roster_line(b.gss_code, b.name, port, &key));
+        // Peers reach the node through its counting proxy: the roster's endpoint.
+        let px = proxy(([127, 0, 0, 1], port).into()).await?;
+        roster.push_str(&roster_line(b.gss_code, b.name, px.port, &key));
         ports.push(port);
+        proxies.push(px);
     }
     let roster_path = root.join("mesh-roster.toml");
     std::fs::write(&roster_path, roster)?;
@@ -178,7 +194,7 @@ async fn mesh(args: &Args, root: &Path) -> Result<()> {
         publish(&chans[i], &token(&nodes[i])?, &bundle.into_records()).await?;
     }
     // Watchers: one Subscribe per node, from its current heads, timing every entry it applies.
-    let (tx, mut rx) = mpsc::unbounded_channel::<(usize, String, u64, Instant)>();
+    let (tx, mut rx) = mpsc::unbounded_channel::<(usize, String, u64, Instant, usize)>();
     for (j, ch) in chans.iter().enumerate() {
         let mut c = FederationClient::new(ch.clone());
         let heads = c.get_heads(w::GetHeadsRequest {}).await?.into_inner();
@@ -194,7 +210,7 @@ async fn mesh(args: &Args, root: &Path) -> Result<()> {
         let mut stream = c
             .subscribe(w::PullRequest {
                 cursors,
-                snapshot_origins: vec![],
+                ..Default::default()
             })
             .await?
             .into_inner();
@@ -204,69 +220,162 @@ async fn mesh(args: &Args, root: &Path) -> Result<()> {
                 if let Some(Item::Entry(e)) = item.item
                     && let Ok(entry) = Entry::decode(e.entry_bytes.as_slice())
                 {
-                    let _ = tx.send((j, entry.origin, entry.seq, Instant::now()));
+                    let size = e.encoded_len();
+                    let _ = tx.send((j, entry.origin, entry.seq, Instant::now(), size));
                 }
             }
         });
     }
-    let mut hist = Histogram::<u64>::new_with_bounds(1, 120_000_000, 3)?;
-    let mut slowest_node = Histogram::<u64>::new_with_bounds(1, 120_000_000, 3)?;
-    let mut pending: HashMap<(String, u64), (Instant, usize)> = HashMap::new();
+    let wire = |ps: &[Proxy]| {
+        ps.iter()
+            .map(|p| p.down.load(Ordering::Relaxed) + p.up.load(Ordering::Relaxed))
+            .sum::<u64>()
+    };
+    // Let the links settle on their sources (heads, re-subscriptions) before counting.
+    wait_mesh_converged(&nodes, Duration::from_secs(120)).await?;
+    let (mut p99s, mut p50s, mut lasts, mut ratios, mut per_node) =
+        (Vec::new(), Vec::new(), Vec::new(), Vec::new(), Vec::new());
     let mut early: HashMap<(String, u64), Vec<(usize, Instant)>> = HashMap::new();
-    for k in 0..args.changes {
-        let i = k % n;
-        let mut c = courses[i].clone();
-        c.title = format!("{} #{k}", c.title.split(" #").next().unwrap_or(""));
-        let t0 = Instant::now();
-        let r = publish(&chans[i], &token(&nodes[i])?, &[Record::Course(c)]).await?;
-        let key = (r.origin.clone(), r.last_seq);
-        let mut seen_by = 0usize;
-        let mut last = t0;
-        for (j, t) in early.remove(&key).unwrap_or_default() {
-            if j != i {
-                hist.record(t.saturating_duration_since(t0).as_micros().max(1) as u64)?;
-                seen_by += 1;
-                last = last.max(t);
-            }
-        }
-        pending.insert(key.clone(), (t0, seen_by));
-        let deadline = Instant::now() + Duration::from_secs(60);
-        while seen_by < n - 1 {
-            let Ok(Some((j, origin, seq, t))) =
-                tokio::time::timeout_at(deadline.into(), rx.recv()).await
-            else {
-                bail!("change {k} reached only {seen_by}/{} nodes in 60 s", n - 1);
-            };
-            if (origin.clone(), seq) == key {
+    for rep in 0..args.reps.max(1) {
+        let mut hist = Histogram::<u64>::new_with_bounds(1, 120_000_000, 3)?;
+        let mut slowest_node = Histogram::<u64>::new_with_bounds(1, 120_000_000, 3)?;
+        let (mut entry_bytes, mut entries) = (0usize, 0usize);
+        let base = wire(&proxies);
+        let started = Instant::now();
+        for k in 0..args.changes {
+            let i = k % n;
+            let mut c = courses[i].clone();
+            c.title = format!("{} #{rep}.{k}", c.title.split(" #").next().unwrap_or(""));
+            let t0 = Instant::now();
+            let r = publish(&chans[i], &token(&nodes[i])?, &[Record::Course(c)]).await?;
+            let key = (r.origin.clone(), r.last_seq);
+            let mut seen_by = 0usize;
+            let mut last = t0;
+            for (j, t) in early.remove(&key).unwrap_or_default() {
                 if j != i {
                     hist.record(t.saturating_duration_since(t0).as_micros().max(1) as u64)?;
                     seen_by += 1;
                     last = last.max(t);
                 }
-            } else {
-                early.entry((origin, seq)).or_default().push((j, t));
             }
+            let deadline = Instant::now() + Duration::from_secs(60);
+            while seen_by < n - 1 {
+                let Ok(Some((j, origin, seq, t, size))) =
+                    tokio::time::timeout_at(deadline.into(), rx.recv()).await
+                else {
+                    bail!("change {k} reached only {seen_by}/{} nodes in 60 s", n - 1);
+                };
+                if (origin.clone(), seq) == key {
+                    if j != i {
+                        hist.record(t.saturating_duration_since(t0).as_micros().max(1) as u64)?;
+                        seen_by += 1;
+                        last = last.max(t);
+                        entry_bytes += size;
+                        entries += 1;
+                    }
+                } else {
+                    early.entry((origin, seq)).or_default().push((j, t));
+                }
+            }
+            slowest_node.record(last.saturating_duration_since(t0).as_micros().max(1) as u64)?;
         }
-        slowest_node.record(last.saturating_duration_since(t0).as_micros().max(1) as u64)?;
-        pending.remove(&key);
+        // Every node holds every origin's last checkpoint verified: its bytes are in too.
+        wait_mesh_converged(&nodes, Duration::from_secs(60)).await?;
+        let secs = started.elapsed().as_secs_f64();
+        let bytes = wire(&proxies) - base;
+        let receptions = (args.changes * (n - 1)) as f64;
+        let entry = entry_bytes as f64 / entries.max(1) as f64;
+        let per = bytes as f64 / receptions;
+        println!(
+            "  round {}: {} changes × {} receiving nodes in {:.1} s: p50 {:.2} ms, p99 {:.2} ms, max {:.2} ms; last node p99 {:.2} ms; wire {:.1} MiB all links = {:.0} B per change per receiving node vs {:.0} B signed entry: ratio {:.3}",
+            rep + 1,
+            args.changes,
+            n - 1,
+            secs,
+            pct(&hist, 0.5),
+            pct(&hist, 0.99),
+            hist.max() as f64 / 1000.0,
+            pct(&slowest_node, 0.99),
+            bytes as f64 / (1 << 20) as f64,
+            per,
+            entry,
+            per / entry
+        );
+        p50s.push(pct(&hist, 0.5));
+        p99s.push(pct(&hist, 0.99));
+        lasts.push(pct(&slowest_node, 0.99));
+        ratios.push(per / entry);
+        per_node.push(per);
     }
     println!(
-        "  {} changes × {} receiving nodes: p50 {:.2} ms, p99 {:.2} ms, max {:.2} ms",
-        args.changes,
-        n - 1,
-        pct(&hist, 0.5),
-        pct(&hist, 0.99),
-        hist.max() as f64 / 1000.0
+        "  publish→visible p50 ms (min/median/max of {}): {}",
+        p50s.len(),
+        mmm(&p50s, 2)
     );
     println!(
-        "  time until the last node had it: p50 {:.2} ms, p99 {:.2} ms",
-        pct(&slowest_node, 0.5),
-        pct(&slowest_node, 0.99)
+        "  publish→visible p99 ms (min/median/max): {}",
+        mmm(&p99s, 2)
+    );
+    println!(
+        "  time until the last node had it, p99 ms (min/median/max): {}",
+        mmm(&lasts, 2)
+    );
+    println!(
+        "  wire bytes per change per receiving node, all links (min/median/max): {}",
+        mmm(&per_node, 0)
+    );
+    println!(
+        "  ratio to the signed entry, all links (min/median/max): {}",
+        mmm(&ratios, 3)
     );
     for node in nodes {
         node.shutdown().await?;
     }
     Ok(())
+}
+
+/// `min / median / max` of `v`, with `dp` decimals.
+fn mmm(v: &[f64], dp: usize) -> String {
+    let mut v = v.to_vec();
+    v.sort_by(|a, b| a.total_cmp(b));
+    match (v.first(), v.get(v.len() / 2), v.last()) {
+        (Some(a), Some(m), Some(b)) => format!("{a:.dp$} / {m:.dp$} / {b:.dp$}"),
+        _ => "-".into(),
+    }
+}
+
+/// Waits until every node holds every origin at the position its origin holds, its signed
+/// checkpoint verified.
+async fn wait_mesh_converged(nodes: &[RunningNode], limit: Duration) -> Result<()> {
+    let start = Instant::now();
+    let mut heads: HashMap<String, (u64, u64)> = HashMap::new();
+    for node in nodes {
+        let s = status(node).await?;
+        if let Some(o) = s.origins.iter().find(|o| o.origin == s.origin) {
+            heads.insert(o.origin.clone(), (o.epoch, o.seq));
+        }
+    }
+    loop {
+        let mut all = true;
+        for node in nodes {
+            let s = status(node).await?;
+            all &= heads.iter().all(|(origin, head)| {
+                s.origins.iter().any(|o| {
+                    &o.origin == origin && (o.epoch, o.seq) == *head && o.checkpoint_verified
+                })
+            });
+            if !all {
+                break;
+            }
+        }
+        if all {
+            return Ok(());
+        }
+        if start.elapsed() > limit {
+            bail!("the mesh did not converge in {limit:?}");
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
 }
 
 /// A TCP forwarder that counts bytes in each direction.
@@ -674,11 +783,12 @@ async fn main() -> Result<()> {
     );
     if !args.skip_mesh {
         mesh(&args, &root).await?;
+        println!("  load average after the mesh: {}", loadavg());
     }
     if !args.skip_bootstrap {
         bootstrap(&args, &root).await?;
     }
-    println!("load average at end: {}", loadavg());
+    println!("federation-bench: load average at end: {}", loadavg());
     Ok(())
 }
 

@@ -1,0 +1,338 @@
+//! Fan-out: each change reaches each node over one link. Real node processes on loopback: in
+//! a mesh every origin is taken from the origin itself and each change arrives exactly once
+//! per node; with the origin down its records still reach nodes three hops away through
+//! relays; a peer chosen as a source that stops forwarding is caught by another peer's higher
+//! signed checkpoint and replaced.
+
+mod common;
+
+use common::rogue::Rogue;
+use common::*;
+use prospectus_proto::v1::{
+    self as w, Entry, PullItem, SignedCheckpoint, SignedEntry, federation_client::FederationClient,
+    pull_item::Item,
+};
+use prost::Message;
+use std::collections::BTreeMap;
+
+fn url_of(fleet: &Fleet, i: usize) -> String {
+    format!("http://{}", fleet.addrs[i])
+}
+
+fn link<'a>(s: &'a w::StatusResponse, url: &str) -> Option<&'a w::PeerStatus> {
+    s.peers.iter().find(|p| p.url == url)
+}
+
+/// Every link of node `i` is up and takes entries of exactly its own peer's origin.
+fn takes_each_origin_from_itself(fleet: &Fleet, i: usize, n: usize, s: &w::StatusResponse) -> bool {
+    (0..n).filter(|j| *j != i).all(|j| {
+        link(s, &url_of(fleet, j)).is_some_and(|p| {
+            p.connected && !p.every_origin && p.entry_origins == vec![BOROUGHS[j].to_string()]
+        })
+    })
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn in_a_mesh_each_change_reaches_each_node_over_exactly_one_link() {
+    let tmp = tempfile::tempdir().unwrap();
+    let n = 4;
+    let fleet = Fleet::new(tmp.path(), n);
+    let mut nodes = vec![fleet.start(0, &["--new-member"])];
+    for i in 1..n {
+        nodes.push(fleet.start(i, &[]));
+    }
+    for (i, node) in nodes.iter().enumerate() {
+        wait_status(node, "each origin taken from the origin itself", |s| {
+            takes_each_origin_from_itself(&fleet, i, n, s)
+        })
+        .await;
+    }
+    // What each link had received before the changes.
+    let mut before: Vec<BTreeMap<String, u64>> = Vec::new();
+    for node in &nodes {
+        let s = node.status().await;
+        before.push(
+            s.peers
+                .iter()
+                .map(|p| (p.url.clone(), p.received))
+                .collect(),
+        );
+    }
+    // Every borough publishes a batch, then A a few single changes.
+    let mut heads = Vec::new();
+    for (i, node) in nodes.iter().enumerate() {
+        let data = bundle(70 + i as u64, 6, BOROUGHS[i]);
+        let r = publish_when_ready(node, "batch", &data.into_records())
+            .await
+            .expect("publish");
+        heads.push((r.epoch, r.last_seq));
+    }
+    let mut course = bundle(70, 6, BOROUGHS[0]).courses[0].clone();
+    for k in 0..3 {
+        course.title = format!("Changed {k}");
+        let r = publish_when_ready(
+            &nodes[0],
+            &format!("change {k}"),
+            &[prospectus_model::Record::Course(course.clone())],
+        )
+        .await
+        .expect("publish");
+        heads[0] = (r.epoch, r.last_seq);
+    }
+    // Received counts follow the apply (the store holds the entries a moment before the link
+    // has counted them): wait until every link counted at least its origin's entries.
+    let delivered = |i: usize, s: &w::StatusResponse, j: usize| {
+        let url = url_of(&fleet, j);
+        link(s, &url).map_or(0, |p| p.received) - before[i].get(&url).copied().unwrap_or(0)
+    };
+    for (i, node) in nodes.iter().enumerate() {
+        let s = wait_status(node, "every origin's last checkpoint verified", |s| {
+            (0..n).all(|j| converged(s, BOROUGHS[j], heads[j]))
+                && (0..n)
+                    .filter(|j| *j != i)
+                    .all(|j| delivered(i, s, j) >= heads[j].1)
+        })
+        .await;
+        for j in (0..n).filter(|j| *j != i) {
+            let got = delivered(i, &s, j);
+            // Nothing had been published before: origin j's entries are seq 1..=head.
+            assert_eq!(
+                got, heads[j].1,
+                "node {i}: link to {j} delivered {got} entries, origin {j} signed {}",
+                heads[j].1
+            );
+        }
+        let total: u64 =
+            s.peers.iter().map(|p| p.received).sum::<u64>() - before[i].values().sum::<u64>();
+        let others: u64 = (0..n).filter(|j| *j != i).map(|j| heads[j].1).sum();
+        assert_eq!(
+            total, others,
+            "node {i}: each change arrives over exactly one link"
+        );
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn with_the_origin_down_its_records_reach_a_node_three_hops_away_through_relays() {
+    let tmp = tempfile::tempdir().unwrap();
+    // A chain: A — B — C — D; D is three hops from A.
+    let fleet = Fleet::new(tmp.path(), 4);
+    let (a_url, b_url, c_url, d_url) = (
+        url_of(&fleet, 0),
+        url_of(&fleet, 1),
+        url_of(&fleet, 2),
+        url_of(&fleet, 3),
+    );
+    let mut a = fleet.start(0, &["--new-member", "--peer", &b_url]);
+    let _b = fleet.start(1, &["--peer", &a_url, "--peer", &c_url]);
+    let data = bundle(81, 60, BOROUGHS[0]);
+    let r = publish_when_ready(&a, "x", &data.clone().into_records())
+        .await
+        .expect("publish");
+    let head = (r.epoch, r.last_seq);
+    wait_status(&_b, "B to verify A", |s| converged(s, BOROUGHS[0], head)).await;
+    a.kill9();
+
+    let c = fleet.start(2, &["--peer", &b_url, "--peer", &d_url]);
+    let d = fleet.start(3, &["--peer", &c_url]);
+    // Each relay is its next hop's chosen source of A (A's own link is gone or absent).
+    let s = wait_status(&d, "D to verify A via C, C its source", |s| {
+        converged(s, BOROUGHS[0], head)
+            && link(s, &c_url).is_some_and(|p| {
+                p.entry_origins.contains(&BOROUGHS[0].to_string()) && p.received >= head.1
+            })
+    })
+    .await;
+    assert_eq!(
+        link(&s, &c_url).expect("link to C").received,
+        head.1,
+        "every entry of A arrived at D once, from C"
+    );
+    wait_status(&c, "C to take A from B", |s| {
+        converged(s, BOROUGHS[0], head)
+            && link(s, &b_url).is_some_and(|p| p.entry_origins.contains(&BOROUGHS[0].to_string()))
+    })
+    .await;
+    for course in &data.courses {
+        assert_eq!(course_at(&d, course.id).await.as_ref(), Ok(course));
+    }
+}
+
+/// `node`'s genuine signed entries of `origin` and its latest signed checkpoint, over Pull.
+async fn genuine(node: &Node, origin: &str) -> (Vec<SignedEntry>, SignedCheckpoint) {
+    let mut stream = FederationClient::new(node.channel().await)
+        .pull(w::PullRequest::default())
+        .await
+        .expect("pull")
+        .into_inner();
+    let (mut entries, mut cp) = (Vec::new(), None);
+    while let Some(item) = stream.message().await.expect("pull item") {
+        match item.item {
+            Some(Item::Entry(e))
+                if Entry::decode(e.entry_bytes.as_slice()).is_ok_and(|x| x.origin == origin) =>
+            {
+                entries.push(e)
+            }
+            Some(Item::Checkpoint(c))
+                if w::Checkpoint::decode(c.checkpoint_bytes.as_slice())
+                    .is_ok_and(|x| x.origin == origin) =>
+            {
+                cp = Some(c)
+            }
+            _ => {}
+        }
+    }
+    (entries, cp.expect("checkpoint"))
+}
+
+fn it(i: Item) -> PullItem {
+    PullItem { item: Some(i) }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_source_that_stops_forwarding_is_replaced_when_a_peer_proves_more() {
+    let tmp = tempfile::tempdir().unwrap();
+    let fleet = Fleet::new(tmp.path(), 3);
+    let (a_url, b_url) = (url_of(&fleet, 0), url_of(&fleet, 1));
+    let a = fleet.start(0, &["--new-member", "--peer", &b_url]);
+    let first = bundle(91, 20, BOROUGHS[0]);
+    let r = publish_when_ready(&a, "first", &first.clone().into_records())
+        .await
+        .expect("publish");
+    let held = (r.epoch, r.last_seq);
+    // The rogue relays A faithfully up to `held` (genuine entries and checkpoint), then
+    // forwards nothing more, ever.
+    let (entries, checkpoint) = genuine(&a, BOROUGHS[0]).await;
+    let mut script = vec![it(Item::Heads(w::Heads {
+        node_origin: String::new(),
+        heads: vec![w::Head {
+            origin: BOROUGHS[0].into(),
+            epoch: held.0,
+            seq: held.1,
+            checkpoint: Some(checkpoint.clone()),
+            ..Default::default()
+        }],
+        unix_millis: 0,
+    }))];
+    script.extend(entries.into_iter().map(|e| it(Item::Entry(e))));
+    script.push(it(Item::Checkpoint(checkpoint)));
+    let rogue = Rogue::serve(move |_| script.clone()).await;
+    rogue.open();
+
+    // C knows only the rogue and B, and B is not up yet: the rogue is C's source of A.
+    let c = fleet.start(2, &["--new-member", "--peer", &rogue.url, "--peer", &b_url]);
+    wait_status(&c, "C to take A from the rogue", |s| {
+        converged(s, BOROUGHS[0], held)
+            && link(s, &rogue.url).is_some_and(|p| p.entry_origins == vec![BOROUGHS[0].to_string()])
+    })
+    .await;
+
+    // A publishes more; B (following A) holds it and proves it with A's signed checkpoint.
+    let second = bundle(92, 20, BOROUGHS[0]);
+    let r = publish_when_ready(&a, "second", &second.clone().into_records())
+        .await
+        .expect("publish");
+    let head = (r.epoch, r.last_seq);
+    let b = fleet.start(1, &["--peer", &a_url]);
+    wait_status(&b, "B to verify A", |s| converged(s, BOROUGHS[0], head)).await;
+
+    let s = wait_status(&c, "C to replace the rogue with B and catch up", |s| {
+        converged(s, BOROUGHS[0], head)
+            && link(s, &b_url).is_some_and(|p| p.received >= head.1 - held.1)
+    })
+    .await;
+    let from_b = link(&s, &b_url).expect("link to B");
+    assert!(from_b.entry_origins.contains(&BOROUGHS[0].to_string()));
+    assert_eq!(
+        from_b.received,
+        head.1 - held.1,
+        "B sent what the rogue withheld, once"
+    );
+    assert!(
+        !link(&s, &rogue.url)
+            .expect("link to the rogue")
+            .entry_origins
+            .contains(&BOROUGHS[0].to_string()),
+        "the rogue is no longer C's source of A"
+    );
+    for course in &second.courses {
+        assert_eq!(course_at(&c, course.id).await.as_ref(), Ok(course));
+    }
+}
+
+/// Everything a `Pull` with `filter` returns from `node`.
+async fn pull_items(
+    node: &Node,
+    filter: Option<w::OriginFilter>,
+) -> Result<Vec<Item>, tonic::Status> {
+    let mut stream = FederationClient::new(node.channel().await)
+        .pull(w::PullRequest {
+            filter,
+            ..Default::default()
+        })
+        .await?
+        .into_inner();
+    let mut items = Vec::new();
+    while let Some(i) = stream.message().await? {
+        items.extend(i.item);
+    }
+    Ok(items)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_filter_gets_entries_of_the_origins_named_only_and_names_roster_members_only() {
+    let tmp = tempfile::tempdir().unwrap();
+    let fleet = Fleet::new(tmp.path(), 2);
+    let a = fleet.start(0, &["--new-member"]);
+    let data = bundle(95, 5, BOROUGHS[0]);
+    let r = publish_when_ready(&a, "x", &data.into_records())
+        .await
+        .expect("publish");
+    let entries =
+        |items: &[Item]| items.iter().filter(|i| matches!(i, Item::Entry(_))).count() as u64;
+    let filter = |entries: &[&str]| w::OriginFilter {
+        entry_origins: entries.iter().map(|s| s.to_string()).collect(),
+        head_origins: vec![],
+    };
+    // An older peer (no filter) gets every entry, as before; so does one naming the origin.
+    assert_eq!(
+        entries(&pull_items(&a, None).await.expect("pull")),
+        r.last_seq
+    );
+    let named = pull_items(&a, Some(filter(&[BOROUGHS[0]])))
+        .await
+        .expect("pull");
+    assert_eq!(entries(&named), r.last_seq);
+    // Naming only another origin: no entries, but the heads still show A's signed checkpoint.
+    let other = pull_items(&a, Some(filter(&[BOROUGHS[1]])))
+        .await
+        .expect("pull");
+    assert_eq!(entries(&other), 0);
+    assert!(other.iter().any(|i| matches!(i, Item::Heads(h)
+        if h.heads.iter().any(|x| x.origin == BOROUGHS[0] && x.checkpoint.is_some()))));
+    // Hostile filters are refused whole, with a short field-level message.
+    let huge = "E".repeat(100_000);
+    let entry_field = "filter.entry_origins";
+    for (bad, field, what) in [
+        (filter(&["E09000001"]), entry_field, "not a roster member"),
+        (filter(&[&huge]), entry_field, "not a roster member"),
+        (filter(&[BOROUGHS[0]; 3]), entry_field, "at most 2 origins"),
+        (
+            w::OriginFilter {
+                entry_origins: vec![],
+                head_origins: vec!["nowhere".into()],
+            },
+            "filter.head_origins",
+            "not a roster member",
+        ),
+    ] {
+        let e = pull_items(&a, Some(bad)).await.expect_err("refused");
+        assert_eq!(e.code(), tonic::Code::InvalidArgument);
+        assert!(e.message().len() < 300, "short: {}", e.message().len());
+        let v = violations(&e);
+        assert!(
+            v.iter().any(|(f, d)| f == field && d.contains(what)),
+            "{v:?}"
+        );
+    }
+}
