@@ -167,6 +167,9 @@ pub(crate) struct Stamp {
     pub store: String,
     pub feed: u64,
     pub heads: std::collections::BTreeMap<String, (u64, u64)>,
+    /// Set once a change failed to apply: from then on no commit claims a later feed
+    /// position, so the next start replays from before the failure.
+    pub held: bool,
 }
 
 /// Bumped whenever what the index holds or how it is derived changes: an index of another
@@ -222,6 +225,9 @@ impl Stamp {
 
     /// Notes a change the index now holds.
     pub(crate) fn saw(&mut self, origin: &str, pos: (u64, u64), feed: u64) {
+        if self.held {
+            return;
+        }
         self.feed = self.feed.max(feed);
         let h = self.heads.entry(origin.to_string()).or_default();
         *h = (*h).max(pos);
@@ -1496,6 +1502,7 @@ mod tests {
             store: "00ff".into(),
             feed: 42,
             heads: Default::default(),
+            held: false,
         };
         st.saw("E09000028", (2, 7), 40);
         st.saw("E09000025", (1, 3), 44);
@@ -1505,5 +1512,13 @@ mod tests {
         assert!(Stamp::parse(&other).is_err_and(|e| e.contains("format 999")));
         assert!(Stamp::parse("").is_err());
         assert!(Stamp::parse(&format!("{}feed x\n", st.encode())).is_err());
+        // After a failed apply, nothing later is claimed.
+        let mut held = st.clone();
+        held.held = true;
+        held.saw("E09000028", (2, 9), 50);
+        assert_eq!(
+            (held.feed, held.heads.get("E09000028")),
+            (44, Some(&(2, 7)))
+        );
     }
 }

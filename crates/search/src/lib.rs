@@ -377,6 +377,7 @@ fn writer_loop(
         }
         let mut heads: BTreeMap<String, (u64, u64)> = BTreeMap::new();
         let mut failed = false;
+        let stamp_before = state.stamp.clone();
         for Msg::Update(u) in batch {
             let h = heads.entry(u.origin.clone()).or_default();
             *h = (*h).max((u.epoch, u.seq));
@@ -388,8 +389,19 @@ fn writer_loop(
                 failed = true;
             }
         }
+        // Never claim, now or later, a feed position whose change is not in the index.
+        let hold = |state: &mut engine::State| {
+            if let Some(mut st) = stamp_before.clone() {
+                st.held = true;
+                state.stamp = Some(st);
+            }
+        };
+        if failed {
+            hold(&mut state);
+        }
         if let Err(e) = state.commit(&engine) {
             tracing::error!(error = %e, "search index: commit failed");
+            hold(&mut state);
             failed = true;
         }
         if failed {

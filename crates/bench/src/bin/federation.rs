@@ -350,7 +350,7 @@ async fn wait_mesh_converged(nodes: &[RunningNode], limit: Duration) -> Result<(
     let start = Instant::now();
     let mut heads: HashMap<String, (u64, u64)> = HashMap::new();
     for node in nodes {
-        let s = status(node).await?;
+        let s = node_status(node).await?;
         if let Some(o) = s.origins.iter().find(|o| o.origin == s.origin) {
             heads.insert(o.origin.clone(), (o.epoch, o.seq));
         }
@@ -358,7 +358,7 @@ async fn wait_mesh_converged(nodes: &[RunningNode], limit: Duration) -> Result<(
     loop {
         let mut all = true;
         for node in nodes {
-            let s = status(node).await?;
+            let s = node_status(node).await?;
             all &= heads.iter().all(|(origin, head)| {
                 s.origins.iter().any(|o| {
                     &o.origin == origin && (o.epoch, o.seq) == *head && o.checkpoint_verified
@@ -421,6 +421,11 @@ async fn proxy(target: std::net::SocketAddr) -> Result<Proxy> {
         }
     });
     Ok(Proxy { port, down, up })
+}
+
+/// `status` of an in-process node of the latency mesh.
+async fn node_status(node: &RunningNode) -> Result<w::StatusResponse> {
+    status(&node.addr.to_string(), &token(node)?).await
 }
 
 async fn status(addr: &str, token: &str) -> Result<w::StatusResponse> {
