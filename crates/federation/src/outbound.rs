@@ -18,15 +18,13 @@ pub enum FilterError {
         max: usize,
         got: usize,
     },
-    #[error("origin {origin:?} is not a roster member")]
-    NotMember { field: &'static str, origin: String },
 }
 
 impl FilterError {
     /// The request field at fault.
     pub fn field(&self) -> &'static str {
         match self {
-            FilterError::TooMany { field, .. } | FilterError::NotMember { field, .. } => field,
+            FilterError::TooMany { field, .. } => field,
         }
     }
 }
@@ -40,8 +38,9 @@ pub struct Filter {
 }
 
 /// A peer's origin filter, bounded: `None` (no filter, an older peer) means every origin.
-/// Every origin named must be a roster member, each list at most as long as the roster (names
-/// repeated count once). An origin name in an error is cut to 16 characters.
+/// Each list at most as long as the roster; a name that is not a roster member here is
+/// dropped (a caller whose roster already lists a new member must not lose its whole link to a
+/// node that has not reloaded yet; nothing is kept or served for it).
 pub fn entry_filter(
     roster: &Roster,
     filter: Option<&OriginFilter>,
@@ -59,17 +58,10 @@ pub fn entry_filter(
                 got: list.len(),
             });
         }
-        list.iter()
-            .map(|o| {
-                roster
-                    .member(o)
-                    .map(|m| m.origin.clone())
-                    .ok_or_else(|| FilterError::NotMember {
-                        field,
-                        origin: o.chars().take(16).collect(),
-                    })
-            })
-            .collect::<Result<BTreeSet<String>, FilterError>>()
+        Ok(list
+            .iter()
+            .filter_map(|o| roster.member(o).map(|m| m.origin.clone()))
+            .collect::<BTreeSet<String>>())
     };
     Ok(Some(Filter {
         entries: names("filter.entry_origins", &f.entry_origins)?,
@@ -180,7 +172,7 @@ mod tests {
     }
 
     #[test]
-    fn no_filter_is_every_origin_and_a_filter_names_roster_members_only() {
+    fn no_filter_is_every_origin_and_a_filter_keeps_roster_members_only_and_is_bounded() {
         let r = roster();
         assert_eq!(entry_filter(&r, None), Ok(None));
         let got = entry_filter(&r, Some(&f(&["E09000025", "E09000025"], &["E09000028"])))
@@ -188,21 +180,13 @@ mod tests {
             .expect("filter");
         assert_eq!(got.entries.into_iter().collect::<Vec<_>>(), ["E09000025"]);
         assert_eq!(got.heads.into_iter().collect::<Vec<_>>(), ["E09000028"]);
+        // Names outside this roster are dropped, whatever their size.
         let long = "X".repeat(10_000);
-        assert_eq!(
-            entry_filter(&r, Some(&f(&[&long], &[]))),
-            Err(FilterError::NotMember {
-                field: "filter.entry_origins",
-                origin: "X".repeat(16)
-            })
-        );
-        assert_eq!(
-            entry_filter(&r, Some(&f(&[], &["E09000001"]))),
-            Err(FilterError::NotMember {
-                field: "filter.head_origins",
-                origin: "E09000001".into()
-            })
-        );
+        let got = entry_filter(&r, Some(&f(&[&long, "E09000028"], &["E09000001"])))
+            .expect("ok")
+            .expect("filter");
+        assert_eq!(got.entries.into_iter().collect::<Vec<_>>(), ["E09000028"]);
+        assert!(got.heads.is_empty());
         let many: Vec<&str> = vec!["E09000028"; 3];
         assert_eq!(
             entry_filter(&r, Some(&f(&many, &[]))),
