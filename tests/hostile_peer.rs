@@ -586,3 +586,43 @@ async fn one_bad_entry_inside_a_verified_batch_is_refused_alone() {
         }
     }
 }
+
+/// A peer that sends a few huge junk entries and then falls silent must not make the node
+/// hold them unverified until a thousand have arrived: they are verified (and refused) once
+/// a few MiB are held, whatever their count.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_few_huge_junk_entries_are_refused_without_waiting_for_a_full_chunk() {
+    let cell = Cell::default();
+    let rogue = Rogue::serve(replay(&cell)).await;
+    let tmp = tempfile::tempdir().unwrap();
+    let fleet = Fleet::new(tmp.path(), 2);
+    let a = fleet.start(0, &["--new-member"]);
+    let data = bundle(54, 3, BOROUGHS[0]);
+    publish_when_ready(&a, "few", &data.into_records())
+        .await
+        .expect("publish");
+    let (entries, _) = genuine(&a, BOROUGHS[0]).await;
+    drop(a);
+    // Eight entries of 1 MiB each with A's key id and a signature that cannot match: the
+    // stream then stays open in silence (the rogue's script ends, the stream does not).
+    let junk: Vec<PullItem> = (0..8u8)
+        .map(|i| {
+            let mut e = entry_of(&entries[0]);
+            e.payload = vec![i; 1 << 20];
+            let mut s = entries[0].clone();
+            s.entry_bytes = e.encode_to_vec();
+            it(Item::Entry(s))
+        })
+        .collect();
+    *cell.lock().expect("cell") = junk;
+    let b = fleet.start(1, &["--peer", &rogue.url, "--new-member"]);
+    rogue.open();
+    wait_for_async(|| async {
+        let s = b.status().await;
+        s.peers
+            .iter()
+            .any(|p| p.url == rogue.url && p.rejected >= 4)
+            .then_some(())
+    })
+    .await;
+}

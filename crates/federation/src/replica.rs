@@ -27,49 +27,56 @@ use std::sync::{Arc, Mutex};
 
 /// Entries verified together and applied per transaction.
 const CHUNK: usize = 1024;
+/// Bytes of unverified entries held before they are verified, whatever their count: a peer
+/// sending few but huge junk entries is refused within this much memory, not `CHUNK` of them.
+const CHUNK_BYTES: usize = 4 << 20;
 
 /// The origin label for anything a peer names that is not in the roster.
 pub const UNKNOWN_ORIGIN: &str = "unknown";
 
 /// Best `(epoch, seq)` per roster origin, from signed checkpoints only (this node's own origin:
-/// signed with its own key), shared by all peer links, with the checkpoint's bytes (the same
-/// bytes from another link need no second signature check). Keys are only ever roster origins.
+/// signed with its own key), shared by all peer links, with the checkpoint's bytes and the
+/// roster that verified them (the same bytes from another link under the same roster need no
+/// second signature check; a reloaded roster, which may revoke the key, checks them again).
+/// Keys are only ever roster origins.
 #[derive(Debug, Default, Clone)]
 pub struct SharedHeads(Arc<Mutex<HashMap<String, BestHead>>>);
 
-/// A best head: its position and the verified checkpoint's bytes.
-type BestHead = ((u64, u64), Vec<u8>);
+/// A best head: its position, the verified checkpoint's bytes and the roster that verified it.
+type BestHead = ((u64, u64), Vec<u8>, Arc<Roster>);
 
 impl SharedHeads {
-    fn observe(&self, origin: &str, head: (u64, u64), bytes: &[u8]) {
+    fn observe(&self, origin: &str, head: (u64, u64), bytes: &[u8], roster: &Arc<Roster>) {
         if let Ok(mut m) = self.0.lock() {
             let e = m
                 .entry(origin.to_string())
-                .or_insert_with(|| (head, bytes.to_vec()));
+                .or_insert_with(|| (head, bytes.to_vec(), roster.clone()));
             if head > e.0 {
-                *e = (head, bytes.to_vec());
+                *e = (head, bytes.to_vec(), roster.clone());
             }
         }
     }
 
-    /// Whether `bytes` are exactly the verified checkpoint that set `origin`'s best head.
-    fn is_best(&self, origin: &str, bytes: &[u8]) -> bool {
-        self.0
-            .lock()
-            .is_ok_and(|m| m.get(origin).is_some_and(|(_, b)| b == bytes))
+    /// Whether `bytes` are exactly the checkpoint that set `origin`'s best head, verified
+    /// under `roster` itself.
+    fn is_best(&self, origin: &str, bytes: &[u8], roster: &Arc<Roster>) -> bool {
+        self.0.lock().is_ok_and(|m| {
+            m.get(origin)
+                .is_some_and(|(_, b, r)| b == bytes && Arc::ptr_eq(r, roster))
+        })
     }
 
     pub fn best(&self, origin: &str) -> Option<(u64, u64)> {
         self.0
             .lock()
             .ok()
-            .and_then(|m| m.get(origin).map(|(h, _)| *h))
+            .and_then(|m| m.get(origin).map(|(h, _, _)| *h))
     }
 
     pub fn all(&self) -> HashMap<String, (u64, u64)> {
         self.0
             .lock()
-            .map(|m| m.iter().map(|(o, (h, _))| (o.clone(), *h)).collect())
+            .map(|m| m.iter().map(|(o, (h, _, _))| (o.clone(), *h)).collect())
             .unwrap_or_default()
     }
 }
@@ -154,6 +161,8 @@ pub struct Replica {
     recovering: bool,
     /// Entries received, not yet verified (at most [`CHUNK`]).
     pending: Vec<Vec<u8>>,
+    /// Bytes in `pending`.
+    pending_bytes: usize,
     buf: Vec<Verified>,
     /// The previous chunk's apply, running while the next chunk arrives and is verified.
     applying: Option<std::thread::JoinHandle<Result<Vec<ApplyReport>, StoreError>>>,
@@ -180,6 +189,7 @@ impl Replica {
             heads,
             recovering,
             pending: Vec::new(),
+            pending_bytes: 0,
             buf: Vec::new(),
             applying: None,
             requested: BTreeSet::new(),
@@ -226,6 +236,27 @@ impl Replica {
         *self.rejected.entry(key).or_default() += 1;
     }
 
+    /// Offers a signed checkpoint of roster origin `origin` to the store (convergence proof,
+    /// divergence, fork evidence) and reports the outcome.
+    fn offer(
+        &mut self,
+        origin: String,
+        bytes: &[u8],
+        events: &mut Vec<ReplicaEvent>,
+    ) -> Result<(), StoreError> {
+        match self.store.offer_checkpoint(self.roster.as_ref(), bytes)? {
+            CheckpointStatus::Verified => events.push(ReplicaEvent::Verified { origin }),
+            CheckpointStatus::Diverged => self.want_snapshot(origin, true, events),
+            CheckpointStatus::Rejected(reason) => self.refuse(&origin, reason),
+            CheckpointStatus::Fork { origin, epoch, seq } => {
+                tracing::error!(%origin, epoch, seq, "FORK: two different signed checkpoints for one position; kept the first");
+                events.push(ReplicaEvent::Fork { origin, epoch, seq });
+            }
+            CheckpointStatus::Pending | CheckpointStatus::Stale => {}
+        }
+        Ok(())
+    }
+
     /// What the peer proves it holds: if the checkpoint is of a roster origin, would raise
     /// what this peer proved of it, and verifies (or is byte for byte the verified best head),
     /// it is reported ([`ReplicaEvent::Proven`]) and raises the best head. A checkpoint that
@@ -241,13 +272,13 @@ impl Replica {
             return;
         }
         let bytes = cp.encode_to_vec();
-        if self.heads.is_best(&c.origin, &bytes)
+        if self.heads.is_best(&c.origin, &bytes, &self.roster)
             || self
                 .store
                 .verified_checkpoint(self.roster.as_ref(), &bytes)
                 .is_ok()
         {
-            self.heads.observe(&c.origin, pos, &bytes);
+            self.heads.observe(&c.origin, pos, &bytes, &self.roster);
             self.proven.insert(c.origin.clone(), pos);
             events.push(ReplicaEvent::Proven {
                 origin: c.origin,
@@ -310,8 +341,10 @@ impl Replica {
         let mut events = Vec::new();
         match item.item {
             Some(Item::Entry(e)) => {
-                self.pending.push(e.encode_to_vec());
-                if self.pending.len() >= CHUNK {
+                let bytes = e.encode_to_vec();
+                self.pending_bytes += bytes.len();
+                self.pending.push(bytes);
+                if self.pending.len() >= CHUNK || self.pending_bytes >= CHUNK_BYTES {
                     self.verify_pending();
                     self.finish_applying(&mut events)?;
                     if !self.buf.is_empty() {
@@ -336,29 +369,24 @@ impl Replica {
                 if self.roster.member(&origin).is_none() {
                     self.refuse(&origin, Rejection::UnknownOrigin);
                 } else {
-                    let bytes = cp.encode_to_vec();
-                    match self.store.offer_checkpoint(self.roster.as_ref(), &bytes)? {
-                        CheckpointStatus::Verified => {
-                            events.push(ReplicaEvent::Verified { origin })
-                        }
-                        CheckpointStatus::Diverged => self.want_snapshot(origin, true, &mut events),
-                        CheckpointStatus::Rejected(reason) => self.refuse(&origin, reason),
-                        CheckpointStatus::Fork { origin, epoch, seq } => {
-                            tracing::error!(%origin, epoch, seq, "FORK: two different signed checkpoints for one position; kept the first");
-                            events.push(ReplicaEvent::Fork { origin, epoch, seq });
-                        }
-                        CheckpointStatus::Pending | CheckpointStatus::Stale => {}
-                    }
+                    self.offer(origin, &cp.encode_to_vec(), &mut events)?;
                     self.observe(&cp, &mut events);
                 }
             }
             Some(Item::Heads(h)) => {
                 self.flush(&mut events)?;
                 // A head's epoch/seq are the peer's unsigned word: only its checkpoint counts.
+                // Its checkpoint is offered like one sent on its own: a link that is not an
+                // origin's source sends that origin's checkpoints in heads only, and they are
+                // the evidence of a fork (another state signed for a position held here).
                 for head in &h.heads {
                     if self.roster.member(&head.origin).is_none() {
                         self.refuse(&head.origin, Rejection::UnknownOrigin);
                     } else if let Some(cp) = &head.checkpoint {
+                        let bytes = cp.encode_to_vec();
+                        if !self.heads.is_best(&head.origin, &bytes, &self.roster) {
+                            self.offer(head.origin.clone(), &bytes, &mut events)?;
+                        }
                         self.observe(cp, &mut events);
                     }
                 }
@@ -494,6 +522,7 @@ impl Replica {
             return;
         }
         let pending = std::mem::take(&mut self.pending);
+        self.pending_bytes = 0;
         for r in verify_entries(self.roster.as_ref(), pending) {
             match r {
                 Ok(v) => match &mut self.snapshot {

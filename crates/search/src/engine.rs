@@ -344,6 +344,16 @@ impl Engine {
                 next = next.max(s + 1);
             }
         }
+        // Slots are not reused while a node runs: a long-lived index accumulates dead ones, and
+        // a crafted slot value would size the tables. Past twice the live docs it is rebuilt
+        // (compact again) rather than reopened.
+        let bound = 2 * out.len() as u64 + 1024;
+        if next > bound {
+            return Err(format!(
+                "slot table of {next} for {} docs: rebuilt compact",
+                out.len()
+            ));
+        }
         Ok((out, next))
     }
 

@@ -34,7 +34,7 @@ pub use engine::{Facets, Hit, Page, Selection};
 pub use entry::Entry;
 pub use query::{Cursor, MAX_PAGE, MAX_RADIUS_KM, MAX_TEXT_BYTES, MAX_WORDS, Near, Query, Sort};
 
-use prospectus_model::{Record, RecordKind, Uuid};
+use prospectus_model::Uuid;
 use prospectus_store::{Observer, Store, StoreError, Update};
 use std::collections::BTreeMap;
 use std::path::Path;
