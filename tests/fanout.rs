@@ -5,14 +5,13 @@
 //! signed checkpoint and replaced.
 
 mod common;
+use common::rogue::genuine;
 
 use common::rogue::Rogue;
 use common::*;
 use prospectus_proto::v1::{
-    self as w, Entry, PullItem, SignedCheckpoint, SignedEntry, federation_client::FederationClient,
-    pull_item::Item,
+    self as w, PullItem, federation_client::FederationClient, pull_item::Item,
 };
-use prost::Message;
 use std::collections::BTreeMap;
 
 fn url_of(fleet: &Fleet, i: usize) -> String {
@@ -156,33 +155,6 @@ async fn with_the_origin_down_its_records_reach_a_node_three_hops_away_through_r
     for course in &data.courses {
         assert_eq!(course_at(&d, course.id).await.as_ref(), Ok(course));
     }
-}
-
-/// `node`'s genuine signed entries of `origin` and its latest signed checkpoint, over Pull.
-async fn genuine(node: &Node, origin: &str) -> (Vec<SignedEntry>, SignedCheckpoint) {
-    let mut stream = FederationClient::new(node.channel().await)
-        .pull(w::PullRequest::default())
-        .await
-        .expect("pull")
-        .into_inner();
-    let (mut entries, mut cp) = (Vec::new(), None);
-    while let Some(item) = stream.message().await.expect("pull item") {
-        match item.item {
-            Some(Item::Entry(e))
-                if Entry::decode(e.entry_bytes.as_slice()).is_ok_and(|x| x.origin == origin) =>
-            {
-                entries.push(e)
-            }
-            Some(Item::Checkpoint(c))
-                if w::Checkpoint::decode(c.checkpoint_bytes.as_slice())
-                    .is_ok_and(|x| x.origin == origin) =>
-            {
-                cp = Some(c)
-            }
-            _ => {}
-        }
-    }
-    (entries, cp.expect("checkpoint"))
 }
 
 fn it(i: Item) -> PullItem {

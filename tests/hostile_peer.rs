@@ -6,12 +6,12 @@
 //! exactly what it served before, and say nothing false about lag.
 
 mod common;
+use common::rogue::genuine;
 
 use common::*;
 use prospectus_model::{Record, Uuid};
 use prospectus_proto::v1::{
-    self as w, Entry, PullItem, SignedCheckpoint, SignedEntry, federation_client::FederationClient,
-    pull_item::Item,
+    self as w, Entry, PullItem, SignedCheckpoint, SignedEntry, pull_item::Item,
 };
 use prost::Message;
 
@@ -32,31 +32,6 @@ async fn serves_all(node: &Node, data: &prospectus_dataset::Bundle) {
 
 fn entry_of(s: &SignedEntry) -> Entry {
     Entry::decode(s.entry_bytes.as_slice()).expect("entry")
-}
-
-fn origin_of(cp: &SignedCheckpoint) -> String {
-    w::Checkpoint::decode(cp.checkpoint_bytes.as_slice())
-        .expect("checkpoint")
-        .origin
-}
-
-/// What `node` serves over `Federation.Pull` for `origin`: its genuine signed entries and its
-/// latest signed checkpoint — the material a rogue replays.
-async fn genuine(node: &Node, origin: &str) -> (Vec<SignedEntry>, SignedCheckpoint) {
-    let mut stream = FederationClient::new(node.channel().await)
-        .pull(w::PullRequest::default())
-        .await
-        .expect("pull")
-        .into_inner();
-    let (mut entries, mut cp) = (Vec::new(), None);
-    while let Some(item) = stream.message().await.expect("pull item") {
-        match item.item {
-            Some(Item::Entry(e)) if entry_of(&e).origin == origin => entries.push(e),
-            Some(Item::Checkpoint(c)) if origin_of(&c) == origin => cp = Some(c),
-            _ => {}
-        }
-    }
-    (entries, cp.expect("checkpoint"))
 }
 
 fn it(i: Item) -> PullItem {

@@ -139,3 +139,31 @@ pub fn signed(key: &prospectus_server::NodeKey, entry: &w::Entry) -> PullItem {
         })),
     }
 }
+
+/// What `node` serves over `Federation.Pull` for `origin`: its genuine signed entries and its
+/// latest signed checkpoint — the material a rogue replays.
+pub async fn genuine(node: &super::Node, origin: &str) -> (Vec<SignedEntry>, w::SignedCheckpoint) {
+    let mut stream = w::federation_client::FederationClient::new(node.channel().await)
+        .pull(w::PullRequest::default())
+        .await
+        .expect("pull")
+        .into_inner();
+    let (mut entries, mut cp) = (Vec::new(), None);
+    while let Some(item) = stream.message().await.expect("pull item") {
+        match item.item {
+            Some(Item::Entry(e))
+                if w::Entry::decode(e.entry_bytes.as_slice()).is_ok_and(|x| x.origin == origin) =>
+            {
+                entries.push(e)
+            }
+            Some(Item::Checkpoint(c))
+                if w::Checkpoint::decode(c.checkpoint_bytes.as_slice())
+                    .is_ok_and(|x| x.origin == origin) =>
+            {
+                cp = Some(c)
+            }
+            _ => {}
+        }
+    }
+    (entries, cp.expect("checkpoint"))
+}
