@@ -658,3 +658,58 @@ async fn a_peer_away_longer_than_the_tombstone_grace_resyncs_from_a_snapshot() {
         "B should have asked for a snapshot"
     );
 }
+
+/// On a filtered stream an origin's checkpoint rides on the next 10 s beat when one went less
+/// than a beat ago; the entries before it must not wait for it. Each of several quick changes
+/// is at B well within a beat (before the fix, the second and later waited for the beat).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn quick_successive_changes_arrive_without_waiting_for_a_checkpoint_beat() {
+    let tmp = tempfile::tempdir().unwrap();
+    let fleet = Fleet::new(tmp.path(), 2);
+    let a = fleet.start(0, &["--new-member"]);
+    let b = fleet.start(1, &[]);
+    let a_url = format!("http://{}", fleet.addrs[0]);
+    wait_status(
+        &b,
+        "B to take A's entries from A on a filtered stream",
+        |s| {
+            s.peers.iter().any(|p| {
+                p.url == a_url
+                    && p.connected
+                    && !p.every_origin
+                    && p.entry_origins == vec![BOROUGHS[0].to_string()]
+            })
+        },
+    )
+    .await;
+    let data = bundle(31, 5, BOROUGHS[0]);
+    let r = publish(&a, "first", &data.clone().into_records()).await;
+    wait_status(&b, "B to verify A's checkpoint", |s| {
+        converged(s, BOROUGHS[0], (r.epoch, r.last_seq))
+    })
+    .await;
+    let mut course = data.courses[0].clone();
+    for k in 0..4 {
+        course.title = format!("Quick change {k}");
+        publish(
+            &a,
+            &format!("change-{k}"),
+            &[Record::Course(course.clone())],
+        )
+        .await;
+        let published = std::time::Instant::now();
+        loop {
+            if course_at(&b, course.id)
+                .await
+                .is_ok_and(|c| c.title == course.title)
+            {
+                break;
+            }
+            assert!(
+                published.elapsed() < std::time::Duration::from_secs(5),
+                "change {k} not at B 5 s after A acknowledged it"
+            );
+            tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+        }
+    }
+}

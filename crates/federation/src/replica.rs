@@ -546,6 +546,12 @@ impl Replica {
         Ok(())
     }
 
+    /// Whether received entries still wait to be verified or applied (a link flushes them as
+    /// soon as its stream has nothing more ready: an entry never waits for the next item).
+    pub fn holds_entries(&self) -> bool {
+        !self.pending.is_empty() || !self.buf.is_empty() || self.applying.is_some()
+    }
+
     /// Verifies and applies everything received so far, in order; call at the end of a
     /// stream too.
     pub fn flush(&mut self, events: &mut Vec<ReplicaEvent>) -> Result<(), StoreError> {

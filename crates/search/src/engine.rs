@@ -253,7 +253,9 @@ impl Engine {
         std::fs::create_dir_all(dir)
             .map_err(|e| SearchError::Engine(format!("cannot create {}: {e}", dir.display())))?;
         let (schema, _) = schema();
-        let index = tantivy::Index::create_in_dir(dir, schema)?;
+        let unsynced = crate::dir::Unsynced::open(dir)
+            .map_err(|e| SearchError::Engine(format!("cannot open {}: {e}", dir.display())))?;
+        let index = tantivy::Index::create(unsynced, schema, Default::default())?;
         Self::with_index(index, Some(stamp))
     }
 
@@ -263,7 +265,8 @@ impl Engine {
         if !dir.join("meta.json").exists() {
             return Err("no index on disk".into());
         }
-        let index = tantivy::Index::open_in_dir(dir).map_err(|e| format!("cannot open: {e}"))?;
+        let unsynced = crate::dir::Unsynced::open(dir).map_err(|e| format!("cannot open: {e}"))?;
+        let index = tantivy::Index::open(unsynced).map_err(|e| format!("cannot open: {e}"))?;
         if index.schema() != schema().0 {
             return Err("the index on disk has another schema".into());
         }

@@ -24,6 +24,7 @@
 //! cursor pagination exact while the directory changes.
 
 mod catalog;
+mod dir;
 mod engine;
 mod entry;
 mod open;

@@ -505,6 +505,7 @@ async fn run_link(fed: &Arc<Fed>, url: &str) -> Result<(), String> {
         let mut resubscribe = false;
         loop {
             let message = tokio::select! {
+                biased;
                 m = stream.message() => m,
                 _ = roster_changed.changed() => {
                     // Nothing unapplied is lost: cursors move only when entries are applied,
@@ -519,6 +520,22 @@ async fn run_link(fed: &Arc<Fed>, url: &str) -> Result<(), String> {
                     tracing::info!(peer = %url, "origins taken from this peer changed: subscribing again");
                     resubscribe = true;
                     break;
+                }
+                // Nothing more is ready on the stream: apply what it sent now. Entries are
+                // otherwise applied a full chunk at a time or before the next other item, and
+                // a live entry whose checkpoint rides on the next beat would wait for it.
+                _ = std::future::ready(()), if replica.holds_entries() => {
+                    let mut ev = Vec::new();
+                    tokio::task::block_in_place(|| replica.flush(&mut ev))
+                        .map_err(|e| e.to_string())?;
+                    fed.take_events(url, ev, &mut snapshots);
+                    if fed.joining() {
+                        fed.gate();
+                    }
+                    if !snapshots.is_empty() {
+                        break;
+                    }
+                    continue;
                 }
             };
             let item = match message {
