@@ -216,6 +216,23 @@ impl Replica {
             .collect();
     }
 
+    /// Whether a snapshot this link asked for is being received (begun, not yet ended): a new
+    /// stream would drop what is staged.
+    pub fn snapshot_in_progress(&self) -> bool {
+        self.snapshot.is_some()
+    }
+
+    /// The origins asked for whole on the current stream whose snapshot has not ended (a
+    /// stream that replaces this one asks for them again).
+    pub fn unfinished_snapshots(&self) -> Vec<String> {
+        self.requested.iter().cloned().collect()
+    }
+
+    /// Entries received that are not yet verified and applied.
+    pub fn has_unapplied(&self) -> bool {
+        !self.pending.is_empty() || !self.buf.is_empty() || self.applying.is_some()
+    }
+
     /// Whether this node may take `origin` whole from a peer: roster origins, and its own only
     /// while restoring it.
     pub fn may_snapshot(&self, origin: &str) -> bool {
