@@ -222,6 +222,14 @@ impl Replica {
         self.snapshot.is_some()
     }
 
+    /// The origin of the snapshot being received and how many distinct records it has
+    /// staged so far (none once it grew past the size bound).
+    pub fn staging(&self) -> Option<(&str, usize)> {
+        self.snapshot
+            .as_ref()
+            .map(|st| (st.origin.as_str(), st.entries.len()))
+    }
+
     /// The origins asked for whole on the current stream whose snapshot has not ended (a
     /// stream that replaces this one asks for them again).
     pub fn unfinished_snapshots(&self) -> Vec<String> {

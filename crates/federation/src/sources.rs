@@ -8,7 +8,9 @@
 //! grace positions, else at least that many. A source that withholds, trickles, or is itself
 //! stuck is passed over for a while and another is chosen; a source whose link drops is
 //! replaced at once. A big catch-up from an honest peer (thousands of entries a second) keeps
-//! its source however large the gap.
+//! its source however large the gap. A snapshot being received holds the position still until
+//! it ends, so while one comes its distinct records staged count as the progress
+//! ([`Sources::staged`]).
 //!
 //! Heads of an origin after a stream's first come from its source and from one *witness* per
 //! origin (another connected peer, preferring one that has proved it holds the origin), not
@@ -42,6 +44,9 @@ struct Peer {
     connected: bool,
     /// Per origin, the highest position a verified checkpoint from this peer proves.
     proven: BTreeMap<String, (u64, u64)>,
+    /// Per origin (roster origins only: the link reports what it asked for), the distinct
+    /// records of a snapshot being received on this link: progress a position cannot show.
+    staged: BTreeMap<String, u64>,
 }
 
 /// What this node holds of an origin, as source choice judges it.
@@ -66,6 +71,8 @@ struct Choice {
 struct Window {
     since: Instant,
     held: (u64, u64),
+    /// Records staged by snapshots of the origin then.
+    staged: u64,
     gap: u64,
 }
 
@@ -135,6 +142,7 @@ impl Sources {
         if let Some(p) = self.peers.get_mut(url) {
             p.connected = up;
             p.proven.clear();
+            p.staged.clear();
         }
         if !up {
             self.chosen.retain(|_, c| c.peer != url);
@@ -155,6 +163,27 @@ impl Sources {
             None => true,
             Some(c) => own_link && c.peer != url,
         }
+    }
+
+    /// `url` has staged `records` distinct records of a snapshot of `origin` so far (0: none
+    /// in progress). A snapshot holds the position still until it ends, so a big one from an
+    /// honest peer keeps pace by its records instead.
+    pub fn staged(&mut self, url: &str, origin: &str, records: u64) {
+        if let Some(p) = self.peers.get_mut(url) {
+            if records == 0 {
+                p.staged.remove(origin);
+            } else {
+                p.staged.insert(origin.to_string(), records);
+            }
+        }
+    }
+
+    /// Records staged by the snapshots of `origin` in progress, over all links.
+    fn staging(&self, origin: &str) -> u64 {
+        self.peers
+            .values()
+            .filter_map(|p| p.staged.get(origin))
+            .fold(0, |a, n| a.saturating_add(*n))
     }
 
     /// The source of `origin`, if any.
@@ -311,9 +340,11 @@ impl Sources {
         for origin in origins {
             let held = held(origin);
             let gap = self.gap(origin, held, now);
+            let staged = self.staging(origin);
             let window = gap.map(|gap| Window {
                 since: now,
                 held: held.at,
+                staged,
                 gap,
             });
             let grace = self.grace;
@@ -323,8 +354,11 @@ impl Sources {
                     (_, None) => None,
                     (None, w) => w,
                     (Some(w), next) if now.duration_since(w.since) >= grace => {
-                        // Kept pace over the window: a new one from here; else replaced.
-                        if advanced(w.held, held.at) >= w.gap.min(step) {
+                        // Kept pace over the window (positions, or records of a snapshot
+                        // being received): a new one from here; else replaced.
+                        let progress = advanced(w.held, held.at)
+                            .saturating_add(staged.saturating_sub(w.staged));
+                        if progress >= w.gap.min(step) {
                             next
                         } else {
                             replace = true;
@@ -570,6 +604,33 @@ mod tests {
                 assert_eq!(s.source(X), Some("r2"), "gap {gap}, second {k}");
             }
         }
+    }
+
+    #[test]
+    fn a_big_snapshot_keeps_its_source_while_its_records_come() {
+        let mut s = mesh();
+        s.connected("r1", true);
+        s.connected("r2", true);
+        let t = Instant::now();
+        s.proven("r1", X, (1, 100_000));
+        s.proven("r2", X, (1, 100_000));
+        s.choose(t, &origins(), |_| at(1, 10));
+        let first = s.source(X).map(str::to_string).expect("a source");
+        // The node's cursor is below the source's floor: it takes X whole, ~5k records a
+        // second, and its position moves only at the end.
+        for k in 1..=20u64 {
+            s.staged(&first, X, k * 5_000);
+            let changed = s.choose(t + Duration::from_secs(k), &origins(), |_| at(1, 10));
+            assert!(changed.is_empty(), "second {k}");
+        }
+        // The snapshot stalls: replaced.
+        for k in 21..=24u64 {
+            s.choose(t + Duration::from_secs(k), &origins(), |_| at(1, 10));
+        }
+        assert_ne!(s.source(X), Some(first.as_str()));
+        // A link that goes takes what it staged with it.
+        s.connected(&first, false);
+        assert_eq!(s.staging(X), 0);
     }
 
     #[test]

@@ -171,6 +171,25 @@ impl Fed {
         self.reselect();
     }
 
+    /// Tells source choice how far the snapshot being received on `url` has come, when that
+    /// changed since `reported` (what was told last, updated).
+    fn staging(&self, url: &str, replica: &Replica, reported: &mut Option<(String, u64)>) {
+        let now = replica.staging().map(|(o, n)| (o, n as u64));
+        if now == reported.as_ref().map(|(o, n)| (o.as_str(), *n)) {
+            return;
+        }
+        let now = now.map(|(o, n)| (o.to_string(), n));
+        if let Ok(mut s) = self.sources.lock() {
+            if let Some((o, _)) = reported.as_ref() {
+                s.staged(url, o, 0);
+            }
+            if let Some((o, n)) = now.as_ref() {
+                s.staged(url, o, *n);
+            }
+        }
+        *reported = now;
+    }
+
     /// Accounts for what a link's replica reported; origins needing a snapshot are queued.
     fn take_events(&self, url: &str, events: Vec<ReplicaEvent>, snapshots: &mut Vec<String>) {
         let mut reselect = false;
@@ -508,6 +527,8 @@ async fn run_link(fed: &Arc<Fed>, url: &str) -> Result<(), String> {
     let mut snapshots: Vec<String> = Vec::new();
     // Diverged origins this link was asked to mend as their source, on this connection.
     let mut mending: Vec<String> = Vec::new();
+    // The snapshot progress source choice was last told of.
+    let mut staging: Option<(String, u64)> = None;
     let mut sources_changed = fed.sources_changed.subscribe();
     tokio::task::block_in_place(|| fed.link_up(url, true));
     loop {
@@ -541,6 +562,7 @@ async fn run_link(fed: &Arc<Fed>, url: &str) -> Result<(), String> {
         // Only what this request asks for may arrive whole on the new stream.
         replica.set_recovering(fed.joining());
         replica.expect_snapshots(&req.snapshot_origins);
+        fed.staging(url, &replica, &mut staging);
         // The answer (response and first heads) is bounded: a silent peer is a down link.
         let answer = async {
             let mut stream = client
@@ -606,6 +628,7 @@ async fn run_link(fed: &Arc<Fed>, url: &str) -> Result<(), String> {
                         tokio::task::block_in_place(|| replica.flush(&mut ev))
                             .map_err(|e| e.to_string())?;
                         fed.take_events(url, ev, &mut snapshots);
+                        fed.staging(url, &replica, &mut staging);
                         if fed.joining() {
                             fed.gate();
                         }
@@ -633,6 +656,7 @@ async fn run_link(fed: &Arc<Fed>, url: &str) -> Result<(), String> {
             let events =
                 tokio::task::block_in_place(|| replica.handle(item)).map_err(|e| e.to_string())?;
             fed.take_events(url, events, &mut snapshots);
+            fed.staging(url, &replica, &mut staging);
             if joining {
                 fed.gate();
             }
