@@ -1,18 +1,21 @@
 //! Fan-out: each change reaches each node over one link. Real node processes on loopback: in
 //! a mesh every origin is taken from the origin itself and each change arrives exactly once
 //! per node; with the origin down its records still reach nodes three hops away through
-//! relays; a peer chosen as a source that stops forwarding is caught by another peer's higher
-//! signed checkpoint and replaced.
+//! relays; a peer chosen as a source that stops forwarding, trickles, or serves a history that
+//! diverges from the origin's signed checkpoint is caught by another peer's signed checkpoint
+//! and replaced; a change of what a link is asked for waits for the snapshot in progress on it.
 
 mod common;
 use common::rogue::genuine;
 
-use common::rogue::Rogue;
+use common::rogue::{Rogue, hold};
 use common::*;
 use prospectus_proto::v1::{
     self as w, PullItem, federation_client::FederationClient, pull_item::Item,
 };
+use prost::Message;
 use std::collections::BTreeMap;
+use std::time::Duration;
 
 fn url_of(fleet: &Fleet, i: usize) -> String {
     format!("http://{}", fleet.addrs[i])
@@ -20,6 +23,18 @@ fn url_of(fleet: &Fleet, i: usize) -> String {
 
 fn link<'a>(s: &'a w::StatusResponse, url: &str) -> Option<&'a w::PeerStatus> {
     s.peers.iter().find(|p| p.url == url)
+}
+
+/// Whether the node's link to `url` takes entries of `origin` (is its chosen source).
+fn takes(s: &w::StatusResponse, url: &str, origin: &str) -> bool {
+    link(s, url).is_some_and(|p| p.entry_origins.iter().any(|o| o == origin))
+}
+
+/// `node` serves each of `courses` as published.
+async fn serves(node: &Node, courses: &[prospectus_model::Course]) {
+    for course in courses {
+        assert_eq!(course_at(node, course.id).await.as_ref(), Ok(course));
+    }
 }
 
 /// Every link of node `i` is up and takes entries of exactly its own peer's origin.
@@ -148,17 +163,33 @@ async fn with_the_origin_down_its_records_reach_a_node_three_hops_away_through_r
         "every entry of A arrived at D once, from C"
     );
     wait_status(&c, "C to take A from B", |s| {
-        converged(s, BOROUGHS[0], head)
-            && link(s, &b_url).is_some_and(|p| p.entry_origins.contains(&BOROUGHS[0].to_string()))
+        converged(s, BOROUGHS[0], head) && takes(s, &b_url, BOROUGHS[0])
     })
     .await;
-    for course in &data.courses {
-        assert_eq!(course_at(&d, course.id).await.as_ref(), Ok(course));
-    }
+    serves(&d, &data.courses).await;
 }
 
 fn it(i: Item) -> PullItem {
     PullItem { item: Some(i) }
+}
+
+/// Heads proving `origin` at `at` with its genuine signed checkpoint.
+fn proving(origin: &str, at: (u64, u64), checkpoint: &w::SignedCheckpoint) -> PullItem {
+    it(Item::Heads(w::Heads {
+        node_origin: String::new(),
+        heads: vec![w::Head {
+            origin: origin.into(),
+            epoch: at.0,
+            seq: at.1,
+            checkpoint: Some(checkpoint.clone()),
+            ..Default::default()
+        }],
+        unix_millis: 0,
+    }))
+}
+
+fn seq_of(e: &w::SignedEntry) -> u64 {
+    w::Entry::decode(e.entry_bytes.as_slice()).map_or(0, |x| x.seq)
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -221,15 +252,10 @@ async fn a_source_that_stops_forwarding_is_replaced_when_a_peer_proves_more() {
         "B sent what the rogue withheld, once"
     );
     assert!(
-        !link(&s, &rogue.url)
-            .expect("link to the rogue")
-            .entry_origins
-            .contains(&BOROUGHS[0].to_string()),
+        !takes(&s, &rogue.url, BOROUGHS[0]),
         "the rogue is no longer C's source of A"
     );
-    for course in &second.courses {
-        assert_eq!(course_at(&c, course.id).await.as_ref(), Ok(course));
-    }
+    serves(&c, &second.courses).await;
 }
 
 /// Everything a `Pull` with `filter` returns from `node`.
@@ -309,4 +335,211 @@ async fn a_filter_gets_entries_of_the_origins_named_only_and_is_bounded_by_the_r
             "{v:?}"
         );
     }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_source_that_trickles_is_replaced_when_a_peer_proves_more() {
+    let tmp = tempfile::tempdir().unwrap();
+    let fleet = Fleet::new(tmp.path(), 3);
+    let (a_url, b_url) = (url_of(&fleet, 0), url_of(&fleet, 1));
+    let a = fleet.start(0, &["--new-member", "--peer", &b_url]);
+    let first = bundle(96, 20, BOROUGHS[0]);
+    let r = publish_when_ready(&a, "first", &first.into_records())
+        .await
+        .expect("publish");
+    let held = (r.epoch, r.last_seq);
+    let (_, checkpoint) = genuine(&a, BOROUGHS[0]).await;
+    let second = bundle(97, 60, BOROUGHS[0]);
+    let r = publish_when_ready(&a, "second", &second.clone().into_records())
+        .await
+        .expect("publish");
+    let head = (r.epoch, r.last_seq);
+    let (entries, _) = genuine(&a, BOROUGHS[0]).await;
+    // The rogue relays A faithfully up to `held`, then what the node lacks beyond it one
+    // entry every two seconds (each followed by empty heads, so it is applied at once):
+    // always something new, never near what B proves (the rest would take minutes).
+    assert!(
+        entries.len() as u64 > held.1 + 50,
+        "a trickle longer than the test's deadline"
+    );
+    let rogue = Rogue::paced(Duration::from_secs(1), move |req| {
+        let from = req
+            .cursors
+            .iter()
+            .find(|c| c.origin == BOROUGHS[0])
+            .map_or(0, |c| c.seq);
+        let lacks = |e: &&w::SignedEntry| seq_of(e) > from;
+        let mut script = vec![proving(BOROUGHS[0], held, &checkpoint)];
+        script.extend(
+            entries
+                .iter()
+                .filter(lacks)
+                .filter(|e| seq_of(e) <= held.1)
+                .map(|e| it(Item::Entry(e.clone()))),
+        );
+        script.push(it(Item::Checkpoint(checkpoint.clone())));
+        script.push(hold());
+        for e in entries.iter().filter(lacks).filter(|e| seq_of(e) > held.1) {
+            script.push(it(Item::Entry(e.clone())));
+            script.push(it(Item::Heads(w::Heads::default())));
+        }
+        script
+    })
+    .await;
+    rogue.open();
+
+    // C knows only the rogue and B, and B is not up yet: the rogue is C's source of A.
+    let c = fleet.start(2, &["--new-member", "--peer", &rogue.url, "--peer", &b_url]);
+    wait_status(&c, "C to take A from the rogue", |s| {
+        s.origins
+            .iter()
+            .any(|o| o.origin == BOROUGHS[0] && o.seq >= held.1)
+            && takes(s, &rogue.url, BOROUGHS[0])
+    })
+    .await;
+    let b = fleet.start(1, &["--peer", &a_url]);
+    wait_status(&b, "B to verify A", |s| converged(s, BOROUGHS[0], head)).await;
+
+    let s = wait_status(
+        &c,
+        "C to replace the trickling rogue with B and catch up",
+        |s| converged(s, BOROUGHS[0], head) && link(s, &b_url).is_some_and(|p| p.received > 0),
+    )
+    .await;
+    assert!(takes(&s, &b_url, BOROUGHS[0]));
+    assert!(
+        !takes(&s, &rogue.url, BOROUGHS[0]),
+        "the rogue is no longer C's source of A"
+    );
+    serves(&c, &second.courses).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_source_whose_history_diverges_from_the_signed_checkpoint_is_replaced() {
+    let tmp = tempfile::tempdir().unwrap();
+    let fleet = Fleet::new(tmp.path(), 3);
+    let (a_url, b_url) = (url_of(&fleet, 0), url_of(&fleet, 1));
+    let a = fleet.start(0, &["--new-member", "--peer", &b_url]);
+    let data = bundle(98, 20, BOROUGHS[0]);
+    let r = publish_when_ready(&a, "x", &data.clone().into_records())
+        .await
+        .expect("publish");
+    let head = (r.epoch, r.last_seq);
+    let (entries, checkpoint) = genuine(&a, BOROUGHS[0]).await;
+    // The rogue proves A's head with its genuine checkpoint and sends every genuine entry
+    // but one: C reaches the head with a set the checkpoint does not match. Asked for a
+    // snapshot, it sends the same again.
+    let mut script = vec![proving(BOROUGHS[0], head, &checkpoint)];
+    script.extend(
+        entries
+            .iter()
+            .enumerate()
+            .filter(|(i, _)| *i != 3)
+            .map(|(_, e)| it(Item::Entry(e.clone()))),
+    );
+    script.push(it(Item::Checkpoint(checkpoint)));
+    let rogue = Rogue::serve(move |_| script.clone()).await;
+    rogue.open();
+
+    let c = fleet.start(2, &["--new-member", "--peer", &rogue.url, "--peer", &b_url]);
+    wait_status(&c, "C to hold A diverged, from the rogue", |s| {
+        s.origins
+            .iter()
+            .any(|o| o.origin == BOROUGHS[0] && o.diverged && (o.epoch, o.seq) == head)
+            && takes(s, &rogue.url, BOROUGHS[0])
+    })
+    .await;
+    // B holds A and proves the same head: C is at that position, but not in that state.
+    let b = fleet.start(1, &["--peer", &a_url]);
+    wait_status(&b, "B to verify A", |s| converged(s, BOROUGHS[0], head)).await;
+
+    let s = wait_status(&c, "C to replace the rogue with B and mend A", |s| {
+        converged(s, BOROUGHS[0], head) && takes(s, &b_url, BOROUGHS[0])
+    })
+    .await;
+    assert!(
+        !takes(&s, &rogue.url, BOROUGHS[0]),
+        "the rogue is no longer C's source of A"
+    );
+    serves(&c, &data.courses).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_change_of_what_a_link_takes_waits_for_the_snapshot_in_progress_on_it() {
+    let tmp = tempfile::tempdir().unwrap();
+    let fleet = Fleet::new(tmp.path(), 3);
+    let b_url = url_of(&fleet, 1);
+    let a = fleet.start(0, &["--new-member"]);
+    let data = bundle(99, 40, BOROUGHS[0]);
+    let r = publish_when_ready(&a, "x", &data.clone().into_records())
+        .await
+        .expect("publish");
+    let head = (r.epoch, r.last_seq);
+    let (entries, checkpoint) = genuine(&a, BOROUGHS[0]).await;
+    drop(a);
+    // A refused entry, then empty heads (which apply what came before them), mark on C's
+    // status that the snapshot is being staged, before the rogue holds the rest back.
+    let mut junk = entries[0].clone();
+    junk.signature = vec![0; 64];
+    let half = entries.len() / 2;
+    let mut snapshot = vec![it(Item::SnapshotBegin(w::SnapshotBegin {
+        origin: BOROUGHS[0].into(),
+    }))];
+    snapshot.extend(entries[..half].iter().map(|e| it(Item::Entry(e.clone()))));
+    snapshot.push(it(Item::Entry(junk)));
+    snapshot.push(it(Item::Heads(w::Heads::default())));
+    snapshot.push(hold());
+    snapshot.extend(entries[half..].iter().map(|e| it(Item::Entry(e.clone()))));
+    snapshot.push(it(Item::SnapshotEnd(w::SnapshotEnd {
+        origin: BOROUGHS[0].into(),
+        epoch: head.0,
+        seq: head.1,
+        checkpoint: Some(checkpoint.clone()),
+    })));
+    // A peer that serves A only whole: it tells a node below A's head to ask for a snapshot.
+    let rogue = Rogue::serve(move |req| {
+        let mut items = vec![proving(BOROUGHS[0], head, &checkpoint)];
+        let below = !req
+            .cursors
+            .iter()
+            .any(|c| c.origin == BOROUGHS[0] && (c.epoch, c.seq) >= head);
+        if req.snapshot_origins.iter().any(|o| o == BOROUGHS[0]) {
+            items.extend(snapshot.iter().cloned());
+        } else if below {
+            items.push(it(Item::SnapshotRequired(w::SnapshotRequired {
+                origin: BOROUGHS[0].into(),
+            })));
+        }
+        items
+    })
+    .await;
+    rogue.open();
+
+    // C joins (links take every origin) until B, not up yet, answers: then its links are
+    // filtered, which changes what C asks the rogue while the snapshot is half received.
+    let c = fleet.start(2, &["--peer", &rogue.url, "--peer", &b_url]);
+    wait_status(
+        &c,
+        "C to receive half of A's snapshot, still joining",
+        |s| link(s, &rogue.url).is_some_and(|p| p.rejected >= 1) && !s.waiting_for.is_empty(),
+    )
+    .await;
+    let _b = fleet.start(1, &["--new-member"]);
+    wait_status(&c, "C's gate to open (B answered)", |s| {
+        s.waiting_for.is_empty()
+    })
+    .await;
+    rogue.resume();
+    // (The link counts what it received just after the store holds it.)
+    wait_status(&c, "C to hold A from the snapshot", |s| {
+        converged(s, BOROUGHS[0], head)
+            && link(s, &rogue.url).is_some_and(|p| p.received >= entries.len() as u64)
+    })
+    .await;
+    assert_eq!(
+        rogue.snapshot_requests(),
+        vec![BOROUGHS[0].to_string()],
+        "the snapshot in progress was finished, not dropped and asked for again"
+    );
+    serves(&c, &data.courses).await;
 }

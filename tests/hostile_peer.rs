@@ -601,3 +601,20 @@ async fn a_few_huge_junk_entries_are_refused_without_waiting_for_a_full_chunk() 
     })
     .await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_peer_that_never_answers_a_subscribe_is_a_down_link_and_is_retried() {
+    let mute = Rogue::mute().await;
+    let tmp = tempfile::tempdir().unwrap();
+    let fleet = Fleet::new(tmp.path(), 2);
+    let b = fleet.start(1, &["--peer", &mute.url, "--new-member"]);
+    // The connection is accepted and the call never answered: within the bound the link is
+    // down with a clear error, and it is tried again (not held by the silent peer for ever).
+    wait_status(&b, "the silent peer's link to be down", |s| {
+        s.peers
+            .iter()
+            .any(|p| p.url == mute.url && !p.connected && p.last_error.contains("no answer"))
+    })
+    .await;
+    wait_for("a second Subscribe", || (mute.calls() >= 2).then_some(()));
+}

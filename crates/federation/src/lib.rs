@@ -15,4 +15,4 @@ pub use join::{Answer, Join, JoinState};
 pub use outbound::{Filter, FilterError, OriginPlan, entry_filter, heads, plan};
 pub use replica::{Replica, ReplicaEvent, SharedHeads, UNKNOWN_ORIGIN};
 pub use roster::{KeyStanding, Member, Roster, RosterError, RosterKey, SharedRoster};
-pub use sources::Sources;
+pub use sources::{Held, Sources};

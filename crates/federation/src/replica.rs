@@ -216,6 +216,32 @@ impl Replica {
             .collect();
     }
 
+    /// Whether a snapshot this link asked for is being received (begun, not yet ended): a new
+    /// stream would drop what is staged.
+    pub fn snapshot_in_progress(&self) -> bool {
+        self.snapshot.is_some()
+    }
+
+    /// The origin of the snapshot being received and how many distinct records it has
+    /// staged so far (none once it grew past the size bound).
+    pub fn staging(&self) -> Option<(&str, usize)> {
+        self.snapshot
+            .as_ref()
+            .map(|st| (st.origin.as_str(), st.entries.len()))
+    }
+
+    /// The origins asked for whole on the current stream whose snapshot has not ended (a
+    /// stream that replaces this one asks for them again).
+    pub fn unfinished_snapshots(&self) -> Vec<String> {
+        self.requested.iter().cloned().collect()
+    }
+
+    /// Entries received that are not yet verified and applied (a link flushes them as soon
+    /// as its stream has nothing more ready: an entry never waits for the next item).
+    pub fn has_unapplied(&self) -> bool {
+        !self.pending.is_empty() || !self.buf.is_empty() || self.applying.is_some()
+    }
+
     /// Whether this node may take `origin` whole from a peer: roster origins, and its own only
     /// while restoring it.
     pub fn may_snapshot(&self, origin: &str) -> bool {
@@ -544,12 +570,6 @@ impl Replica {
             .map_err(|_| StoreError::Corrupt("replica apply thread panicked".into()))??;
         self.take_reports(reports, events);
         Ok(())
-    }
-
-    /// Whether received entries still wait to be verified or applied (a link flushes them as
-    /// soon as its stream has nothing more ready: an entry never waits for the next item).
-    pub fn holds_entries(&self) -> bool {
-        !self.pending.is_empty() || !self.buf.is_empty() || self.applying.is_some()
     }
 
     /// Verifies and applies everything received so far, in order; call at the end of a

@@ -11,12 +11,19 @@
 //! Each change reaches the node about once: a link subscribes to entries only of the origins
 //! it is the chosen source of ([`Sources`]: the origin itself when up, else the peer whose
 //! verified checkpoint is highest) and follows the others on signed heads; when the choice
-//! changes (a link drops, the node stays behind a peer's signed checkpoint past a grace) the
-//! links concerned subscribe again from their cursors. While the node is joining (restoring
-//! its own origin) links take everything, as a peer without origin filters always sends.
+//! changes (a link drops, a source does not keep pace with a peer's signed checkpoint or
+//! served a diverging history) the links concerned subscribe again from their cursors — a
+//! link receiving a snapshot first finishes it, within bounds — and a link that becomes the
+//! source of a diverged origin asks for it whole. While the node is joining (restoring its own
+//! origin) links take everything, as a peer without origin filters always sends.
+//!
+//! Everything a peer controls is bounded in time: its answer to a Subscribe
+//! ([`ANSWER_TIMEOUT`]), how long a snapshot it sends may hold back a change of the link's
+//! filter ([`SNAPSHOT_IDLE`], [`SNAPSHOT_DEFER_MAX`]).
 
 use prospectus_federation::{
-    Answer, Join, JoinState, Replica, ReplicaEvent, Roster, SharedHeads, SharedRoster, Sources,
+    Answer, Held, Join, JoinState, Replica, ReplicaEvent, Roster, SharedHeads, SharedRoster,
+    Sources,
 };
 use prospectus_proto::v1::{self as w, federation_client::FederationClient};
 use prospectus_store::Store;
@@ -30,7 +37,16 @@ const BACKOFF_MIN: Duration = Duration::from_millis(100);
 const BACKOFF_MAX: Duration = Duration::from_secs(10);
 /// How often sources are re-decided when nothing else prompts it (the grace's resolution).
 const RESELECT: Duration = Duration::from_secs(1);
-
+/// How long a peer has to answer a Subscribe (its response and first heads) before the link
+/// is dropped and retried with backoff: a peer that accepts the connection and never answers
+/// must not hold the link, nor the source choice that counts the link as up meanwhile.
+const ANSWER_TIMEOUT: Duration = Duration::from_secs(10);
+/// A change of what a link is asked for waits while a snapshot is being received on it (a new
+/// stream would drop what is staged, so a snapshot longer than the witness rotation would
+/// never finish): while snapshot items keep coming ([`SNAPSHOT_IDLE`]) and at most this long.
+const SNAPSHOT_DEFER_MAX: Duration = Duration::from_secs(15 * 60);
+/// A snapshot with no item for this long no longer holds back a change of the link's filter.
+const SNAPSHOT_IDLE: Duration = Duration::from_secs(30);
 /// What the status page shows about one peer link.
 #[derive(Debug, Clone, Default)]
 pub struct LinkStatus {
@@ -99,10 +115,17 @@ impl Fed {
             .filter(|m| m.origin != own)
             .map(|m| m.origin.clone())
             .collect();
-        let held: BTreeMap<String, (u64, u64)> = match self.store.origins() {
+        // A history that diverged from a verified checkpoint is behind whatever its position.
+        let held: BTreeMap<String, Held> = match self.store.origins() {
             Ok(v) => v
                 .into_iter()
-                .map(|o| (o.origin, (o.epoch, o.seq)))
+                .map(|o| {
+                    let held = Held {
+                        at: (o.epoch, o.seq),
+                        diverged: o.diverged,
+                    };
+                    (o.origin, held)
+                })
                 .collect(),
             Err(e) => {
                 tracing::error!(error = %e, "cannot read the cursors to choose sources");
@@ -111,7 +134,7 @@ impl Fed {
         };
         let changed = match self.sources.lock() {
             Ok(mut s) => s.choose(std::time::Instant::now(), &origins, |o| {
-                held.get(o).copied().unwrap_or((0, 0))
+                held.get(o).copied().unwrap_or_default()
             }),
             Err(_) => return,
         };
@@ -142,6 +165,25 @@ impl Fed {
             self.set_link(url, |s| s.entry_origins = Some(Vec::new()));
         }
         self.reselect();
+    }
+
+    /// Tells source choice how far the snapshot being received on `url` has come, when that
+    /// changed since `reported` (what was told last, updated).
+    fn staging(&self, url: &str, replica: &Replica, reported: &mut Option<(String, u64)>) {
+        let now = replica.staging().map(|(o, n)| (o, n as u64));
+        if now == reported.as_ref().map(|(o, n)| (o.as_str(), *n)) {
+            return;
+        }
+        let now = now.map(|(o, n)| (o.to_string(), n));
+        if let Ok(mut s) = self.sources.lock() {
+            if let Some((o, _)) = reported.as_ref() {
+                s.staged(url, o, 0);
+            }
+            if let Some((o, n)) = now.as_ref() {
+                s.staged(url, o, *n);
+            }
+        }
+        *reported = now;
     }
 
     /// Accounts for what a link's replica reported; origins needing a snapshot are queued.
@@ -446,18 +488,22 @@ async fn connect(fed: &Fed, url: &str) -> Result<Channel, String> {
     ep.connect().await.map_err(|e| format!("connect: {e}"))
 }
 
-fn cursors(store: &Store) -> Result<Vec<w::Cursor>, String> {
-    Ok(store
+/// The cursors to subscribe with (none for a diverged origin), and the diverged origins.
+fn cursors(store: &Store) -> Result<(Vec<w::Cursor>, Vec<String>), String> {
+    let (diverged, held): (Vec<_>, Vec<_>) = store
         .origins()
         .map_err(|e| e.to_string())?
         .into_iter()
-        .filter(|o| !o.diverged)
+        .partition(|o| o.diverged);
+    let cursors = held
+        .into_iter()
         .map(|o| w::Cursor {
             origin: o.origin,
             epoch: o.epoch,
             seq: o.seq,
         })
-        .collect())
+        .collect();
+    Ok((cursors, diverged.into_iter().map(|o| o.origin).collect()))
 }
 
 /// One connection's life: subscribe, apply, re-subscribe for snapshots when asked.
@@ -475,14 +521,35 @@ async fn run_link(fed: &Arc<Fed>, url: &str) -> Result<(), String> {
         fed.joining(),
     );
     let mut snapshots: Vec<String> = Vec::new();
+    // Diverged origins this link was asked to mend as their source, on this connection.
+    let mut mending: Vec<String> = Vec::new();
+    // The snapshot progress source choice was last told of.
+    let mut staging: Option<(String, u64)> = None;
     let mut sources_changed = fed.sources_changed.subscribe();
     tokio::task::block_in_place(|| fed.link_up(url, true));
     loop {
         sources_changed.mark_unchanged();
         let wanted = fed.wanted(url);
+        let (cursors, diverged) = cursors(&fed.store)?;
+        // Asked for whole: what the last stream called for, what it asked and did not finish,
+        // and the diverged origins this link is now the source of (a snapshot from the source
+        // mends them; once per connection, a request counts against the peer's rate).
+        let mut asks = std::mem::take(&mut snapshots);
+        asks.extend(replica.unfinished_snapshots());
+        mending.retain(|o| diverged.contains(o));
+        if let Some(f) = &wanted {
+            for o in f.entry_origins.iter().filter(|o| diverged.contains(o)) {
+                if !mending.contains(o) {
+                    mending.push(o.clone());
+                    asks.push(o.clone());
+                }
+            }
+        }
+        asks.sort();
+        asks.dedup();
         let req = w::PullRequest {
-            cursors: cursors(&fed.store)?,
-            snapshot_origins: std::mem::take(&mut snapshots),
+            cursors,
+            snapshot_origins: asks,
             filter: wanted.clone(),
         };
         if !req.snapshot_origins.is_empty() {
@@ -491,11 +558,21 @@ async fn run_link(fed: &Arc<Fed>, url: &str) -> Result<(), String> {
         // Only what this request asks for may arrive whole on the new stream.
         replica.set_recovering(fed.joining());
         replica.expect_snapshots(&req.snapshot_origins);
-        let mut stream = client
-            .subscribe(req)
+        fed.staging(url, &replica, &mut staging);
+        // The answer (response and first heads) is bounded: a silent peer is a down link.
+        let answer = async {
+            let mut stream = client
+                .subscribe(req)
+                .await
+                .map_err(|s| format!("subscribe: {}", s.message()))?
+                .into_inner();
+            let first = stream.message().await;
+            Ok::<_, String>((stream, first))
+        };
+        let (mut stream, first) = tokio::time::timeout(ANSWER_TIMEOUT, answer)
             .await
-            .map_err(|s| format!("subscribe: {}", s.message()))?
-            .into_inner();
+            .map_err(|_| format!("subscribe: no answer within {} s", ANSWER_TIMEOUT.as_secs()))??;
+        let mut first = Some(first);
         fed.set_link(url, |s| {
             s.connected = true;
             s.entry_origins = wanted.as_ref().map(|f| f.entry_origins.clone());
@@ -503,41 +580,67 @@ async fn run_link(fed: &Arc<Fed>, url: &str) -> Result<(), String> {
             s.last_connected_millis = chrono::Utc::now().timestamp_millis();
         });
         let mut resubscribe = false;
+        // A change of the link's filter held back by a snapshot in progress: since when, and
+        // when the last item came.
+        let mut deferred: Option<tokio::time::Instant> = None;
+        let mut last_item = tokio::time::Instant::now();
         loop {
-            let message = tokio::select! {
-                biased;
-                m = stream.message() => m,
-                _ = roster_changed.changed() => {
-                    // Nothing unapplied is lost: cursors move only when entries are applied,
-                    // so the next stream sends it again, verified with the new roster.
-                    tracing::info!(peer = %url, "roster replaced: subscribing again under it");
-                    return Ok(());
-                }
-                _ = sources_changed.changed() => {
-                    if fed.wanted(url) == wanted {
-                        continue;
+            let defer_until =
+                deferred.map(|since| (since + SNAPSHOT_DEFER_MAX).min(last_item + SNAPSHOT_IDLE));
+            let unapplied = replica.has_unapplied();
+            let message = match first.take() {
+                Some(m) => m,
+                None => tokio::select! {
+                    biased;
+                    m = stream.message() => m,
+                    _ = roster_changed.changed() => {
+                        // Nothing unapplied is lost: cursors move only when entries are
+                        // applied, so the next stream sends it again, verified with the new
+                        // roster.
+                        tracing::info!(peer = %url, "roster replaced: subscribing again under it");
+                        return Ok(());
                     }
-                    tracing::info!(peer = %url, "origins taken from this peer changed: subscribing again");
-                    resubscribe = true;
-                    break;
-                }
-                // Nothing more is ready on the stream: apply what it sent now. Entries are
-                // otherwise applied a full chunk at a time or before the next other item, and
-                // a live entry whose checkpoint rides on the next beat would wait for it.
-                _ = std::future::ready(()), if replica.holds_entries() => {
-                    let mut ev = Vec::new();
-                    tokio::task::block_in_place(|| replica.flush(&mut ev))
-                        .map_err(|e| e.to_string())?;
-                    fed.take_events(url, ev, &mut snapshots);
-                    if fed.joining() {
-                        fed.gate();
-                    }
-                    if !snapshots.is_empty() {
+                    _ = sources_changed.changed() => {
+                        if fed.wanted(url) == wanted {
+                            continue;
+                        }
+                        if replica.snapshot_in_progress() {
+                            if deferred.is_none() {
+                                tracing::info!(peer = %url, "origins taken from this peer changed: subscribing again once the snapshot in progress ends");
+                                deferred = Some(tokio::time::Instant::now());
+                            }
+                            continue;
+                        }
+                        tracing::info!(peer = %url, "origins taken from this peer changed: subscribing again");
+                        resubscribe = true;
                         break;
                     }
-                    continue;
-                }
+                    _ = tokio::time::sleep_until(defer_until.unwrap_or(last_item)), if defer_until.is_some() => {
+                        tracing::warn!(peer = %url, "snapshot in progress stalled or too long: subscribing again with the changed origins");
+                        resubscribe = true;
+                        break;
+                    }
+                    // Nothing more is ready on the stream: apply what it sent now. Entries
+                    // are otherwise applied a full chunk at a time or before the next other
+                    // item, and a live entry whose checkpoint rides on the next beat would
+                    // wait for it.
+                    _ = std::future::ready(()), if unapplied => {
+                        let mut ev = Vec::new();
+                        tokio::task::block_in_place(|| replica.flush(&mut ev))
+                            .map_err(|e| e.to_string())?;
+                        fed.take_events(url, ev, &mut snapshots);
+                        fed.staging(url, &replica, &mut staging);
+                        if fed.joining() {
+                            fed.gate();
+                        }
+                        if !snapshots.is_empty() && !replica.snapshot_in_progress() {
+                            break;
+                        }
+                        continue;
+                    }
+                },
             };
+            last_item = tokio::time::Instant::now();
             let item = match message {
                 Ok(Some(i)) => i,
                 Ok(None) => break,
@@ -554,10 +657,23 @@ async fn run_link(fed: &Arc<Fed>, url: &str) -> Result<(), String> {
             let events =
                 tokio::task::block_in_place(|| replica.handle(item)).map_err(|e| e.to_string())?;
             fed.take_events(url, events, &mut snapshots);
+            fed.staging(url, &replica, &mut staging);
             if joining {
                 fed.gate();
             }
+            // A new stream (for snapshots asked, or a filter change held back) waits for the
+            // snapshot in progress to end, within the same bounds.
+            if replica.snapshot_in_progress() {
+                if !snapshots.is_empty() && deferred.is_none() {
+                    deferred = Some(tokio::time::Instant::now());
+                }
+                continue;
+            }
             if !snapshots.is_empty() {
+                break;
+            }
+            if deferred.take().is_some() && fed.wanted(url) != wanted {
+                resubscribe = true;
                 break;
             }
         }
