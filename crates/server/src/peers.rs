@@ -590,9 +590,11 @@ async fn run_link(fed: &Arc<Fed>, url: &str) -> Result<(), String> {
             let unapplied = replica.has_unapplied();
             let message = match first.take() {
                 Some(m) => m,
+                // Biased: control first (a peer that always has an item ready must not keep
+                // a roster or source change from being seen), then the stream, then the idle
+                // flush (which must lose to an item that is ready).
                 None => tokio::select! {
                     biased;
-                    m = stream.message() => m,
                     _ = roster_changed.changed() => {
                         // Nothing unapplied is lost: cursors move only when entries are
                         // applied, so the next stream sends it again, verified with the new
@@ -620,6 +622,7 @@ async fn run_link(fed: &Arc<Fed>, url: &str) -> Result<(), String> {
                         resubscribe = true;
                         break;
                     }
+                    m = stream.message() => m,
                     // Nothing more is ready on the stream: apply what it sent now. Entries
                     // are otherwise applied a full chunk at a time or before the next other
                     // item, and a live entry whose checkpoint rides on the next beat would
