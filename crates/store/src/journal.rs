@@ -20,51 +20,52 @@
 //! that never committed, and is dropped. So a reopened store holds every op or none.
 
 use crate::codec::{self, BatchHead, META_JOURNAL_COMMIT};
-use crate::write::with_records;
-use crate::{Change, Store, StoreError, Update, entry_record, open_entry};
+use crate::{Change, Store, StoreError, entry_record, open_entry};
 use prost::Message;
 
 impl Store {
     /// Stages, commits and rolls forward `changes` (checked whole already) as `batch`; durable
-    /// when this returns. Called under the writer lock.
+    /// when this returns. Called under the writer lock. The records are dropped as they are
+    /// staged (a chunk at a time), so the roll-forward decodes them again from the entries:
+    /// the batch's decoded records and its sled writes are never all held at once.
     pub(crate) fn publish_journaled(
         &self,
         batch: &BatchHead,
         changes: Vec<Change>,
     ) -> Result<(), StoreError> {
-        if let Err(e) = self.stage(batch, &changes) {
+        if let Err(e) = self.stage(batch, changes) {
             // Nothing was committed: drop what was staged (else the next open or publish does).
             if self.meta.get(META_JOURNAL_COMMIT).ok().flatten().is_none() {
                 let _ = self.journal.clear();
             }
             return Err(e);
         }
-        let mut records = changes.into_iter();
-        self.roll_forward(batch, |updates, _| {
-            with_records(updates, records.by_ref().take(updates.len()))
-        })?;
+        self.roll_forward(batch)?;
         // Acknowledged only once all of it is on disk.
         self.db.flush()?;
         Ok(())
     }
 
     /// Stages 1 and 2: the signed entries into the journal, then the commit marker.
-    fn stage(&self, batch: &BatchHead, changes: &[Change]) -> Result<(), StoreError> {
+    fn stage(&self, batch: &BatchHead, changes: Vec<Change>) -> Result<(), StoreError> {
         // Left by a failed stage in this process (a crash's is dropped at open).
         if !self.journal.is_empty() {
             self.journal.clear()?;
         }
         let chunk = self.publish_chunk.max(1);
         let mut seq = batch.first_seq;
-        for part in changes.chunks(chunk) {
+        let mut rest = changes.into_iter();
+        loop {
+            let part: Vec<Change> = rest.by_ref().take(chunk).collect();
+            if part.is_empty() {
+                break;
+            }
             let mut staged = sled::Batch::default();
-            for c in part {
-                staged.insert(
-                    &codec::journal_key(batch.epoch, seq)[..],
-                    self.sign_entry(batch, seq, c),
-                );
+            for signed in self.sign_entries(batch, seq, &part) {
+                staged.insert(&codec::journal_key(batch.epoch, seq)[..], signed);
                 seq += 1;
             }
+            drop(part);
             self.journal.apply_batch(staged)?;
             #[cfg(test)]
             tests::reached(&format!(
@@ -81,13 +82,9 @@ impl Store {
         Ok(())
     }
 
-    /// Stage 3 from wherever the journal stands: one transaction per chunk, whose updates go
-    /// to `fill` (with the chunk's signed entries) and then to the observers.
-    fn roll_forward(
-        &self,
-        batch: &BatchHead,
-        mut fill: impl FnMut(&mut [Update], &[Vec<u8>]),
-    ) -> Result<(), StoreError> {
+    /// Stage 3 from wherever the journal stands: one transaction per chunk, whose updates
+    /// (each upsert's record decoded from its entry) then go to the observers.
+    fn roll_forward(&self, batch: &BatchHead) -> Result<(), StoreError> {
         let start = codec::journal_key(batch.epoch, batch.first_seq);
         let end = codec::journal_key(batch.epoch, batch.last_seq);
         for _n in 1.. {
@@ -109,7 +106,9 @@ impl Store {
                 ));
             }
             let mut updates = self.write_own(batch, &signed, true, last)?;
-            fill(&mut updates, &signed);
+            for (u, bytes) in updates.iter_mut().zip(&signed) {
+                u.new = open_entry(bytes).ok().and_then(|(_, e)| entry_record(&e));
+            }
             drop(signed);
             self.notify(&updates);
             #[cfg(test)]
@@ -136,11 +135,7 @@ impl Store {
                 left = self.journal.len(),
                 "rolling forward a committed publish batch that was interrupted"
             );
-            self.roll_forward(&batch, |updates, signed| {
-                for (u, bytes) in updates.iter_mut().zip(signed) {
-                    u.new = open_entry(bytes).ok().and_then(|(_, e)| entry_record(&e));
-                }
-            })?;
+            self.roll_forward(&batch)?;
             self.db.flush()?;
         } else if !self.journal.is_empty() {
             tracing::warn!(
@@ -167,7 +162,7 @@ pub(crate) mod tests {
     //! with the same batch committed as one transaction.
 
     use super::*;
-    use crate::{NodeKey, Observer, Receipt, Scope};
+    use crate::{NodeKey, Observer, Receipt, Scope, Update};
     use chrono::NaiveDate;
     use prospectus_model::{Accessibility, Provider, Record, RecordKind, Uuid, Venue};
     use std::cell::Cell;
@@ -527,6 +522,31 @@ pub(crate) mod tests {
             .publish(&Scope::Admin, Some("bad"), big())
             .expect("good batch");
         assert!(!r.replayed);
+    }
+
+    #[test]
+    fn entries_signed_on_several_threads_keep_op_order() {
+        // 700 ops: one transaction, signed in two or more parts on a machine with 2+ cores.
+        let dir = tempfile::tempdir().expect("dir");
+        let store = open(dir.path(), crate::PUBLISH_CHUNK);
+        let batch: Vec<Change> = (1..=700)
+            .map(|n| Change::Upsert(provider(n, &format!("P{n}"))))
+            .collect();
+        let r = store.publish(&Scope::Admin, None, batch).expect("publish");
+        for (n, seq) in (1..=700u128).zip(r.first_seq..) {
+            let bytes = store
+                .records
+                .get(codec::record_key(RecordKind::Provider, Uuid::from_u128(n)))
+                .expect("read")
+                .expect("stored");
+            let (signed, entry) = open_entry(&bytes).expect("entry");
+            assert_eq!(entry.seq, seq, "provider {n}");
+            assert!(crate::keys::verify(
+                &store.key().public(),
+                &signed.entry_bytes,
+                &signed.signature
+            ));
+        }
     }
 
     #[test]

@@ -808,11 +808,7 @@ impl Store {
             drop(guard);
             return Ok(receipt);
         }
-        let signed: Vec<Vec<u8>> = changes
-            .iter()
-            .zip(first_seq..)
-            .map(|(c, seq)| self.sign_entry(&batch, seq, c))
-            .collect();
+        let signed = self.sign_entries(&batch, first_seq, &changes);
         let mut updates = self.write_own(&batch, &signed, false, true)?;
         drop(signed);
         with_records(&mut updates, changes);
@@ -899,8 +895,42 @@ impl Store {
         Ok(())
     }
 
+    /// The `SignedEntry` bytes of `changes`, ops of `batch` from `first_seq` on, in order;
+    /// signed on the machine's cores (a signature costs more than the rest of a write).
+    pub(crate) fn sign_entries(
+        &self,
+        batch: &BatchHead,
+        first_seq: u64,
+        changes: &[Change],
+    ) -> Vec<Vec<u8>> {
+        let sign = |from: u64, part: &[Change]| -> Vec<Vec<u8>> {
+            (from..)
+                .zip(part)
+                .map(|(seq, c)| self.sign_entry(batch, seq, c))
+                .collect()
+        };
+        let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
+        let per = changes.len().div_ceil(threads).max(256);
+        if changes.len() <= per {
+            return sign(first_seq, changes);
+        }
+        std::thread::scope(|s| {
+            let parts: Vec<_> = changes
+                .chunks(per)
+                .zip((first_seq..).step_by(per))
+                .map(|(part, from)| (part, from, s.spawn(move || sign(from, part))))
+                .collect();
+            let mut out = Vec::with_capacity(changes.len());
+            for (part, from, h) in parts {
+                // A signing thread cannot panic short of a bug; its part is signed here then.
+                out.extend(h.join().unwrap_or_else(|_| sign(from, part)));
+            }
+            out
+        })
+    }
+
     /// The `SignedEntry` bytes of op `change` of `batch` at `seq`, signed with the origin key.
-    pub(crate) fn sign_entry(&self, batch: &BatchHead, seq: u64, change: &Change) -> Vec<u8> {
+    fn sign_entry(&self, batch: &BatchHead, seq: u64, change: &Change) -> Vec<u8> {
         let (kind, op) = match change {
             Change::Upsert(r) => (r.kind(), Op::Upsert),
             Change::Delete { kind, .. } => (*kind, Op::Delete),
@@ -991,6 +1021,9 @@ impl Store {
                 if staged {
                     tx.meta.remove(META_JOURNAL_COMMIT)?;
                 }
+            } else {
+                // Past the checkpoint held (the batch's own comes with its last chunk).
+                Tx::check_checkpoint(&mut state);
             }
             tx.origins
                 .insert(self.origin.as_bytes(), state.encode_to_vec())?;
