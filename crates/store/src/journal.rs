@@ -33,6 +33,8 @@ impl Store {
         batch: &BatchHead,
         changes: Vec<Change>,
     ) -> Result<(), StoreError> {
+        let started = std::time::Instant::now();
+        let ops = changes.len();
         if let Err(e) = self.stage(batch, changes) {
             // Nothing was committed: drop what was staged (else the next open or publish does).
             if self.meta.get(META_JOURNAL_COMMIT).ok().flatten().is_none() {
@@ -40,18 +42,22 @@ impl Store {
             }
             return Err(e);
         }
+        let staged = started.elapsed();
         self.roll_forward(batch)?;
         // Acknowledged only once all of it is on disk.
         self.db.flush()?;
+        tracing::info!(
+            origin = %self.origin,
+            ops,
+            staged_ms = staged.as_millis() as u64,
+            total_ms = started.elapsed().as_millis() as u64,
+            "large batch written through the journal"
+        );
         Ok(())
     }
 
     /// Stages 1 and 2: the signed entries into the journal, then the commit marker.
     fn stage(&self, batch: &BatchHead, changes: Vec<Change>) -> Result<(), StoreError> {
-        // Left by a failed stage in this process (a crash's is dropped at open).
-        if !self.journal.is_empty() {
-            self.journal.clear()?;
-        }
         let chunk = self.publish_chunk.max(1);
         let mut seq = batch.first_seq;
         let mut rest = changes.into_iter();
@@ -126,7 +132,9 @@ impl Store {
     pub(crate) fn settle_journal(&self) -> Result<(), StoreError> {
         if let Some(v) = self.meta.get(META_JOURNAL_COMMIT)? {
             let batch = BatchHead::decode(v.as_ref())
-                .map_err(|e| StoreError::Corrupt(format!("journal commit marker: {e}")))?;
+                .ok()
+                .filter(|b| b.first_seq >= 1 && b.first_seq <= b.last_seq)
+                .ok_or_else(|| StoreError::Corrupt("journal commit marker".into()))?;
             tracing::warn!(
                 origin = %self.origin,
                 epoch = batch.epoch,

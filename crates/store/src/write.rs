@@ -1013,7 +1013,7 @@ impl Store {
                         epoch: batch.epoch,
                         first_seq: batch.first_seq,
                         last_seq: batch.last_seq,
-                        applied: (batch.last_seq - batch.first_seq + 1) as u32,
+                        applied: (batch.last_seq + 1).saturating_sub(batch.first_seq) as u32,
                     };
                     tx.meta
                         .insert(batch.idem_key.as_slice(), rec.encode_to_vec())?;
