@@ -95,8 +95,8 @@ pub struct IdemRecord {
 
 /// What one publish batch was assigned, fixed before anything is written; also the commit
 /// marker of a batch written through the journal (`meta` [`META_JOURNAL_COMMIT`]): once that
-/// is durable the batch is committed, and what the journal still holds of it is rolled
-/// forward (by the publish itself, or at the next open).
+/// is durable the batch is committed, and what the origin's log does not hold yet of it is
+/// rolled forward from the journal file (by the publish itself, or at the next open).
 #[derive(Clone, PartialEq, prost::Message)]
 pub struct BatchHead {
     #[prost(uint64, tag = "1")]
@@ -113,6 +113,11 @@ pub struct BatchHead {
     pub idem_key: Vec<u8>,
     #[prost(bytes = "vec", tag = "6")]
     pub request_hash: Vec<u8>,
+    /// Length and SHA-256 of the journal file (set in the commit marker only).
+    #[prost(uint64, tag = "7")]
+    pub journal_bytes: u64,
+    #[prost(bytes = "vec", tag = "8")]
+    pub journal_sha256: Vec<u8>,
 }
 
 /// `auth` value, keyed by SHA-256 of the token.
@@ -146,14 +151,6 @@ pub const META_FEED_FLOOR: &[u8] = b"feed/floor";
 
 /// Set while a committed journaled batch is being rolled forward (a [`BatchHead`]).
 pub const META_JOURNAL_COMMIT: &[u8] = b"journal/commit";
-
-/// `journal` key of one staged entry of this node's own origin: epoch + seq.
-pub fn journal_key(epoch: u64, seq: u64) -> [u8; 16] {
-    let mut k = [0u8; 16];
-    k[..8].copy_from_slice(&epoch.to_be_bytes());
-    k[8..].copy_from_slice(&seq.to_be_bytes());
-    k
-}
 
 /// A big-endian u64 kept in `meta` (0 when absent).
 pub fn meta_u64(meta: &sled::Tree, key: &[u8]) -> Result<u64, crate::StoreError> {

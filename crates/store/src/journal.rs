@@ -1,27 +1,43 @@
 //! Large publish batches, all or nothing without one huge transaction.
 //!
 //! A sled 0.34 transaction keeps every node version it replaces allocated until it ends
-//! (≈24 kB per entry written: a 100k-record batch peaked at ≈2.4 GB), so a batch of more than
+//! (≈24 kB per entry written: a 100k-record batch peaked at ≈2.45 GB), so a batch of more than
 //! [`crate::PUBLISH_CHUNK`] ops, already checked whole (`Store::publish`), is written in three
 //! stages, all under the writer lock so that no other write interleaves:
-//! 1. **journal**: its signed entries, a chunk at a time, into the `journal` tree (no other
-//!    tree changes), then flushed;
-//! 2. **commit**: one small write of the commit marker (`meta` `journal/commit`, the batch's
-//!    [`BatchHead`]), flushed: from here the batch is committed;
+//! 1. **journal**: its signed entries, signed a chunk at a time, are appended to the journal
+//!    file ([`FILE`] in the data dir: length-prefixed `SignedEntry` bytes; no tree changes),
+//!    which is then synced with its directory;
+//! 2. **commit**: one small write of the commit marker (`meta` `journal/commit`: the batch's
+//!    [`BatchHead`] with the file's length and SHA-256), flushed: the batch is committed;
 //! 3. **roll-forward**: chunk by chunk, one transaction each, the journaled entries are
-//!    written into the real trees through the same step as every write (`Tx::put_entry`) and
-//!    leave the journal in that transaction; the last one also signs the batch's checkpoint,
-//!    keeps its idempotency receipt and drops the marker. Observers hear of each chunk after
-//!    its transaction (the batch is durable since stage 2: a crash re-applies the same
-//!    entries in the same order, to the same feed positions).
+//!    written into the trees through the same step as every write (`Tx::put_entry`); the
+//!    origin's head, moved in the same transaction, says how far it got. The last chunk also
+//!    signs the batch's checkpoint, keeps its idempotency receipt and drops the marker; then
+//!    one flush, and the file is removed. Observers hear of each chunk after its transaction
+//!    (the batch is durable since stage 2: a crash re-applies the same entries in the same
+//!    order, to the same feed positions).
 //!
 //! At open (and before any publish) [`Store::settle_journal`] finishes what a crash left: a
-//! marker means roll forward what the journal still holds; a journal without one is a batch
-//! that never committed, and is dropped. So a reopened store holds every op or none.
+//! marker means check the file against it and roll forward what the log does not hold yet; a
+//! file without a marker is a batch that never committed, and is removed. So a reopened store
+//! holds every op or none. A file is used rather than a sled tree: staging in sled would write
+//! (and remove) every entry twice more and grow sled's own memory with it.
 
-use crate::codec::{self, BatchHead, META_JOURNAL_COMMIT};
-use crate::{Change, Store, StoreError, entry_record, open_entry};
+use crate::codec::{BatchHead, META_JOURNAL_COMMIT};
+use crate::{Change, Store, StoreError, entry_record, open_entry, sync_parent};
 use prost::Message;
+use sha2::{Digest, Sha256};
+use std::io::{BufReader, BufWriter, Read, Write};
+
+/// The journal file's name in the data dir.
+pub(crate) const FILE: &str = "publish.journal";
+
+/// No staged entry is larger (a corrupt length is refused, not allocated).
+const MAX_FRAME: usize = 16 << 20;
+
+fn io(e: std::io::Error) -> StoreError {
+    StoreError::Journal(e)
+}
 
 impl Store {
     /// Stages, commits and rolls forward `changes` (checked whole already) as `batch`; durable
@@ -35,17 +51,18 @@ impl Store {
     ) -> Result<(), StoreError> {
         let started = std::time::Instant::now();
         let ops = changes.len();
-        if let Err(e) = self.stage(batch, changes) {
-            // Nothing was committed: drop what was staged (else the next open or publish does).
-            if self.meta.get(META_JOURNAL_COMMIT).ok().flatten().is_none() {
-                let _ = self.journal.clear();
+        let committed = match self.stage(batch, changes) {
+            Ok(c) => c,
+            Err(e) => {
+                // Nothing was committed unless the marker got in: else the file goes.
+                if self.meta.get(META_JOURNAL_COMMIT).ok().flatten().is_none() {
+                    let _ = std::fs::remove_file(&self.journal);
+                }
+                return Err(e);
             }
-            return Err(e);
-        }
+        };
         let staged = started.elapsed();
-        self.roll_forward(batch)?;
-        // Acknowledged only once all of it is on disk.
-        self.db.flush()?;
+        self.roll_forward(&committed)?;
         tracing::info!(
             origin = %self.origin,
             ops,
@@ -56,9 +73,14 @@ impl Store {
         Ok(())
     }
 
-    /// Stages 1 and 2: the signed entries into the journal, then the commit marker.
-    fn stage(&self, batch: &BatchHead, changes: Vec<Change>) -> Result<(), StoreError> {
+    /// Stages 1 and 2: the signed entries into the journal file, then the commit marker.
+    /// Returns the marker as written.
+    fn stage(&self, batch: &BatchHead, changes: Vec<Change>) -> Result<BatchHead, StoreError> {
         let chunk = self.publish_chunk.max(1);
+        let file = std::fs::File::create(&self.journal).map_err(io)?;
+        let mut out = BufWriter::with_capacity(1 << 20, file);
+        let mut hash = Sha256::new();
+        let mut bytes = 0u64;
         let mut seq = batch.first_seq;
         let mut rest = changes.into_iter();
         loop {
@@ -66,51 +88,79 @@ impl Store {
             if part.is_empty() {
                 break;
             }
-            let mut staged = sled::Batch::default();
-            for signed in self.sign_entries(batch, seq, &part) {
-                staged.insert(&codec::journal_key(batch.epoch, seq)[..], signed);
+            let signed = self.sign_entries(batch, seq, &part);
+            drop(part);
+            for e in &signed {
+                let len = u32::try_from(e.len())
+                    .ok()
+                    .filter(|&n| n as usize <= MAX_FRAME)
+                    .ok_or_else(|| StoreError::Corrupt(format!("entry at seq {seq} too large")))?
+                    .to_be_bytes();
+                for piece in [&len[..], e.as_slice()] {
+                    out.write_all(piece).map_err(io)?;
+                    hash.update(piece);
+                }
+                bytes += 4 + e.len() as u64;
                 seq += 1;
             }
-            drop(part);
-            self.journal.apply_batch(staged)?;
             #[cfg(test)]
-            tests::reached(&format!(
-                "journal:{}",
-                (seq - batch.first_seq).div_ceil(chunk as u64)
-            ));
+            {
+                out.flush().map_err(io)?;
+                tests::reached(&format!(
+                    "journal:{}",
+                    (seq - batch.first_seq).div_ceil(chunk as u64)
+                ));
+            }
         }
-        self.db.flush()?;
+        let file = out.into_inner().map_err(|e| io(e.into_error()))?;
+        file.sync_all().map_err(io)?;
+        sync_parent(&self.journal).map_err(io)?;
+        let marker = BatchHead {
+            journal_bytes: bytes,
+            journal_sha256: hash.finalize().to_vec(),
+            ..batch.clone()
+        };
         self.meta
-            .insert(META_JOURNAL_COMMIT, batch.encode_to_vec())?;
+            .insert(META_JOURNAL_COMMIT, marker.encode_to_vec())?;
         self.db.flush()?;
         #[cfg(test)]
         tests::reached("committed");
-        Ok(())
+        Ok(marker)
     }
 
-    /// Stage 3 from wherever the journal stands: one transaction per chunk, whose updates
-    /// (each upsert's record decoded from its entry) then go to the observers.
+    /// Stage 3 from wherever the origin's log stands: one transaction per chunk, whose updates
+    /// (each upsert's record decoded from its entry) then go to the observers; then the flush
+    /// and the file's removal.
     fn roll_forward(&self, batch: &BatchHead) -> Result<(), StoreError> {
-        let start = codec::journal_key(batch.epoch, batch.first_seq);
-        let end = codec::journal_key(batch.epoch, batch.last_seq);
+        let state = self.origin_state(&self.origin)?;
+        // The last seq of the batch already in the log (the chunks roll-forward committed).
+        let done = match state.epoch.cmp(&batch.epoch) {
+            std::cmp::Ordering::Less => batch.first_seq - 1,
+            std::cmp::Ordering::Equal if state.seq < batch.last_seq => {
+                state.seq.max(batch.first_seq - 1)
+            }
+            _ => {
+                return Err(StoreError::Corrupt(format!(
+                    "journal: the log is at ({}, {}), past the committed batch it still names",
+                    state.epoch, state.seq
+                )));
+            }
+        };
+        let file = std::fs::File::open(&self.journal).map_err(io)?;
+        let mut input = BufReader::with_capacity(1 << 20, file);
+        let mut seq = batch.first_seq;
+        while seq <= done {
+            read_frame(&mut input)?;
+            seq += 1;
+        }
+        let chunk = self.publish_chunk.max(1);
         for _n in 1.. {
-            let mut signed = Vec::with_capacity(self.publish_chunk.min(batch_len(batch)));
-            let mut last = false;
-            for item in self
-                .journal
-                .range(start..=end)
-                .take(self.publish_chunk.max(1))
-            {
-                let (k, v) = item?;
-                last = k.as_ref() == end;
-                signed.push(v.to_vec());
+            let mut signed = Vec::with_capacity(chunk.min(batch_len(batch)));
+            while signed.len() < chunk && seq <= batch.last_seq {
+                signed.push(read_frame(&mut input)?);
+                seq += 1;
             }
-            if signed.is_empty() {
-                // The last chunk drops the marker in its own transaction: never reached.
-                return Err(StoreError::Corrupt(
-                    "journal: a committed batch without its entries".into(),
-                ));
-            }
+            let last = seq > batch.last_seq;
             let mut updates = self.write_own(batch, &signed, true, last)?;
             for (u, bytes) in updates.iter_mut().zip(&signed) {
                 u.new = open_entry(bytes).ok().and_then(|(_, e)| entry_record(&e));
@@ -123,12 +173,15 @@ impl Store {
                 break;
             }
         }
+        // Acknowledged only once all of it is on disk; the marker is gone with it.
+        self.db.flush()?;
+        std::fs::remove_file(&self.journal).map_err(io)?;
         Ok(())
     }
 
     /// Finishes what an interrupted journaled publish left: rolls a committed batch forward
-    /// (observers hear of it like any write), drops an uncommitted journal. Called at open and
-    /// under the writer lock before each publish.
+    /// (observers hear of it like any write) once its file matches the marker, removes an
+    /// uncommitted journal file. Called at open and under the writer lock before each publish.
     pub(crate) fn settle_journal(&self) -> Result<(), StoreError> {
         if let Some(v) = self.meta.get(META_JOURNAL_COMMIT)? {
             let batch = BatchHead::decode(v.as_ref())
@@ -140,26 +193,58 @@ impl Store {
                 epoch = batch.epoch,
                 first_seq = batch.first_seq,
                 last_seq = batch.last_seq,
-                left = self.journal.len(),
                 "rolling forward a committed publish batch that was interrupted"
             );
+            self.check_file(&batch)?;
             self.roll_forward(&batch)?;
-            self.db.flush()?;
-        } else if !self.journal.is_empty() {
+        } else if self.journal.exists() {
             tracing::warn!(
                 origin = %self.origin,
-                entries = self.journal.len(),
-                "dropping the journal of a publish batch that never committed"
+                "removing the journal of a publish batch that never committed"
             );
-            self.journal.clear()?;
-            self.db.flush()?;
+            std::fs::remove_file(&self.journal).map_err(io)?;
+        }
+        Ok(())
+    }
+
+    /// The journal file is the one the marker committed: its length and SHA-256.
+    fn check_file(&self, batch: &BatchHead) -> Result<(), StoreError> {
+        let mut input = std::fs::File::open(&self.journal).map_err(io)?;
+        let mut hash = Sha256::new();
+        let mut buf = vec![0u8; 1 << 20];
+        let mut bytes = 0u64;
+        loop {
+            let n = input.read(&mut buf).map_err(io)?;
+            if n == 0 {
+                break;
+            }
+            hash.update(&buf[..n]);
+            bytes += n as u64;
+        }
+        if bytes != batch.journal_bytes || hash.finalize().as_slice() != batch.journal_sha256 {
+            return Err(StoreError::Corrupt(
+                "journal: the file does not match its commit marker".into(),
+            ));
         }
         Ok(())
     }
 }
 
+/// One length-prefixed entry of the journal file.
+fn read_frame(input: &mut impl Read) -> Result<Vec<u8>, StoreError> {
+    let mut len = [0u8; 4];
+    input.read_exact(&mut len).map_err(io)?;
+    let len = u32::from_be_bytes(len) as usize;
+    if len > MAX_FRAME {
+        return Err(StoreError::Corrupt("journal: an entry's length".into()));
+    }
+    let mut out = vec![0u8; len];
+    input.read_exact(&mut out).map_err(io)?;
+    Ok(out)
+}
+
 fn batch_len(batch: &BatchHead) -> usize {
-    usize::try_from(batch.last_seq.saturating_sub(batch.first_seq) + 1).unwrap_or(usize::MAX)
+    usize::try_from((batch.last_seq + 1).saturating_sub(batch.first_seq)).unwrap_or(usize::MAX)
 }
 
 #[cfg(test)]
@@ -170,6 +255,7 @@ pub(crate) mod tests {
     //! with the same batch committed as one transaction.
 
     use super::*;
+    use crate::codec;
     use crate::{NodeKey, Observer, Receipt, Scope, Update};
     use chrono::NaiveDate;
     use prospectus_model::{Accessibility, Provider, Record, RecordKind, Uuid, Venue};
@@ -275,7 +361,8 @@ pub(crate) mod tests {
         (a, b)
     }
 
-    /// Every tree's content (the store's random instance id aside), and what the journal holds.
+    /// Every tree's content (the store's random instance id aside), and whether a journal file
+    /// is left (as `journal file`).
     fn dump(store: &Store) -> Dump {
         let trees = [
             ("records", &store.records),
@@ -285,9 +372,8 @@ pub(crate) mod tests {
             ("changes", &store.changes),
             ("change_of", &store.change_of),
             ("forks", &store.forks),
-            ("journal", &store.journal),
         ];
-        trees
+        let mut out: Dump = trees
             .into_iter()
             .map(|(name, tree)| {
                 let kv = tree
@@ -298,7 +384,13 @@ pub(crate) mod tests {
                     .collect();
                 (name.to_string(), kv)
             })
-            .collect()
+            .collect();
+        let file = store
+            .journal
+            .exists()
+            .then(|| (b"present".to_vec(), Vec::new()));
+        out.insert("journal file".into(), file.into_iter().collect());
+        out
     }
 
     /// The reference: seed and big batch each committed as one transaction.
@@ -385,7 +477,7 @@ pub(crate) mod tests {
         assert_eq!(r1, r2);
         assert_eq!((r2.first_seq, r2.last_seq, r2.applied), (13, 115, 103));
         let got = dump(&store);
-        assert!(got["journal"].is_empty(), "the journal is left empty");
+        assert!(got["journal file"].is_empty(), "no journal file is left");
         assert!(
             !got["meta"]
                 .iter()
@@ -438,6 +530,22 @@ pub(crate) mod tests {
         crash_at(b.path(), "committed", None);
         let store = open(b.path(), CHUNK);
         assert_same(&dump(&store), &expected, "after a crash at the marker");
+    }
+
+    #[test]
+    fn a_committed_journal_that_does_not_match_its_marker_is_refused_at_open() {
+        let dir = tempfile::tempdir().expect("dir");
+        seeded(dir.path());
+        crash_at(dir.path(), "committed", None);
+        let path = dir.path().join(FILE);
+        let mut bytes = std::fs::read(&path).expect("journal file");
+        let last = bytes.len() - 1;
+        bytes[last] ^= 1;
+        std::fs::write(&path, &bytes).expect("write");
+        FIXED.with(|f| f.set(Some(MILLIS)));
+        let (key, _) = NodeKey::load_or_create(&dir.path().join("key")).expect("key");
+        let err = Store::open(dir.path(), ORIGIN, key).expect_err("refused");
+        assert!(matches!(err, StoreError::Corrupt(_)), "{err:?}");
     }
 
     #[test]

@@ -6,8 +6,8 @@
 //! entry per record, a live-set digest kept incrementally, and its latest signed checkpoint.
 //! Every write (a local publish batch, or a chunk of replicated entries) is one sled transaction
 //! over all trees, flushed before it is acknowledged — except a publish batch larger than
-//! [`PUBLISH_CHUNK`], which is staged in a journal and committed by one small marker
-//! transaction, then rolled forward in chunks (`journal.rs`), all or nothing across a crash.
+//! [`PUBLISH_CHUNK`], which is staged in a journal file and committed by one small marker
+//! write, then rolled forward in chunks (`journal.rs`), all or nothing across a crash.
 //!
 //! Downstream work (the search index, live subscriptions) hangs off [`Observer::updated`],
 //! called after a change is durable; it cannot block or fail the write. The store knows nothing
@@ -88,6 +88,9 @@ pub enum StoreError {
     /// A change-feed position this node never issued.
     #[error("change feed position {after} is beyond this node's feed head {head}")]
     FeedBeyond { after: u64, head: u64 },
+    /// The publish journal file could not be written or read back.
+    #[error("publish journal: {0}")]
+    Journal(std::io::Error),
     /// A worker thread (a replicated chunk's apply) could not be started.
     #[error("could not start a worker thread: {0}")]
     Thread(std::io::Error),
@@ -245,9 +248,9 @@ pub struct Store {
     changes: sled::Tree,
     change_of: sled::Tree,
     forks: sled::Tree,
-    /// A large publish batch's signed entries between validation and roll-forward
-    /// (`journal.rs`); empty whenever the writer lock is free.
-    journal: sled::Tree,
+    /// The file a large publish batch's signed entries are staged in between its checks and
+    /// its roll-forward (`journal.rs`); absent whenever the writer lock is free.
+    journal: std::path::PathBuf,
     /// See [`PUBLISH_CHUNK`] (smaller in the store's own tests).
     publish_chunk: usize,
     origin: String,
@@ -413,7 +416,7 @@ impl Store {
             changes: db.open_tree("changes")?,
             change_of: db.open_tree("change_of")?,
             forks: db.open_tree("forks")?,
-            journal: db.open_tree("journal")?,
+            journal: dir.join(journal::FILE),
             publish_chunk: PUBLISH_CHUNK,
             meta,
             db,

@@ -462,7 +462,6 @@ pub(crate) struct Tx<'a> {
     pub(crate) changes: &'a TransactionalTree,
     pub(crate) change_of: &'a TransactionalTree,
     pub(crate) forks: &'a TransactionalTree,
-    pub(crate) journal: &'a TransactionalTree,
 }
 
 /// What a stored record was before a write.
@@ -597,22 +596,18 @@ pub(crate) fn run_tx<T>(store: &Store, f: impl Fn(&Tx) -> TxResult<T>) -> Result
         &store.changes,
         &store.change_of,
         &store.forks,
-        &store.journal,
     )
-        .transaction(
-            |(records, log, origins, meta, changes, change_of, forks, journal)| {
-                f(&Tx {
-                    records,
-                    log,
-                    origins,
-                    meta,
-                    changes,
-                    change_of,
-                    forks,
-                    journal,
-                })
-            },
-        );
+        .transaction(|(records, log, origins, meta, changes, change_of, forks)| {
+            f(&Tx {
+                records,
+                log,
+                origins,
+                meta,
+                changes,
+                change_of,
+                forks,
+            })
+        });
     match r {
         Ok(v) => Ok(v),
         Err(TransactionError::Abort(Abort::Error(e))) => Err(e),
@@ -698,7 +693,7 @@ impl Store {
     /// checkpoint of the resulting live set with the batch's last op.
     ///
     /// A batch of at most [`crate::PUBLISH_CHUNK`] ops is one sled transaction. A larger one is
-    /// checked whole, staged in the journal and committed by one small marker transaction, then
+    /// checked whole, staged in a journal file and committed by one small marker write, then
     /// rolled forward chunk by chunk under the writer lock (`journal.rs`): after a crash at any
     /// point a reopened store holds every op of it or none, and this returns only once all of
     /// it is durable.
@@ -794,6 +789,7 @@ impl Store {
             unix_millis: now_millis(),
             idem_key: idem_key.unwrap_or_default(),
             request_hash: request_hash.unwrap_or_default(),
+            ..BatchHead::default()
         };
         let receipt = Receipt {
             origin: self.origin.clone(),
@@ -956,14 +952,15 @@ impl Store {
     }
 
     /// Writes a run of `batch`'s signed entries (this node's own, in seq order) in one
-    /// transaction, each through `put_entry`; `staged` entries leave the journal in the same
-    /// transaction. With `last` the transaction also signs the batch's checkpoint, keeps its
-    /// idempotency receipt and drops its commit marker. One update per entry, `new` unset.
+    /// transaction, each through `put_entry`; the origin's head moving with them is how far a
+    /// journaled batch has been rolled forward. With `last` the transaction also signs the
+    /// batch's checkpoint, keeps its idempotency receipt and (for a `journaled` batch) drops its
+    /// commit marker. One update per entry, `new` unset.
     pub(crate) fn write_own(
         &self,
         batch: &BatchHead,
         signed: &[Vec<u8>],
-        staged: bool,
+        journaled: bool,
         last: bool,
     ) -> Result<Vec<Update>, StoreError> {
         run_tx(self, |tx| {
@@ -997,10 +994,6 @@ impl Store {
                 )? {
                     updates.push(u);
                 }
-                if staged {
-                    tx.journal
-                        .remove(&codec::journal_key(entry.epoch, entry.seq)[..])?;
-                }
             }
             if last {
                 state.checkpoint = self.sign_checkpoint(&state, batch.unix_millis);
@@ -1018,7 +1011,7 @@ impl Store {
                     tx.meta
                         .insert(batch.idem_key.as_slice(), rec.encode_to_vec())?;
                 }
-                if staged {
+                if journaled {
                     tx.meta.remove(META_JOURNAL_COMMIT)?;
                 }
             } else {
