@@ -1,5 +1,7 @@
 //! `prospectus.v1.Publisher`: providers' writes. Every call is authorised, fully validated, and
-//! committed durably (one transaction, flushed) before it is acknowledged.
+//! committed durably, all or nothing (one transaction, or the store's journal for a batch over
+//! `store::PUBLISH_CHUNK` ops), before it is acknowledged. A batch's request chunks are decoded
+//! one at a time and dropped: only the decoded records are held, and the store moves them on.
 
 use crate::{auth, errors};
 use futures::StreamExt;
@@ -270,6 +272,8 @@ impl Publisher for PublisherService {
                 index += 1;
             }
         }
+        // Not held while the batch is written.
+        drop(seen);
         violations.finish().map_err(|e| errors::invalid(&e))?;
         if changes.is_empty() {
             return Err(errors::invalid_field("ops", "the batch is empty"));

@@ -93,6 +93,33 @@ pub struct IdemRecord {
     pub applied: u32,
 }
 
+/// What one publish batch was assigned, fixed before anything is written; also the commit
+/// marker of a batch written through the journal (`meta` [`META_JOURNAL_COMMIT`]): once that
+/// is durable the batch is committed, and what the origin's log does not hold yet of it is
+/// rolled forward from the journal file (by the publish itself, or at the next open).
+#[derive(Clone, PartialEq, prost::Message)]
+pub struct BatchHead {
+    #[prost(uint64, tag = "1")]
+    pub epoch: u64,
+    #[prost(uint64, tag = "2")]
+    pub first_seq: u64,
+    #[prost(uint64, tag = "3")]
+    pub last_seq: u64,
+    /// The batch's signed time: its entries carry it, and so does its checkpoint.
+    #[prost(int64, tag = "4")]
+    pub unix_millis: i64,
+    /// The `meta` key of its idempotency receipt (empty without a key).
+    #[prost(bytes = "vec", tag = "5")]
+    pub idem_key: Vec<u8>,
+    #[prost(bytes = "vec", tag = "6")]
+    pub request_hash: Vec<u8>,
+    /// Length and SHA-256 of the journal file (set in the commit marker only).
+    #[prost(uint64, tag = "7")]
+    pub journal_bytes: u64,
+    #[prost(bytes = "vec", tag = "8")]
+    pub journal_sha256: Vec<u8>,
+}
+
 /// `auth` value, keyed by SHA-256 of the token.
 #[derive(Clone, PartialEq, prost::Message)]
 pub struct TokenRecord {
@@ -121,6 +148,9 @@ pub const IDEM_PREFIX: &[u8] = b"idem/";
 pub const META_CHANGES: &[u8] = b"feed/last";
 /// Raised by tombstone purges: a feed consumer positioned before it must start again.
 pub const META_FEED_FLOOR: &[u8] = b"feed/floor";
+
+/// Set while a committed journaled batch is being rolled forward (a [`BatchHead`]).
+pub const META_JOURNAL_COMMIT: &[u8] = b"journal/commit";
 
 /// A big-endian u64 kept in `meta` (0 when absent).
 pub fn meta_u64(meta: &sled::Tree, key: &[u8]) -> Result<u64, crate::StoreError> {

@@ -5,7 +5,9 @@
 //! re-encoded. Each origin has a log ordered by `(epoch, seq)`, compacted on write to the latest
 //! entry per record, a live-set digest kept incrementally, and its latest signed checkpoint.
 //! Every write (a local publish batch, or a chunk of replicated entries) is one sled transaction
-//! over all trees, flushed before it is acknowledged.
+//! over all trees, flushed before it is acknowledged — except a publish batch larger than
+//! [`PUBLISH_CHUNK`], which is staged in a journal file and committed by one small marker
+//! write, then rolled forward in chunks (`journal.rs`), all or nothing across a crash.
 //!
 //! Downstream work (the search index, live subscriptions) hangs off [`Observer::updated`],
 //! called after a change is durable; it cannot block or fail the write. The store knows nothing
@@ -15,6 +17,7 @@ mod auth;
 mod backup;
 mod codec;
 mod digest;
+mod journal;
 mod keys;
 mod snapshot;
 mod write;
@@ -44,6 +47,11 @@ pub const SCHEMA_VERSION: u32 = 1;
 /// courses fills on its first full scan). Queries never read sled, so the cache serves only
 /// writes, replication reads and by-id HTTP lookups.
 pub const DEFAULT_CACHE_BYTES: u64 = 64 * 1024 * 1024;
+
+/// Most ops a publish batch writes in one sled transaction. A sled 0.34 transaction keeps every
+/// node version it replaces allocated until it ends (≈24 kB per entry written), so a larger
+/// batch goes through the journal (`journal.rs`), one transaction per chunk of this many.
+pub const PUBLISH_CHUNK: usize = 1024;
 
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
@@ -80,6 +88,9 @@ pub enum StoreError {
     /// A change-feed position this node never issued.
     #[error("change feed position {after} is beyond this node's feed head {head}")]
     FeedBeyond { after: u64, head: u64 },
+    /// The publish journal file could not be written or read back.
+    #[error("publish journal: {0}")]
+    Journal(std::io::Error),
     /// A worker thread (a replicated chunk's apply) could not be started.
     #[error("could not start a worker thread: {0}")]
     Thread(std::io::Error),
@@ -237,6 +248,11 @@ pub struct Store {
     changes: sled::Tree,
     change_of: sled::Tree,
     forks: sled::Tree,
+    /// The file a large publish batch's signed entries are staged in between its checks and
+    /// its roll-forward (`journal.rs`); absent whenever the writer lock is free.
+    journal: std::path::PathBuf,
+    /// See [`PUBLISH_CHUNK`] (smaller in the store's own tests).
+    publish_chunk: usize,
     origin: String,
     /// See [`Store::instance`].
     instance: String,
@@ -257,6 +273,10 @@ impl std::fmt::Debug for Store {
 }
 
 pub(crate) fn now_millis() -> i64 {
+    #[cfg(test)]
+    if let Some(fixed) = journal::tests::fixed_millis() {
+        return fixed;
+    }
     chrono::Utc::now().timestamp_millis()
 }
 
@@ -387,7 +407,7 @@ impl Store {
             }
         };
         db.flush()?;
-        Ok(Store {
+        let store = Store {
             instance,
             records: db.open_tree("records")?,
             log: db.open_tree("log")?,
@@ -396,6 +416,8 @@ impl Store {
             changes: db.open_tree("changes")?,
             change_of: db.open_tree("change_of")?,
             forks: db.open_tree("forks")?,
+            journal: dir.join(journal::FILE),
+            publish_chunk: PUBLISH_CHUNK,
             meta,
             db,
             origin: origin.to_string(),
@@ -404,7 +426,10 @@ impl Store {
             fresh,
             write: Mutex::new(()),
             observers: RwLock::new(Vec::new()),
-        })
+        };
+        // A crash in a journaled publish: roll its batch forward if it committed, else drop it.
+        store.settle_journal()?;
+        Ok(store)
     }
 
     pub fn origin(&self) -> &str {

@@ -110,7 +110,7 @@ impl Store {
             }
         }
 
-        let result = run_tx(self, |tx| {
+        let (applied, unchanged, removed, verified, updates, forks) = run_tx(self, |tx| {
             let mut state = tx.state(origin)?;
             let mut feed = tx.feed_pos()?;
             let mut updates = Vec::new();
@@ -220,9 +220,6 @@ impl Store {
             tx.meta.insert(META_CHANGES, &feed.to_be_bytes())?;
             Ok((applied, unchanged, removed, verified, updates, forks))
         })?;
-        let Ok((applied, unchanged, removed, verified, updates, forks)) = result else {
-            return Err(StoreError::Corrupt("unexpected replay".into()));
-        };
         self.db.flush()?;
         drop(guard);
         tracing::info!(%origin, applied, unchanged, removed, live, verified, "snapshot applied");

@@ -2,7 +2,9 @@
 //! (`put_entry`) so that the log, compaction, the live-set digest and the change feed are kept
 //! the same way whoever wrote the entry.
 
-use crate::codec::{self, IDEM_PREFIX, IdemRecord, META_CHANGES, OriginState};
+use crate::codec::{
+    self, BatchHead, IDEM_PREFIX, IdemRecord, META_CHANGES, META_JOURNAL_COMMIT, OriginState,
+};
 use crate::digest::{SetDigest, record_hash};
 use crate::{
     Change, Receipt, Scope, Store, StoreError, Update, entry_record, now_millis, open_entry, today,
@@ -440,7 +442,6 @@ pub enum CheckpointStatus {
 pub(crate) type TxResult<T> = Result<T, ConflictableTransactionError<Abort>>;
 
 pub(crate) enum Abort {
-    Replay(Receipt),
     Error(StoreError),
 }
 
@@ -586,10 +587,7 @@ impl Tx<'_> {
     }
 }
 
-pub(crate) fn run_tx<T>(
-    store: &Store,
-    f: impl Fn(&Tx) -> TxResult<T>,
-) -> Result<Result<T, Receipt>, StoreError> {
+pub(crate) fn run_tx<T>(store: &Store, f: impl Fn(&Tx) -> TxResult<T>) -> Result<T, StoreError> {
     let r = (
         &store.records,
         &store.log,
@@ -611,10 +609,21 @@ pub(crate) fn run_tx<T>(
             })
         });
     match r {
-        Ok(v) => Ok(Ok(v)),
-        Err(TransactionError::Abort(Abort::Replay(r))) => Ok(Err(r)),
+        Ok(v) => Ok(v),
         Err(TransactionError::Abort(Abort::Error(e))) => Err(e),
         Err(TransactionError::Storage(e)) => Err(e.into()),
+    }
+}
+
+/// Moves each upserted record into its update (one update per change, in order), so a
+/// batch's records are held once and never decoded again from their entries.
+pub(crate) fn with_records(updates: &mut [Update], changes: impl IntoIterator<Item = Change>) {
+    for (u, c) in updates.iter_mut().zip(changes) {
+        if let Change::Upsert(r) = c
+            && (r.kind(), r.id()) == (u.kind, u.id)
+        {
+            u.new = Some(r);
+        }
     }
 }
 
@@ -680,8 +689,14 @@ pub fn repeated_in_batch(index: usize, change: &Change, first: usize) -> FieldVi
 }
 
 impl Store {
-    /// Validates, authorises and commits `changes` as one durable transaction, or nothing, and
-    /// signs a checkpoint of the resulting live set in the same transaction.
+    /// Validates, authorises and commits `changes` durably, all or nothing, and signs a
+    /// checkpoint of the resulting live set with the batch's last op.
+    ///
+    /// A batch of at most [`crate::PUBLISH_CHUNK`] ops is one sled transaction. A larger one is
+    /// checked whole, staged in a journal file and committed by one small marker write, then
+    /// rolled forward chunk by chunk under the writer lock (`journal.rs`): after a crash at any
+    /// point a reopened store holds every op of it or none, and this returns only once all of
+    /// it is durable.
     ///
     /// Every field problem in the batch is reported at once (paths `ops[i].<kind>.<field>`).
     /// With an idempotency key, a retry of a committed batch returns the first receipt; the
@@ -721,180 +736,78 @@ impl Store {
                 }
             }
         }
+        drop(seen);
         violations.finish().map_err(StoreError::Invalid)?;
-        // Payloads are encoded in the transaction, one at a time, never all held at once.
+        // Payloads are encoded one at a time, never all held at once.
         let request_hash = idempotency_key.map(|_| batch_hash(&changes));
 
         let guard = self.lock()?;
-        let epoch = self.epoch();
+        // A committed batch whose roll-forward failed in this process is finished first.
+        self.settle_journal()?;
         let idem_key = idempotency_key.map(|k| [IDEM_PREFIX, k.as_bytes()].concat());
-        let result = run_tx(self, |tx| {
-            if let Some(k) = &idem_key
-                && let Some(v) = tx.meta.get(k)?
-            {
-                let prev = match IdemRecord::decode(v.as_ref()) {
-                    Ok(p) => p,
-                    Err(e) => return corrupt(format!("idempotency record: {e}")),
-                };
-                if Some(&prev.request_hash) != request_hash.as_ref() {
-                    return abort(StoreError::IdempotencyConflict(
-                        idempotency_key.unwrap_or_default().to_string(),
-                    ));
-                }
-                return Err(ConflictableTransactionError::Abort(Abort::Replay(
-                    Receipt {
-                        origin: self.origin.clone(),
-                        epoch: prev.epoch,
-                        first_seq: prev.first_seq,
-                        last_seq: prev.last_seq,
-                        applied: prev.applied,
-                        replayed: true,
-                    },
-                )));
+        if let Some(k) = &idem_key
+            && let Some(v) = self.meta.get(k)?
+        {
+            let prev = IdemRecord::decode(v.as_ref())
+                .map_err(|e| StoreError::Corrupt(format!("idempotency record: {e}")))?;
+            if Some(&prev.request_hash) != request_hash.as_ref() {
+                return Err(StoreError::IdempotencyConflict(
+                    idempotency_key.unwrap_or_default().to_string(),
+                ));
             }
-
-            let mut state = tx.state(&self.origin)?;
-            if state.epoch < epoch {
-                state.epoch = epoch;
-                state.seq = 0;
-            }
-            // Our own seq only ever comes from our own signed entries; still, never wrap.
-            let Some(first_seq) = state.seq.checked_add(1) else {
-                return corrupt(format!("origin {} is at the last seq", self.origin));
-            };
-            let millis = now_millis();
-            let mut feed = tx.feed_pos()?;
-            let mut updates = Vec::with_capacity(changes.len());
-            let mut missing = Vec::new();
-
-            for (i, change) in changes.iter().enumerate() {
-                let (kind, id) = (change.kind(), change.id());
-                let rkey = codec::record_key(kind, id);
-                let old = tx.old(&rkey)?;
-                if let Some(o) = &old
-                    && o.origin != self.origin
-                {
-                    return abort(StoreError::Forbidden {
-                        field: format!("ops[{i}].{kind}.id"),
-                        reason: format!("{kind} {id} belongs to borough {}", o.origin),
-                    });
-                }
-                let old_record = old.as_ref().and_then(|o| o.record.as_ref());
-                if let (Scope::Provider(p), Some(r)) = (scope, old_record)
-                    && r.provider_id() != *p
-                {
-                    return abort(StoreError::Forbidden {
-                        field: format!("ops[{i}].{kind}.id"),
-                        reason: format!("{kind} {id} belongs to provider {}", r.provider_id()),
-                    });
-                }
-                let op = match change {
-                    Change::Delete { .. } => {
-                        if !old.as_ref().is_some_and(|o| o.live) {
-                            return abort(StoreError::NotFound {
-                                field: format!("ops[{i}].delete.id"),
-                                kind,
-                                id,
-                            });
-                        }
-                        Op::Delete
-                    }
-                    Change::Upsert(r) => {
-                        for (field, rk, rid) in references(r) {
-                            let live = match tx.records.get(codec::record_key(rk, rid))? {
-                                None => false,
-                                Some(v) => open_entry(&v)
-                                    .map(|(_, e)| e.op != Op::Delete as i32)
-                                    .unwrap_or(false),
-                            };
-                            if !live {
-                                missing.push(FieldViolation {
-                                    field: format!("ops[{i}].{kind}.{field}"),
-                                    description: format!(
-                                        "no {rk} with id {rid} (publish it first or in the same batch)"
-                                    ),
-                                });
-                            }
-                        }
-                        Op::Upsert
-                    }
-                };
-                let Some(seq) = state.seq.checked_add(1) else {
-                    return corrupt(format!("origin {} is at the last seq", self.origin));
-                };
-                let entry = Entry {
-                    origin: self.origin.clone(),
-                    epoch: state.epoch,
-                    seq,
-                    kind: prospectus_proto::WireEnum::to_i32(kind),
-                    id: id.as_bytes().to_vec(),
-                    op: op as i32,
-                    payload: payload(change),
-                    unix_millis: millis,
-                    schema: crate::SCHEMA_VERSION,
-                };
-                let entry_bytes = entry.encode_to_vec();
-                let signed = SignedEntry {
-                    signature: self.key.sign(&entry_bytes),
-                    entry_bytes,
-                    key_id: self.key.key_id().to_string(),
-                };
-                let signed_bytes = signed.encode_to_vec();
-                if let Some(u) = tx.put_entry(
-                    &mut state,
-                    &mut feed,
-                    &entry,
-                    &signed.entry_bytes,
-                    &signed_bytes,
-                    kind as u8,
-                    id,
-                    old,
-                )? {
-                    updates.push(u);
-                }
-            }
-            if !missing.is_empty() {
-                return abort(StoreError::Invalid(ValidationErrors(missing)));
-            }
-            state.checkpoint = self.sign_checkpoint(&state, millis);
-            state.checkpoint_verified = true;
-            state.diverged = false;
-            state.last_heard_millis = millis;
-            tx.origins
-                .insert(self.origin.as_bytes(), state.encode_to_vec())?;
-            tx.meta.insert(META_CHANGES, &feed.to_be_bytes())?;
-            let receipt = Receipt {
+            return Ok(Receipt {
                 origin: self.origin.clone(),
-                epoch: state.epoch,
-                first_seq,
-                last_seq: state.seq,
-                applied: changes.len() as u32,
-                replayed: false,
-            };
-            if let Some(k) = &idem_key {
-                let rec = IdemRecord {
-                    request_hash: request_hash.clone().unwrap_or_default(),
-                    epoch: receipt.epoch,
-                    first_seq,
-                    last_seq: receipt.last_seq,
-                    applied: receipt.applied,
-                };
-                tx.meta.insert(k.as_slice(), rec.encode_to_vec())?;
-            }
-            Ok((receipt, updates))
-        })?;
-        let (receipt, mut updates) = match result {
-            Ok(v) => v,
-            Err(replayed) => return Ok(replayed),
-        };
-        // Every change made exactly one update, in order: its record moves in.
-        for (u, c) in updates.iter_mut().zip(changes) {
-            if let Change::Upsert(r) = c
-                && (r.kind(), r.id()) == (u.kind, u.id)
-            {
-                u.new = Some(r);
-            }
+                epoch: prev.epoch,
+                first_seq: prev.first_seq,
+                last_seq: prev.last_seq,
+                applied: prev.applied,
+                replayed: true,
+            });
         }
+        let mut state = self.origin_state(&self.origin)?;
+        let epoch = self.epoch();
+        if state.epoch < epoch {
+            state.epoch = epoch;
+            state.seq = 0;
+        }
+        // Our own seq only ever comes from our own signed entries; still, never wrap.
+        let last = u64::try_from(changes.len())
+            .ok()
+            .and_then(|n| state.seq.checked_add(n));
+        let (Some(first_seq), Some(last_seq)) = (state.seq.checked_add(1), last) else {
+            return Err(StoreError::Corrupt(format!(
+                "origin {} is at the last seq",
+                self.origin
+            )));
+        };
+        // Under the writer lock nothing changes between these checks and the writes.
+        self.check_batch(scope, &changes)?;
+        let batch = BatchHead {
+            epoch: state.epoch,
+            first_seq,
+            last_seq,
+            unix_millis: now_millis(),
+            idem_key: idem_key.unwrap_or_default(),
+            request_hash: request_hash.unwrap_or_default(),
+            ..BatchHead::default()
+        };
+        let receipt = Receipt {
+            origin: self.origin.clone(),
+            epoch: batch.epoch,
+            first_seq,
+            last_seq,
+            applied: changes.len() as u32,
+            replayed: false,
+        };
+        if changes.len() > self.publish_chunk {
+            self.publish_journaled(&batch, changes)?;
+            drop(guard);
+            return Ok(receipt);
+        }
+        let signed = self.sign_entries(&batch, first_seq, &changes);
+        let mut updates = self.write_own(&batch, &signed, false, true)?;
+        drop(signed);
+        with_records(&mut updates, changes);
         // Durable before anyone hears of it: the caller acknowledges only after this returns.
         self.db.flush()?;
         // Observers hear of writes in commit order: notified before the next writer can
@@ -902,6 +815,214 @@ impl Store {
         self.notify(&updates);
         drop(guard);
         Ok(receipt)
+    }
+
+    /// The checks of a batch against what the store holds, in op order, as one transaction
+    /// over the whole batch would make them: no op may touch another borough's record or (for
+    /// a provider token) another provider's, a delete needs a live record, and a reference
+    /// must name a live record (held, or written by an earlier op of the batch). Reads only;
+    /// called under the writer lock, so nothing changes before the batch is written.
+    fn check_batch(&self, scope: &Scope, changes: &[Change]) -> Result<(), StoreError> {
+        // Liveness of the records the batch has written so far.
+        let mut written: std::collections::HashMap<[u8; 17], bool> =
+            std::collections::HashMap::with_capacity(changes.len());
+        let mut missing = Vec::new();
+        for (i, change) in changes.iter().enumerate() {
+            let (kind, id) = (change.kind(), change.id());
+            let rkey = codec::record_key(kind, id);
+            let held = match self.records.get(rkey)? {
+                Some(v) => Some(open_entry(&v)?.1),
+                None => None,
+            };
+            if let Some(e) = &held
+                && e.origin != self.origin
+            {
+                return Err(StoreError::Forbidden {
+                    field: format!("ops[{i}].{kind}.id"),
+                    reason: format!("{kind} {id} belongs to borough {}", e.origin),
+                });
+            }
+            if let (Scope::Provider(p), Some(r)) = (scope, held.as_ref().and_then(entry_record))
+                && r.provider_id() != *p
+            {
+                return Err(StoreError::Forbidden {
+                    field: format!("ops[{i}].{kind}.id"),
+                    reason: format!("{kind} {id} belongs to provider {}", r.provider_id()),
+                });
+            }
+            match change {
+                Change::Delete { .. } => {
+                    if held.is_none_or(|e| e.op == Op::Delete as i32) {
+                        return Err(StoreError::NotFound {
+                            field: format!("ops[{i}].delete.id"),
+                            kind,
+                            id,
+                        });
+                    }
+                }
+                Change::Upsert(r) => {
+                    for (field, rk, rid) in references(r) {
+                        let key = codec::record_key(rk, rid);
+                        let live = match written.get(&key) {
+                            Some(&live) => live,
+                            None => match self.records.get(key)? {
+                                None => false,
+                                Some(v) => open_entry(&v)
+                                    .map(|(_, e)| e.op != Op::Delete as i32)
+                                    .unwrap_or(false),
+                            },
+                        };
+                        if !live {
+                            missing.push(FieldViolation {
+                                field: format!("ops[{i}].{kind}.{field}"),
+                                description: format!(
+                                    "no {rk} with id {rid} (publish it first or in the same batch)"
+                                ),
+                            });
+                        }
+                    }
+                }
+            }
+            written.insert(rkey, matches!(change, Change::Upsert(_)));
+        }
+        if !missing.is_empty() {
+            return Err(StoreError::Invalid(ValidationErrors(missing)));
+        }
+        Ok(())
+    }
+
+    /// The `SignedEntry` bytes of `changes`, ops of `batch` from `first_seq` on, in order;
+    /// signed on the machine's cores (a signature costs more than the rest of a write).
+    pub(crate) fn sign_entries(
+        &self,
+        batch: &BatchHead,
+        first_seq: u64,
+        changes: &[Change],
+    ) -> Vec<Vec<u8>> {
+        let sign = |from: u64, part: &[Change]| -> Vec<Vec<u8>> {
+            (from..)
+                .zip(part)
+                .map(|(seq, c)| self.sign_entry(batch, seq, c))
+                .collect()
+        };
+        let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
+        let per = changes.len().div_ceil(threads).max(256);
+        if changes.len() <= per {
+            return sign(first_seq, changes);
+        }
+        std::thread::scope(|s| {
+            let parts: Vec<_> = changes
+                .chunks(per)
+                .zip((first_seq..).step_by(per))
+                .map(|(part, from)| (part, from, s.spawn(move || sign(from, part))))
+                .collect();
+            let mut out = Vec::with_capacity(changes.len());
+            for (part, from, h) in parts {
+                // A signing thread cannot panic short of a bug; its part is signed here then.
+                out.extend(h.join().unwrap_or_else(|_| sign(from, part)));
+            }
+            out
+        })
+    }
+
+    /// The `SignedEntry` bytes of op `change` of `batch` at `seq`, signed with the origin key.
+    fn sign_entry(&self, batch: &BatchHead, seq: u64, change: &Change) -> Vec<u8> {
+        let (kind, op) = match change {
+            Change::Upsert(r) => (r.kind(), Op::Upsert),
+            Change::Delete { kind, .. } => (*kind, Op::Delete),
+        };
+        let entry_bytes = Entry {
+            origin: self.origin.clone(),
+            epoch: batch.epoch,
+            seq,
+            kind: prospectus_proto::WireEnum::to_i32(kind),
+            id: change.id().as_bytes().to_vec(),
+            op: op as i32,
+            payload: payload(change),
+            unix_millis: batch.unix_millis,
+            schema: crate::SCHEMA_VERSION,
+        }
+        .encode_to_vec();
+        SignedEntry {
+            signature: self.key.sign(&entry_bytes),
+            entry_bytes,
+            key_id: self.key.key_id().to_string(),
+        }
+        .encode_to_vec()
+    }
+
+    /// Writes a run of `batch`'s signed entries (this node's own, in seq order) in one
+    /// transaction, each through `put_entry`; the origin's head moving with them is how far a
+    /// journaled batch has been rolled forward. With `last` the transaction also signs the
+    /// batch's checkpoint, keeps its idempotency receipt and (for a `journaled` batch) drops its
+    /// commit marker. One update per entry, `new` unset.
+    pub(crate) fn write_own(
+        &self,
+        batch: &BatchHead,
+        signed: &[Vec<u8>],
+        journaled: bool,
+        last: bool,
+    ) -> Result<Vec<Update>, StoreError> {
+        run_tx(self, |tx| {
+            let mut state = tx.state(&self.origin)?;
+            if state.epoch < batch.epoch {
+                state.epoch = batch.epoch;
+                state.seq = 0;
+            }
+            let mut feed = tx.feed_pos()?;
+            let mut updates = Vec::with_capacity(signed.len());
+            for bytes in signed {
+                let (signed, entry) = match open_entry(bytes) {
+                    Ok(x) => x,
+                    Err(e) => return abort(e),
+                };
+                let (Ok(kind_byte), Ok(id)) =
+                    (u8::try_from(entry.kind), Uuid::from_slice(&entry.id))
+                else {
+                    return corrupt(format!("journaled entry at seq {}", entry.seq));
+                };
+                let old = tx.old(&codec::raw_record_key(kind_byte, id))?;
+                if let Some(u) = tx.put_entry(
+                    &mut state,
+                    &mut feed,
+                    &entry,
+                    &signed.entry_bytes,
+                    bytes,
+                    kind_byte,
+                    id,
+                    old,
+                )? {
+                    updates.push(u);
+                }
+            }
+            if last {
+                state.checkpoint = self.sign_checkpoint(&state, batch.unix_millis);
+                state.checkpoint_verified = true;
+                state.diverged = false;
+                state.last_heard_millis = batch.unix_millis;
+                if !batch.idem_key.is_empty() {
+                    let rec = IdemRecord {
+                        request_hash: batch.request_hash.clone(),
+                        epoch: batch.epoch,
+                        first_seq: batch.first_seq,
+                        last_seq: batch.last_seq,
+                        applied: (batch.last_seq + 1).saturating_sub(batch.first_seq) as u32,
+                    };
+                    tx.meta
+                        .insert(batch.idem_key.as_slice(), rec.encode_to_vec())?;
+                }
+                if journaled {
+                    tx.meta.remove(META_JOURNAL_COMMIT)?;
+                }
+            } else {
+                // Past the checkpoint held (the batch's own comes with its last chunk).
+                Tx::check_checkpoint(&mut state);
+            }
+            tx.origins
+                .insert(self.origin.as_bytes(), state.encode_to_vec())?;
+            tx.meta.insert(META_CHANGES, &feed.to_be_bytes())?;
+            Ok(updates)
+        })
     }
 
     /// Signs a checkpoint of `state`, chained to the previous one `state` still holds.
@@ -967,7 +1088,7 @@ impl Store {
         let entries = fresh;
         let guard = self.lock()?;
         let own = self.origin.clone();
-        let result = run_tx(self, |tx| {
+        let (mut report, updates) = run_tx(self, |tx| {
             let mut report = ApplyReport::default();
             let mut states: BTreeMap<String, OriginState> = BTreeMap::new();
             let mut feed = tx.feed_pos()?;
@@ -1066,10 +1187,6 @@ impl Store {
             tx.meta.insert(META_CHANGES, &feed.to_be_bytes())?;
             Ok((report, updates))
         })?;
-        let (mut report, updates) = match result {
-            Ok(v) => v,
-            Err(_) => return Err(StoreError::Corrupt("unexpected replay".into())),
-        };
         report.unchanged += already;
         if report.applied > 0 || !report.forks.is_empty() {
             self.db.flush()?;
