@@ -127,6 +127,45 @@ impl<'de> Deserialize<'de> for Start {
     }
 }
 
+/// Two ASCII digits at `i` as a number.
+fn digits2(b: &[u8], i: usize) -> Option<u32> {
+    let (h, l) = (*b.get(i)?, *b.get(i + 1)?);
+    (h.is_ascii_digit() && l.is_ascii_digit())
+        .then(|| u32::from(h - b'0') * 10 + u32::from(l - b'0'))
+}
+
+/// A date as chrono's `%Y-%m-%d` reads it; the common shape (`2026-09-14`) without its
+/// format-string interpreter, which was a tenth of decoding a course (every replicated apply and
+/// every start-up scan decodes several dates per course).
+pub fn parse_date(s: &str) -> Option<NaiveDate> {
+    let b = s.as_bytes();
+    if b.len() == 10 && b[4] == b'-' && b[7] == b'-' {
+        let ymd = digits2(b, 0)
+            .zip(digits2(b, 2))
+            .map(|(c, y)| (c * 100 + y) as i32)
+            .zip(digits2(b, 5))
+            .zip(digits2(b, 8));
+        if let Some(d) = ymd.and_then(|((y, m), d)| NaiveDate::from_ymd_opt(y, m, d)) {
+            return Some(d);
+        }
+    }
+    NaiveDate::parse_from_str(s, "%Y-%m-%d").ok()
+}
+
+/// A time as chrono's `%H:%M` (or `%H:%M:%S`) reads it; `09:30` without the interpreter.
+pub fn parse_time(s: &str) -> Option<NaiveTime> {
+    let b = s.as_bytes();
+    if b.len() == 5 && b[2] == b':' {
+        let hm = digits2(b, 0).zip(digits2(b, 3));
+        if let Some(t) = hm.and_then(|(h, m)| NaiveTime::from_hms_opt(h, m, 0)) {
+            return Some(t);
+        }
+    }
+    NaiveTime::parse_from_str(s, "%H:%M")
+        .or_else(|_| NaiveTime::parse_from_str(s, "%H:%M:%S"))
+        .ok()
+}
+
 impl std::str::FromStr for Start {
     type Err = String;
     fn from_str(s: &str) -> Result<Self, String> {
@@ -134,14 +173,12 @@ impl std::str::FromStr for Start {
         if s.eq_ignore_ascii_case("rolling") || s.eq_ignore_ascii_case("flexible") {
             return Ok(Start::Rolling);
         }
-        NaiveDate::parse_from_str(s, "%Y-%m-%d")
-            .map(Start::On)
-            .map_err(|_| {
-                format!(
-                    "expected a date YYYY-MM-DD or \"rolling\", got {}",
-                    crate::validate::shown(s)
-                )
-            })
+        parse_date(s).map(Start::On).ok_or_else(|| {
+            format!(
+                "expected a date YYYY-MM-DD or \"rolling\", got {}",
+                crate::validate::shown(s)
+            )
+        })
     }
 }
 

@@ -15,7 +15,10 @@ mod rules;
 mod validate;
 mod venue;
 
-pub use course::{Attendance, Category, Course, DeliveryMode, Level, Run, Start, Support, Weekday};
+pub use course::{
+    Attendance, Category, Course, DeliveryMode, Level, Run, Start, Support, Weekday, parse_date,
+    parse_time,
+};
 pub use evaluate::{
     Answer, AppliedConcession, Evaluation, PossibleConcession, Unmet, UnmetReason, evaluate,
 };

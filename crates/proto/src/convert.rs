@@ -58,21 +58,55 @@ pub fn decode_record(kind: m::RecordKind, payload: &[u8]) -> Result<m::Record, V
     })
 }
 
-/// Accumulates violations while decoding; `at` builds nested paths.
+/// Where a field sits in the message ("runs[2].start_time"), as a chain of borrowed parts:
+/// the text is only written when a violation is reported, so decoding a valid record — every
+/// replicated apply, every start-up scan — formats no paths.
+#[derive(Clone, Copy)]
+enum Path<'a> {
+    Root(&'static str),
+    Field(&'a Path<'a>, &'static str),
+    Index(&'a Path<'a>, usize),
+}
+
+impl<'a> Path<'a> {
+    fn at(&'a self, name: &'static str) -> Path<'a> {
+        Path::Field(self, name)
+    }
+    fn nth(&'a self, i: usize) -> Path<'a> {
+        Path::Index(self, i)
+    }
+}
+
+impl std::fmt::Display for Path<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Path::Root(s) => f.write_str(s),
+            Path::Field(p, s) => write!(f, "{p}.{s}"),
+            Path::Index(p, i) => write!(f, "{p}[{i}]"),
+        }
+    }
+}
+
+/// A root field's path.
+fn root(name: &'static str) -> Path<'static> {
+    Path::Root(name)
+}
+
+/// Accumulates violations while decoding.
 #[derive(Default)]
 struct Errs {
     out: Vec<FieldViolation>,
 }
 
 impl Errs {
-    fn fail(&mut self, field: String, description: impl Into<String>) {
+    fn fail(&mut self, field: Path<'_>, description: impl Into<String>) {
         self.out.push(FieldViolation {
-            field,
+            field: field.to_string(),
             description: description.into(),
         });
     }
 
-    fn uuid(&mut self, field: String, s: &str) -> Uuid {
+    fn uuid(&mut self, field: Path<'_>, s: &str) -> Uuid {
         match Uuid::parse_str(s.trim()) {
             Ok(u) => u,
             Err(_) => {
@@ -85,10 +119,10 @@ impl Errs {
         }
     }
 
-    fn date(&mut self, field: String, s: &str) -> NaiveDate {
-        match NaiveDate::parse_from_str(s.trim(), "%Y-%m-%d") {
-            Ok(d) => d,
-            Err(_) => {
+    fn date(&mut self, field: Path<'_>, s: &str) -> NaiveDate {
+        match prospectus_model::parse_date(s.trim()) {
+            Some(d) => d,
+            None => {
                 self.fail(
                     field,
                     format!("{} is not a date YYYY-MM-DD", prospectus_model::shown(s)),
@@ -98,13 +132,10 @@ impl Errs {
         }
     }
 
-    fn time(&mut self, field: String, s: &str) -> NaiveTime {
-        let t = s.trim();
-        match NaiveTime::parse_from_str(t, "%H:%M")
-            .or_else(|_| NaiveTime::parse_from_str(t, "%H:%M:%S"))
-        {
-            Ok(v) => v,
-            Err(_) => {
+    fn time(&mut self, field: Path<'_>, s: &str) -> NaiveTime {
+        match prospectus_model::parse_time(s.trim()) {
+            Some(v) => v,
+            None => {
                 self.fail(
                     field,
                     format!("{} is not a time HH:MM", prospectus_model::shown(s)),
@@ -114,7 +145,7 @@ impl Errs {
         }
     }
 
-    fn small<T: TryFrom<u32>>(&mut self, field: String, v: u32, max: u32) -> Option<T> {
+    fn small<T: TryFrom<u32>>(&mut self, field: Path<'_>, v: u32, max: u32) -> Option<T> {
         if v > max {
             self.fail(field, format!("must be at most {max}"));
             return None;
@@ -122,7 +153,7 @@ impl Errs {
         T::try_from(v).ok()
     }
 
-    fn enum_req<E: WireEnum>(&mut self, field: String, v: i32) -> Option<E> {
+    fn enum_req<E: WireEnum>(&mut self, field: Path<'_>, v: i32) -> Option<E> {
         match E::from_i32(v) {
             Some(e) => Some(e),
             None if v == 0 => {
@@ -137,17 +168,17 @@ impl Errs {
     }
 
     /// An enum where 0 (unspecified) means "not given".
-    fn enum_opt<E: WireEnum>(&mut self, field: String, v: i32) -> Option<E> {
+    fn enum_opt<E: WireEnum>(&mut self, field: Path<'_>, v: i32) -> Option<E> {
         if v == 0 {
             return None;
         }
         self.enum_req(field, v)
     }
 
-    fn enums<E: WireEnum>(&mut self, field: &str, vs: &[i32]) -> Vec<E> {
+    fn enums<E: WireEnum>(&mut self, field: Path<'_>, vs: &[i32]) -> Vec<E> {
         vs.iter()
             .enumerate()
-            .filter_map(|(i, v)| self.enum_req(format!("{field}[{i}]"), *v))
+            .filter_map(|(i, v)| self.enum_req(field.nth(i), *v))
             .collect()
     }
 
@@ -285,7 +316,7 @@ impl FromWire for m::Provider {
     fn from_wire(p: &w::Provider) -> Result<Self, ValidationErrors> {
         let mut e = Errs::default();
         let v = m::Provider {
-            id: e.uuid("id".into(), &p.id),
+            id: e.uuid(root("id"), &p.id),
             name: p.name.clone(),
             ukprn: p.ukprn.clone(),
             charity_number: p.charity_number.clone(),
@@ -293,7 +324,7 @@ impl FromWire for m::Provider {
             email: p.email.clone(),
             phone: p.phone.clone(),
             website: p.website.clone(),
-            last_verified: e.date("last_verified".into(), &p.last_verified),
+            last_verified: e.date(root("last_verified"), &p.last_verified),
         };
         e.finish(v)
     }
@@ -332,8 +363,8 @@ impl FromWire for m::Venue {
         let mut e = Errs::default();
         let a = v.accessibility.unwrap_or_default();
         let out = m::Venue {
-            id: e.uuid("id".into(), &v.id),
-            provider_id: e.uuid("provider_id".into(), &v.provider_id),
+            id: e.uuid(root("id"), &v.id),
+            provider_id: e.uuid(root("provider_id"), &v.provider_id),
             name: v.name.clone(),
             address: v.address.as_ref().map(|a| m::Address {
                 lines: a.lines.clone(),
@@ -411,23 +442,23 @@ impl ToWire for m::Condition {
     }
 }
 
-fn condition(e: &mut Errs, p: &str, c: &w::Condition) -> Option<m::Condition> {
+fn condition(e: &mut Errs, p: Path<'_>, c: &w::Condition) -> Option<m::Condition> {
     use w::condition::Rule;
     Some(match c.rule.as_ref() {
         None => {
-            e.fail(p.to_string(), "condition has no rule");
+            e.fail(p, "condition has no rule");
             return None;
         }
         Some(Rule::Age(a)) => m::Condition::Age {
-            min: a.min.and_then(|v| e.small(format!("{p}.age.min"), v, 120)),
-            max: a.max.and_then(|v| e.small(format!("{p}.age.max"), v, 120)),
+            min: a.min.and_then(|v| e.small(p.at("age").at("min"), v, 120)),
+            max: a.max.and_then(|v| e.small(p.at("age").at("max"), v, 120)),
         },
         Some(Rule::ResidentInBorough(b)) => m::Condition::ResidentInBorough {
             boroughs: b.boroughs.clone(),
         },
         Some(Rule::ResidentInLondon(_)) => m::Condition::ResidentInLondon,
         Some(Rule::ResidencyStatus(r)) => m::Condition::ResidencyStatus {
-            any_of: e.enums(&format!("{p}.residency_status.any_of"), &r.any_of),
+            any_of: e.enums(p.at("residency_status").at("any_of"), &r.any_of),
         },
         Some(Rule::Unemployed(_)) => m::Condition::Unemployed,
         Some(Rule::MeansTestedBenefits(_)) => m::Condition::MeansTestedBenefits,
@@ -435,7 +466,7 @@ fn condition(e: &mut Errs, p: &str, c: &w::Condition) -> Option<m::Condition> {
             max_annual_gross_pence: l.max_annual_gross_pence,
         },
         Some(Rule::NoQualificationAtOrAbove(q)) => m::Condition::NoQualificationAtOrAbove {
-            level: e.enum_req(format!("{p}.no_qualification_at_or_above.level"), q.level)?,
+            level: e.enum_req(p.at("no_qualification_at_or_above").at("level"), q.level)?,
         },
         Some(Rule::ReferredBySocialPrescriber(_)) => m::Condition::ReferredBySocialPrescriber,
         Some(Rule::FirstLanguageNotEnglish(_)) => m::Condition::FirstLanguageNotEnglish,
@@ -447,7 +478,7 @@ fn condition(e: &mut Errs, p: &str, c: &w::Condition) -> Option<m::Condition> {
         Some(Rule::InWorkBenefits(_)) => m::Condition::InWorkBenefits,
         Some(Rule::UkResident3Years(_)) => m::Condition::UkResident3Years,
         Some(Rule::FundingAge(a)) => m::Condition::FundingAge {
-            band: e.enum_req(format!("{p}.funding_age.band"), a.band)?,
+            band: e.enum_req(p.at("funding_age").at("band"), a.band)?,
         },
         Some(Rule::FundingLowWage(l)) => m::Condition::FundingLowWage {
             max_annual_gross_pence: l.max_annual_gross_pence,
@@ -577,33 +608,34 @@ impl FromWire for m::Course {
             .iter()
             .enumerate()
             .map(|(i, r)| {
-                let p = format!("runs[{i}]");
+                let runs = root("runs");
+                let p = runs.nth(i);
                 let start = match r.start.parse::<m::Start>() {
                     Ok(s) => s,
                     Err(msg) => {
-                        e.fail(format!("{p}.start"), msg);
+                        e.fail(p.at("start"), msg);
                         m::Start::Rolling
                     }
                 };
                 m::Run {
-                    id: e.uuid(format!("{p}.id"), &r.id),
-                    venue_id: e.uuid(format!("{p}.venue_id"), &r.venue_id),
+                    id: e.uuid(p.at("id"), &r.id),
+                    venue_id: e.uuid(p.at("venue_id"), &r.venue_id),
                     start,
-                    days: e.enums(&format!("{p}.days"), &r.days),
-                    start_time: e.time(format!("{p}.start_time"), &r.start_time),
-                    end_time: e.time(format!("{p}.end_time"), &r.end_time),
-                    weeks: r.weeks.and_then(|v| e.small(format!("{p}.weeks"), v, 104)),
+                    days: e.enums(p.at("days"), &r.days),
+                    start_time: e.time(p.at("start_time"), &r.start_time),
+                    end_time: e.time(p.at("end_time"), &r.end_time),
+                    weeks: r.weeks.and_then(|v| e.small(p.at("weeks"), v, 104)),
                     places_left: r.places_left,
                     waiting_weeks: r
                         .waiting_weeks
-                        .and_then(|v| e.small(format!("{p}.waiting_weeks"), v, 104)),
+                        .and_then(|v| e.small(p.at("waiting_weeks"), v, 104)),
                 }
             })
             .collect();
         let fees = match &c.fees {
             None => {
                 e.fail(
-                    "fees".into(),
+                    root("fees"),
                     "must be set (use full_fee_pence 0 for a free course)",
                 );
                 m::Fees {
@@ -618,20 +650,22 @@ impl FromWire for m::Course {
                     .iter()
                     .enumerate()
                     .map(|(i, k)| {
-                        let p = format!("fees.concessions[{i}]");
+                        let fees = root("fees");
+                        let list = fees.at("concessions");
+                        let p = list.nth(i);
                         m::Concession {
                             name: k.name.clone(),
-                            template: e.enum_opt(format!("{p}.template"), k.template),
+                            template: e.enum_opt(p.at("template"), k.template),
                             conditions: k
                                 .conditions
                                 .iter()
                                 .enumerate()
                                 .filter_map(|(j, x)| {
-                                    condition(&mut e, &format!("{p}.conditions[{j}]"), x)
+                                    condition(&mut e, p.at("conditions").nth(j), x)
                                 })
                                 .collect(),
                             fee_pence: k.fee_pence,
-                            documents: e.enums(&format!("{p}.documents"), &k.documents),
+                            documents: e.enums(p.at("documents"), &k.documents),
                         }
                     })
                     .collect(),
@@ -642,12 +676,13 @@ impl FromWire for m::Course {
             .iter()
             .enumerate()
             .filter_map(|(i, r)| {
-                let p = format!("eligibility[{i}]");
-                let documents = e.enums(&format!("{p}.documents"), &r.documents);
+                let list = root("eligibility");
+                let p = list.nth(i);
+                let documents = e.enums(p.at("documents"), &r.documents);
                 let cond = match &r.condition {
-                    Some(x) => condition(&mut e, &format!("{p}.condition"), x)?,
+                    Some(x) => condition(&mut e, p.at("condition"), x)?,
                     None => {
-                        e.fail(format!("{p}.condition"), "must be set");
+                        e.fail(p.at("condition"), "must be set");
                         return None;
                     }
                 };
@@ -657,26 +692,26 @@ impl FromWire for m::Course {
                 })
             })
             .collect();
-        let level = e.enum_req("level".into(), c.level);
-        let delivery = e.enum_req("delivery".into(), c.delivery);
+        let level = e.enum_req(root("level"), c.level);
+        let delivery = e.enum_req(root("delivery"), c.delivery);
         let out = m::Course {
-            id: e.uuid("id".into(), &c.id),
-            provider_id: e.uuid("provider_id".into(), &c.provider_id),
+            id: e.uuid(root("id"), &c.id),
+            provider_id: e.uuid(root("provider_id"), &c.provider_id),
             title: c.title.clone(),
             description: c.description.clone(),
-            categories: e.enums("categories", &c.categories),
+            categories: e.enums(root("categories"), &c.categories),
             level: level.unwrap_or(m::Level::NonAccredited),
             delivery: delivery.unwrap_or(m::DeliveryMode::Classroom),
             mental_health_focus: c.mental_health_focus,
-            support: e.enums("support", &c.support),
+            support: e.enums(root("support"), &c.support),
             language: c.language.clone(),
             runs,
             fees,
             eligibility,
             url: c.url.clone(),
             contact_email: c.contact_email.clone(),
-            last_verified: e.date("last_verified".into(), &c.last_verified),
-            funding_rules: e.enum_opt("funding_rules".into(), c.funding_rules),
+            last_verified: e.date(root("last_verified"), &c.last_verified),
+            funding_rules: e.enum_opt(root("funding_rules"), c.funding_rules),
         };
         e.finish(out)
     }
@@ -687,20 +722,20 @@ impl FromWire for m::LearnerProfile {
     fn from_wire(p: &w::LearnerProfile) -> Result<Self, ValidationErrors> {
         let mut e = Errs::default();
         let out = m::LearnerProfile {
-            age: p.age.and_then(|v| e.small("age".into(), v, 120)),
+            age: p.age.and_then(|v| e.small(root("age"), v, 120)),
             borough: p.borough.clone(),
-            residency: e.enum_opt("residency".into(), p.residency),
-            employment: e.enum_opt("employment".into(), p.employment),
+            residency: e.enum_opt(root("residency"), p.residency),
+            employment: e.enum_opt(root("employment"), p.employment),
             annual_gross_earnings_pence: p.annual_gross_earnings_pence,
             means_tested_benefits: p.means_tested_benefits,
             highest_qualification: e
-                .enum_opt("highest_qualification".into(), p.highest_qualification),
+                .enum_opt(root("highest_qualification"), p.highest_qualification),
             referred_by_social_prescriber: p.referred_by_social_prescriber,
             first_language_english: p.first_language_english,
             date_of_birth: p
                 .date_of_birth
                 .as_deref()
-                .map(|d| e.date("date_of_birth".into(), d)),
+                .map(|d| e.date(root("date_of_birth"), d)),
             gcse_english_grade4: p.gcse_english_grade4,
             gcse_maths_grade4: p.gcse_maths_grade4,
             claiming_jobseeker_benefits: p.claiming_jobseeker_benefits,
@@ -810,6 +845,85 @@ mod tests {
         for (h, m) in [(0, 0), (9, 5), (23, 59)] {
             let t = NaiveTime::from_hms_opt(h, m, 30).expect("time");
             assert_eq!(time(t), t.format("%H:%M").to_string());
+        }
+    }
+
+    #[test]
+    fn reading_dates_and_times_agrees_with_chrono() {
+        for s in [
+            "2026-09-14",
+            "0001-01-01",
+            "9999-12-31",
+            "2024-02-29",
+            "2023-02-29",
+            "2026-13-01",
+            "2026-00-10",
+            "2026-1-5",
+            "+2026-01-05",
+            "-0005-03-01",
+            "2026-09-1x",
+            "20260914",
+            "",
+            "2026-09-14 ",
+            "１２３４-01-01",
+        ] {
+            assert_eq!(
+                prospectus_model::parse_date(s),
+                NaiveDate::parse_from_str(s, "%Y-%m-%d").ok(),
+                "{s:?}"
+            );
+        }
+        for s in [
+            "09:30", "00:00", "23:59", "24:00", "12:60", "9:30", "09:30:15", "09:3x", "", "0930",
+        ] {
+            let chrono = NaiveTime::parse_from_str(s, "%H:%M")
+                .or_else(|_| NaiveTime::parse_from_str(s, "%H:%M:%S"))
+                .ok();
+            assert_eq!(prospectus_model::parse_time(s), chrono, "{s:?}");
+        }
+    }
+
+    #[test]
+    fn a_bad_nested_field_is_named_by_its_whole_path() {
+        let wire = w::Course {
+            fees: Some(w::Fees {
+                full_fee_pence: 100,
+                concessions: vec![w::Concession {
+                    conditions: vec![
+                        w::Condition::default(),
+                        w::Condition {
+                            rule: Some(w::condition::Rule::Age(w::condition::Age {
+                                min: Some(500),
+                                max: None,
+                            })),
+                        },
+                    ],
+                    documents: vec![999],
+                    ..Default::default()
+                }],
+            }),
+            runs: vec![
+                w::Run::default(),
+                w::Run {
+                    start_time: "25:00".into(),
+                    ..Default::default()
+                },
+            ],
+            ..Default::default()
+        };
+        let fields: Vec<String> = match m::Course::from_wire(&wire) {
+            Err(e) => e.0.into_iter().map(|v| v.field).collect(),
+            Ok(_) => panic!("an invalid course decoded"),
+        };
+        for want in [
+            "fees.concessions[0].conditions[0]",
+            "fees.concessions[0].conditions[1].age.min",
+            "fees.concessions[0].documents[0]",
+            "runs[1].start_time",
+            "runs[0].id",
+            "level",
+        ] {
+            assert!(fields.iter().any(|f| f == want), "{want} not in {fields:?}");
         }
     }
 }

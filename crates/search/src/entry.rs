@@ -88,11 +88,22 @@ pub struct Entry {
     pub(crate) concessions: Vec<(u64, u32)>,
 }
 
+/// A hash of `v`'s `Debug` text, streamed into the hasher as it is written (no string is built:
+/// every course resolved at start or on apply hashes its rules).
 pub(crate) fn hash_of(v: &impl std::fmt::Debug) -> u64 {
-    use std::hash::{Hash, Hasher};
-    let mut h = std::collections::hash_map::DefaultHasher::new();
-    format!("{v:?}").hash(&mut h);
-    h.finish()
+    use std::fmt::Write;
+    use std::hash::Hasher;
+    struct Sink(std::collections::hash_map::DefaultHasher);
+    impl Write for Sink {
+        fn write_str(&mut self, s: &str) -> std::fmt::Result {
+            self.0.write(s.as_bytes());
+            Ok(())
+        }
+    }
+    let mut sink = Sink(std::collections::hash_map::DefaultHasher::new());
+    // Writing to a hasher cannot fail; a `Debug` impl that errs still leaves a usable hash.
+    let _ = write!(sink, "{v:?}");
+    sink.0.finish()
 }
 
 pub(crate) fn category_bit(c: Category) -> u32 {
