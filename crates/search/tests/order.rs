@@ -139,3 +139,52 @@ fn an_older_update_arriving_late_never_replaces_a_newer_one() {
     assert!(index.wait_for(ORIGIN, 1, seq + 2, WAIT));
     assert_eq!(served_title(&index), "newer");
 }
+
+/// A rebuild into an empty index queues no deletes (its ids can have no doc yet); a course
+/// changed after such a rebuild must still replace its doc, not add a second one.
+#[test]
+fn a_course_changed_after_a_rebuild_is_served_once_at_its_new_version() {
+    let tmp = tempfile::tempdir().expect("tmp");
+    let store = Arc::new(Store::open(tmp.path(), ORIGIN, NodeKey::generate()).expect("store"));
+    let b = prospectus_dataset::generate(7, 20, Some(ORIGIN)).expect("generate");
+    let setup: Vec<Change> = b
+        .clone()
+        .into_records()
+        .into_iter()
+        .map(Change::Upsert)
+        .collect();
+    store
+        .publish(&Scope::Admin, None, &setup[..])
+        .expect("setup");
+    let index = Index::open(&store).expect("index");
+    let all = |index: &Index| {
+        index
+            .search(&Query {
+                limit: 100,
+                ..Default::default()
+            })
+            .expect("search")
+    };
+    assert_eq!(all(&index).total, 20);
+    for round in 0..3 {
+        let mut c = b.courses[round].clone();
+        c.title = format!("changed in round {round}");
+        let r = store
+            .publish(
+                &Scope::Admin,
+                None,
+                &[Change::Upsert(Record::Course(c.clone()))],
+            )
+            .expect("publish");
+        assert!(index.wait_for(ORIGIN, 1, r.last_seq, WAIT));
+        let page = all(&index);
+        let of_c: Vec<_> = page
+            .hits
+            .iter()
+            .filter(|h| h.entry.course.id == c.id)
+            .map(|h| h.entry.course.title.clone())
+            .collect();
+        assert_eq!(page.total, 20, "round {round}: {} hits", page.total);
+        assert_eq!(of_c, vec![c.title.clone()], "round {round}");
+    }
+}
