@@ -28,6 +28,15 @@ impl Observer for Preempted {
     }
 }
 
+/// Publishes `records` as one batch; the batch's last seq.
+fn publish_all(store: &Store, records: Vec<Record>) -> u64 {
+    let setup: Vec<Change> = records.into_iter().map(Change::Upsert).collect();
+    store
+        .publish(&Scope::Admin, None, &setup[..])
+        .expect("setup")
+        .last_seq
+}
+
 fn served_title(index: &Index) -> String {
     let page = index
         .search(&Query {
@@ -50,16 +59,7 @@ fn two_concurrent_updates_of_one_course_never_leave_the_older_one_served() {
     let index = Index::open(&store).expect("index");
     let b = prospectus_dataset::generate(5, 1, Some(ORIGIN)).expect("generate");
     let course = b.courses[0].clone();
-    let setup: Vec<Change> = b
-        .clone()
-        .into_records()
-        .into_iter()
-        .map(Change::Upsert)
-        .collect();
-    let base = store
-        .publish(&Scope::Admin, None, &setup[..])
-        .expect("setup")
-        .last_seq;
+    let base = publish_all(&store, b.clone().into_records());
     preempted.base.store(base, Ordering::SeqCst);
 
     let mut wrong = Vec::new();
@@ -147,15 +147,7 @@ fn a_course_changed_after_a_rebuild_is_served_once_at_its_new_version() {
     let tmp = tempfile::tempdir().expect("tmp");
     let store = Arc::new(Store::open(tmp.path(), ORIGIN, NodeKey::generate()).expect("store"));
     let b = prospectus_dataset::generate(7, 20, Some(ORIGIN)).expect("generate");
-    let setup: Vec<Change> = b
-        .clone()
-        .into_records()
-        .into_iter()
-        .map(Change::Upsert)
-        .collect();
-    store
-        .publish(&Scope::Admin, None, &setup[..])
-        .expect("setup");
+    publish_all(&store, b.clone().into_records());
     let index = Index::open(&store).expect("index");
     let all = |index: &Index| {
         index
