@@ -156,6 +156,13 @@ impl NodeProc {
     pub fn peak_mb(&self) -> u64 {
         proc_status_kb(self.0.id(), "VmHWM:").unwrap_or(0) / 1024
     }
+
+    /// Starts `VmHWM` again from the resident memory now (Linux's `clear_refs` 5), so
+    /// [`NodeProc::peak_mb`] measures one step of a run.
+    pub fn reset_peak(&self) -> Result<()> {
+        std::fs::write(format!("/proc/{}/clear_refs", self.0.id()), "5")?;
+        Ok(())
+    }
 }
 
 impl Drop for NodeProc {

@@ -41,7 +41,6 @@ use prospectus_server::client::{self, AdminClient};
 use std::process::ExitCode;
 
 pub fn main() -> ExitCode {
-    prospectus_server::memory::limit_arenas();
     let cli = Cli::parse();
     init_logging(&cli);
     let rt = match tokio::runtime::Builder::new_multi_thread()

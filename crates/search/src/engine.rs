@@ -6,6 +6,7 @@ use crate::SearchError;
 use crate::catalog::{Catalog, Change};
 use crate::entry::{CELL_DEG, Entry, Hot, ONLINE_CELL, RunFacts, category_bit, start_key};
 use crate::query::{Checked, Cursor, Sort};
+use crate::retire::Retired;
 use prospectus_model::{
     Category, Context, Course, Evaluation, Provider, Record, RecordKind, Start, Uuid, Venue,
     evaluate,
@@ -35,9 +36,8 @@ const FUZZY_BOOST: f32 = 0.5;
 
 #[derive(Clone, Copy)]
 struct Fields {
-    id: Field,
     /// The course id's two halves as fast fields: how a reopened index maps its docs to
-    /// courses (the `id` term field cannot be read back per doc).
+    /// courses. No id term field: a replaced doc is deleted by its slot (`retire`).
     id_hi: Field,
     id_lo: Field,
     title: Field,
@@ -73,7 +73,6 @@ fn schema() -> (Schema, Fields) {
             .set_index_option(IndexRecordOption::Basic),
     );
     let fields = Fields {
-        id: b.add_text_field("id", STRING),
         id_hi: b.add_u64_field(ID_HI, NumericOptions::default().set_fast()),
         id_lo: b.add_u64_field(ID_LO, NumericOptions::default().set_fast()),
         title: b.add_text_field("title", stemmed.clone()),
@@ -120,6 +119,10 @@ struct Live {
     /// Seq in the origin's log and signed timestamp of the course's entry.
     version: (u64, i64),
     slot: u64,
+    /// The doc at `slot` was indexed from `course`. False only for a reopened index's doc
+    /// of a course the feed shows changed since the index's stamp (the course is the store's,
+    /// the doc may be older) until the feed's re-apply indexes it again.
+    doc_matches: bool,
 }
 
 /// The providers and venues a course is resolved against, shareable by threads.
@@ -131,8 +134,12 @@ pub(crate) struct References<'a> {
 
 impl References<'_> {
     pub(crate) fn resolve(&self, c: Course, origin: &str, version: (u64, i64)) -> Entry {
+        self.resolve_shared(Arc::new(c), origin, version)
+    }
+
+    fn resolve_shared(&self, c: Arc<Course>, origin: &str, version: (u64, i64)) -> Entry {
         let provider = self.providers.get(&c.provider_id).cloned();
-        Entry::build(Arc::new(c), origin, version, provider, |v| {
+        Entry::build(c, origin, version, provider, |v| {
             self.venues.get(&v).cloned()
         })
     }
@@ -148,6 +155,8 @@ pub(crate) struct State {
     by_venue: HashMap<Uuid, BTreeSet<Uuid>>,
     next_slot: u64,
     pending: Vec<Arc<Entry>>,
+    /// Entries of courses put again unchanged, each for the slot its doc already has.
+    swaps: Vec<(u64, Arc<Entry>)>,
     to_clear: Vec<u64>,
     dirty: bool,
     /// Catalog changes for the next commit, in apply order.
@@ -157,11 +166,10 @@ pub(crate) struct State {
     versions: HashMap<(RecordKind, Uuid), (u64, u64)>,
     /// What every commit of an index on disk records (its payload); `None` in RAM.
     pub(crate) stamp: Option<Stamp>,
-    /// The index held docs when it was opened (a reopened index): any id may have a doc, so
-    /// every put deletes the id's term first. False for a new, empty index, where only ids in
-    /// `courses` can have one — so a rebuild queues no deletes (tantivy keeps each delete as a
-    /// query in its queue: a 100k rebuild's held ≈100 MB of resident memory after its commit).
-    held_docs_at_open: bool,
+    /// Docs a reopened index holds for courses it did not adopt (tombstoned or undecodable in
+    /// the store; the feed since the stamp re-applies or forgets each): course → slot, retired
+    /// when the course is put or removed. Every other doc's slot is its course's in `courses`.
+    strays: HashMap<Uuid, u64>,
 }
 
 /// The store position an index on disk reflects, written as each commit's payload: the store
@@ -179,7 +187,7 @@ pub(crate) struct Stamp {
 
 /// Bumped whenever what the index holds or how it is derived changes: an index of another
 /// version is rebuilt, never read.
-pub(crate) const FORMAT: u32 = 1;
+pub(crate) const FORMAT: u32 = 2;
 const STAMP_MAGIC: &str = "prospectus-index";
 
 impl Stamp {
@@ -306,7 +314,6 @@ impl Engine {
             .tokenizers()
             .get("en_stem")
             .ok_or_else(|| SearchError::Engine("tokenizer en_stem missing".into()))?;
-        let held_docs_at_open = reader.searcher().num_docs() > 0;
         let engine = Engine {
             fields,
             reader,
@@ -324,12 +331,13 @@ impl Engine {
             by_venue: HashMap::new(),
             next_slot: 0,
             pending: Vec::new(),
+            swaps: Vec::new(),
             to_clear: Vec::new(),
             dirty: false,
             changes: Vec::new(),
             versions: HashMap::new(),
             stamp,
-            held_docs_at_open,
+            strays: HashMap::new(),
         };
         Ok((engine, state))
     }
@@ -411,7 +419,7 @@ impl State {
                 self.put_course(engine, c, &u.origin, (u.seq, u.unix_millis))
             }
             (RecordKind::Course, _) => {
-                self.remove_course(engine, u.id);
+                self.remove_course(u.id);
                 Ok(())
             }
             (RecordKind::Provider, new) => {
@@ -471,7 +479,7 @@ impl State {
     ) -> Result<(), SearchError> {
         match kind {
             RecordKind::Course => {
-                self.remove_course(engine, id);
+                self.remove_course(id);
                 Ok(())
             }
             RecordKind::Provider => {
@@ -514,6 +522,7 @@ impl State {
                 origin: entry.origin.clone(),
                 version,
                 slot,
+                doc_matches: true,
             },
         );
         self.changes
@@ -522,13 +531,16 @@ impl State {
     }
 
     /// Puts adopted entries into the slot table (sized for `next_slot`, the reopened index's
-    /// one past its highest slot); new docs get slots from there.
+    /// one past its highest slot); new docs get slots from there. `strays` are the docs the
+    /// index holds for courses not adopted (course → slot), retired as those are re-applied.
     pub(crate) fn install_adopted(
         &mut self,
         engine: &Engine,
         next_slot: u64,
         adopted: Vec<(u64, Arc<Entry>)>,
+        strays: HashMap<Uuid, u64>,
     ) {
+        self.strays = strays;
         let n = usize::try_from(next_slot).unwrap_or(0);
         let mut entries: Vec<Option<Arc<Entry>>> = vec![None; n];
         let mut hot = vec![Hot::EMPTY; n];
@@ -544,6 +556,16 @@ impl State {
         }
         self.next_slot = next_slot;
         engine.live.store(self.courses.len(), Ordering::Relaxed);
+    }
+
+    /// Marks the adopted docs of `ids` (courses changed since a reopened index's stamp) as
+    /// possibly older than their course, so re-applying the course indexes it again.
+    pub(crate) fn distrust_docs<'a>(&mut self, ids: impl IntoIterator<Item = &'a Uuid>) {
+        for id in ids {
+            if let Some(l) = self.courses.get_mut(id) {
+                l.doc_matches = false;
+            }
+        }
     }
 
     fn link(&mut self, c: &Course) {
@@ -588,18 +610,36 @@ impl State {
         origin: &str,
         version: (u64, i64),
     ) -> Result<(), SearchError> {
+        // The same course again (a borough republishing its whole offer, most of it as it
+        // was): its doc already holds everything the new version would, so only the entry
+        // changes — no doc, no delete, no second copy of the record. (A provider or venue
+        // that changed re-indexed its courses when it changed: `reindex_dependants`.)
+        if let Some(live) = self.courses.get_mut(&c.id)
+            && live.doc_matches
+            && live.origin == origin
+            && *live.course == c
+        {
+            live.version = version;
+            let (course, slot) = (live.course.clone(), live.slot);
+            let entry = Arc::new(self.references().resolve_shared(course, origin, version));
+            self.changes.push(Change::Course(c.id, Some(entry.clone())));
+            self.swaps.push((slot, entry));
+            self.dirty = true;
+            return Ok(());
+        }
         self.link(&c);
         self.index_course(engine, Arc::new(c), origin, version)
     }
 
-    fn remove_course(&mut self, engine: &Engine, id: Uuid) {
+    fn remove_course(&mut self, id: Uuid) {
         self.unlink(id);
         if let Some(old) = self.courses.remove(&id) {
             self.to_clear.push(old.slot);
             self.changes.push(Change::Course(id, None));
         }
-        self.writer
-            .delete_term(Term::from_field_text(engine.fields.id, &id.to_string()));
+        if let Some(slot) = self.strays.remove(&id) {
+            self.to_clear.push(slot);
+        }
         self.dirty = true;
     }
 
@@ -612,17 +652,15 @@ impl State {
     ) -> Result<(), SearchError> {
         let f = engine.fields;
         let id = course.id;
-        let provider = self.providers.get(&course.provider_id).cloned();
-        let entry = Entry::build(course.clone(), origin, version, provider, |v| {
-            self.venues.get(&v).cloned()
-        });
+        let entry = self
+            .references()
+            .resolve_shared(course.clone(), origin, version);
         let slot = self.next_slot;
         self.next_slot += 1;
 
         let c = &entry.course;
         let extra = entry.extra_text();
         let mut doc = tantivy::TantivyDocument::default();
-        doc.add_text(f.id, id.to_string());
         let (hi, lo) = id.as_u64_pair();
         doc.add_u64(f.id_hi, hi);
         doc.add_u64(f.id_lo, lo);
@@ -658,11 +696,10 @@ impl State {
             doc.add_text(f.cell, cell);
         }
 
-        if self.held_docs_at_open || self.courses.contains_key(&id) {
-            self.writer
-                .delete_term(Term::from_field_text(f.id, &id.to_string()));
-        }
         self.writer.add_document(doc)?;
+        if let Some(stray) = self.strays.remove(&id) {
+            self.to_clear.push(stray);
+        }
         if let Some(old) = self.courses.insert(
             id,
             Live {
@@ -670,6 +707,7 @@ impl State {
                 origin: origin.to_string(),
                 version,
                 slot,
+                doc_matches: true,
             },
         ) {
             self.to_clear.push(old.slot);
@@ -696,6 +734,10 @@ impl State {
                 slots.entries.push(Some(e));
             }
         }
+        // The replaced versions' docs, named by slot in one delete (see `retire`).
+        if let Some(r) = Retired::new(SLOT, &self.to_clear) {
+            self.writer.delete_query(Box::new(r))?;
+        }
         match &self.stamp {
             Some(stamp) => {
                 let mut prepared = self.writer.prepare_commit()?;
@@ -707,7 +749,19 @@ impl State {
             }
         }
         engine.reader.reload()?;
-        if let Ok(mut slots) = engine.slots.write() {
+        if let Ok(mut guard) = engine.slots.write() {
+            let slots = &mut *guard;
+            // Swaps before clears: a course put unchanged and then changed in one batch has its
+            // old slot cleared.
+            for (s, e) in self.swaps.drain(..) {
+                if let (Some(h), Some(x)) = (
+                    slots.hot.get_mut(s as usize),
+                    slots.entries.get_mut(s as usize),
+                ) {
+                    *h = e.hot();
+                    *x = Some(e);
+                }
+            }
             for s in self.to_clear.drain(..) {
                 if let Some(x) = slots.entries.get_mut(s as usize) {
                     *x = None;
@@ -1572,5 +1626,79 @@ mod tests {
             state.commit(&engine).expect("commit");
             assert_eq!(docs(&engine), 3, "round {round}");
         }
+    }
+
+    /// A course put again unchanged (a whole offer republished) keeps its doc: tantivy gets
+    /// no new doc and no delete, and the served entry is the new version. A changed course
+    /// in the same batch still gets a doc of its own.
+    #[test]
+    fn a_course_put_again_unchanged_keeps_its_doc_and_serves_the_new_version() {
+        let (engine, mut state) = Engine::new().expect("engine");
+        let b = prospectus_dataset::generate(3, 3, Some("E09000028")).expect("generate");
+        let courses = b.courses.clone();
+        for r in b.into_records() {
+            match r {
+                Record::Course(c) => state
+                    .put_course(&engine, c, "E09000028", (1, 0))
+                    .expect("put"),
+                other => state.put_reference(other),
+            }
+        }
+        state.commit(&engine).expect("commit");
+        // Every doc ever added, deleted or not.
+        let added = |engine: &Engine| -> u32 {
+            let s = engine.reader.searcher();
+            s.segment_readers().iter().map(|r| r.max_doc()).sum()
+        };
+        let served = |engine: &Engine, id: Uuid| -> Vec<(u64, String)> {
+            let slots = engine.slots.read().expect("slots");
+            slots
+                .entries
+                .iter()
+                .flatten()
+                .filter(|e| e.course.id == id)
+                .map(|e| (e.seq, e.course.title.clone()))
+                .collect()
+        };
+        assert_eq!(added(&engine), 3);
+        for c in &courses {
+            state
+                .put_course(&engine, c.clone(), "E09000028", (2, 5))
+                .expect("put unchanged");
+        }
+        let mut changed = courses[1].clone();
+        changed.title = "changed".into();
+        state
+            .put_course(&engine, changed, "E09000028", (3, 6))
+            .expect("put changed");
+        state.commit(&engine).expect("commit");
+        assert_eq!(
+            added(&engine),
+            4,
+            "one new doc, for the changed course only"
+        );
+        assert_eq!(engine.reader.searcher().num_docs(), 3);
+        assert_eq!(
+            served(&engine, courses[0].id),
+            vec![(2, courses[0].title.clone())]
+        );
+        assert_eq!(
+            served(&engine, courses[1].id),
+            vec![(3, "changed".to_string())]
+        );
+        // Unchanged after a change in one batch: still one entry, the newest.
+        let mut again = courses[2].clone();
+        again.title = "changed too".into();
+        for (v, c) in [(4, again.clone()), (5, again)] {
+            state
+                .put_course(&engine, c, "E09000028", (v, 7))
+                .expect("put");
+        }
+        state.commit(&engine).expect("commit");
+        assert_eq!(
+            served(&engine, courses[2].id),
+            vec![(5, "changed too".to_string())]
+        );
+        assert_eq!(engine.reader.searcher().num_docs(), 3);
     }
 }

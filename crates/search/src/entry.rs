@@ -44,6 +44,9 @@ pub(crate) struct Hot {
     pub eligibility_hash: u64,
 }
 
+// ARCHITECTURE.md gives a slot's size (this row and an entry pointer).
+const _: () = assert!(std::mem::size_of::<Hot>() == 56);
+
 impl Hot {
     /// An empty slot's placeholder (its entry is `None`, so nothing reads it).
     pub(crate) const EMPTY: Hot = Hot {

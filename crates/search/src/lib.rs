@@ -29,6 +29,7 @@ mod engine;
 mod entry;
 mod open;
 mod query;
+mod retire;
 
 pub use catalog::Catalog;
 pub use engine::{Facets, Hit, Page, Selection};

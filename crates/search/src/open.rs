@@ -243,7 +243,14 @@ pub(crate) fn reopen(
             "the index holds course {id}, which the store does not hold live"
         )));
     }
-    state.install_adopted(engine, next_slot, adopted);
+    state.install_adopted(engine, next_slot, adopted, docs);
+    // An adopted course holds the store's record, its doc what the index last wrote.
+    state.distrust_docs(
+        in_feed
+            .iter()
+            .filter(|(k, _)| *k == RecordKind::Course)
+            .map(|(_, id)| id),
+    );
     let adopted_ms = started.elapsed().as_millis() as u64;
     let n = changed.len();
     // References first, so re-applied courses resolve against them.

@@ -14,7 +14,6 @@ mod errors;
 mod federation;
 mod freshness;
 mod http;
-pub mod memory;
 mod metrics;
 mod node;
 mod peers;

@@ -284,7 +284,6 @@ pub async fn start(cfg: NodeConfig) -> Result<RunningNode, NodeError> {
     // Subscribes to the store, then reopens the index kept in the data dir and catches it up
     // from the store's change feed, or rebuilds it (logging why).
     let index = Index::open_in(&store, &dir.join("index"))?;
-    crate::memory::trim();
     ready.index_built.store(true, Ordering::SeqCst);
     let (notify, _) = tokio::sync::broadcast::channel(16);
     let (stopping, _) = watch::channel(false);

@@ -137,11 +137,6 @@ impl PublisherService {
             ops = n, replayed = r.replayed, "batch committed"
         );
         self.visible(&r.origin, r.epoch, r.last_seq).await;
-        // A journaled batch was decoded, staged, indexed and freed (at 100k courses ≈55 MB of
-        // heap stayed resident holding nothing): hand it back, off the runtime's threads.
-        if n > prospectus_store::PUBLISH_CHUNK {
-            drop(tokio::task::spawn_blocking(crate::memory::trim));
-        }
         Ok(Response::new(receipt(r)))
     }
 

@@ -15,7 +15,9 @@
 //!    verify rates (single, batch, batch on all cores) and a raw sled write rate measured in
 //!    the same run, and the fraction of the raw verify+write limit reached; bytes on the wire
 //!    through a counting TCP proxy;
-//! 3. live replication: bytes on the wire per change divided by the signed entry size.
+//! 3. live replication: bytes on the wire per change divided by the signed entry size;
+//! 4. the source republishing its K courses in one batch, unchanged and then all changed: time
+//!    and the source's peak RSS for each.
 //!
 //! `cargo run --release -p prospectus-bench --bin federation-bench -- --help`
 
@@ -770,6 +772,41 @@ async fn bootstrap(args: &Args, root: &Path) -> Result<()> {
         bytes as f64 / wire as f64 / signed_size,
         changed_bytes as f64 / wire as f64
     );
+
+    // A borough republishing its whole offer in one batch (a nightly export): as it was, then
+    // with every course changed. The receiver is stopped first: the source's figures alone.
+    drop(new);
+    let everything_changed: Vec<Record> = records
+        .iter()
+        .map(|r| match r {
+            Record::Course(c) => {
+                let mut c = c.clone();
+                c.title.push_str(" (updated)");
+                Record::Course(c)
+            }
+            other => other.clone(),
+        })
+        .collect();
+    for (label, batch) in [
+        ("as it was", &records),
+        ("every course changed", &everything_changed),
+    ] {
+        src.node.reset_peak()?;
+        let before = src.node.rss_mb();
+        let t = Instant::now();
+        publish(&ch, &tok, batch).await?;
+        let took = t.elapsed();
+        let (peak, at_return) = (src.node.peak_mb(), src.node.rss_mb());
+        // Not a synchronisation: freed memory is handed back after a second (jemalloc's decay).
+        tokio::time::sleep(Duration::from_secs(3)).await;
+        println!(
+            "  republish of {} records in one batch, {label}: {:.2} s; source peak RSS {peak} MB (before {before} MB; at return {at_return} MB, 3 s later {} MB); load average {}",
+            batch.len(),
+            took.as_secs_f64(),
+            src.node.rss_mb(),
+            loadavg()
+        );
+    }
     Ok(())
 }
 
