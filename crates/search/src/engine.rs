@@ -170,6 +170,9 @@ pub(crate) struct State {
     /// the store; the feed since the stamp re-applies or forgets each): course → slot, retired
     /// when the course is put or removed. Every other doc's slot is its course's in `courses`.
     strays: HashMap<Uuid, u64>,
+    /// Providers and venues a reopened index holds newer than its docs of their courses show
+    /// (changed since its stamp), until re-applied: see [`State::distrust_docs`].
+    stale_refs: std::collections::HashSet<Uuid>,
 }
 
 /// The store position an index on disk reflects, written as each commit's payload: the store
@@ -338,6 +341,7 @@ impl Engine {
             versions: HashMap::new(),
             stamp,
             strays: HashMap::new(),
+            stale_refs: Default::default(),
         };
         Ok((engine, state))
     }
@@ -422,6 +426,21 @@ impl State {
                 self.remove_course(u.id);
                 Ok(())
             }
+            // The same provider or venue again (a whole offer republished): nothing any doc or
+            // entry shows changes, so its courses are not re-indexed.
+            // (Not for one a reopened index read from the store newer than its docs.)
+            (RecordKind::Provider, Some(Record::Provider(p)))
+                if !self.stale_refs.contains(&p.id)
+                    && self.providers.get(&p.id).is_some_and(|old| **old == p) =>
+            {
+                Ok(())
+            }
+            (RecordKind::Venue, Some(Record::Venue(v)))
+                if !self.stale_refs.contains(&v.id)
+                    && self.venues.get(&v.id).is_some_and(|old| **old == v) =>
+            {
+                Ok(())
+            }
             (RecordKind::Provider, new) => {
                 match new {
                     Some(Record::Provider(p)) => {
@@ -457,6 +476,7 @@ impl State {
         kind: RecordKind,
         id: Uuid,
     ) -> Result<(), SearchError> {
+        self.stale_refs.remove(&id);
         let of = match kind {
             RecordKind::Provider => &self.by_provider,
             RecordKind::Venue => &self.by_venue,
@@ -558,12 +578,23 @@ impl State {
         engine.live.store(self.courses.len(), Ordering::Relaxed);
     }
 
-    /// Marks the adopted docs of `ids` (courses changed since a reopened index's stamp) as
-    /// possibly older than their course, so re-applying the course indexes it again.
-    pub(crate) fn distrust_docs<'a>(&mut self, ids: impl IntoIterator<Item = &'a Uuid>) {
-        for id in ids {
-            if let Some(l) = self.courses.get_mut(id) {
-                l.doc_matches = false;
+    /// Marks what a reopened index's docs may show older than the store: the adopted docs
+    /// of courses, and the courses of providers and venues, that changed since its stamp
+    /// (`changed`), so that re-applying each indexes its docs again.
+    pub(crate) fn distrust_docs<'a>(
+        &mut self,
+        changed: impl IntoIterator<Item = &'a (RecordKind, Uuid)>,
+    ) {
+        for (kind, id) in changed {
+            match kind {
+                RecordKind::Course => {
+                    if let Some(l) = self.courses.get_mut(id) {
+                        l.doc_matches = false;
+                    }
+                }
+                RecordKind::Provider | RecordKind::Venue => {
+                    self.stale_refs.insert(*id);
+                }
             }
         }
     }
@@ -1636,6 +1667,13 @@ mod tests {
         let (engine, mut state) = Engine::new().expect("engine");
         let b = prospectus_dataset::generate(3, 3, Some("E09000028")).expect("generate");
         let courses = b.courses.clone();
+        let refs: Vec<Record> = b
+            .providers
+            .iter()
+            .cloned()
+            .map(Record::Provider)
+            .chain(b.venues.iter().cloned().map(Record::Venue))
+            .collect();
         for r in b.into_records() {
             match r {
                 Record::Course(c) => state
@@ -1643,6 +1681,22 @@ mod tests {
                     .expect("put"),
                 other => state.put_reference(other),
             }
+        }
+        state.commit(&engine).expect("commit");
+        // The providers and venues again, unchanged: their courses are not re-indexed.
+        for r in refs {
+            let (kind, id) = (r.kind(), r.id());
+            let u = Update {
+                kind,
+                id,
+                origin: "E09000028".into(),
+                epoch: 1,
+                seq: 2,
+                feed_seq: 2,
+                unix_millis: 5,
+                new: Some(r),
+            };
+            state.apply(&engine, u).expect("apply");
         }
         state.commit(&engine).expect("commit");
         // Every doc ever added, deleted or not.

@@ -105,20 +105,9 @@ impl std::fmt::Display for Opened {
 struct Inbox(Mutex<Option<Sender<Msg>>>);
 
 impl Observer for Inbox {
-    /// Queues the change (without its old record, which the index never reads); never blocks
-    /// on the index and never fails the write.
+    /// Queues the change; never blocks on the index and never fails the write.
     fn updated(&self, u: &Update) {
-        let slim = Update {
-            kind: u.kind,
-            id: u.id,
-            origin: u.origin.clone(),
-            epoch: u.epoch,
-            seq: u.seq,
-            feed_seq: u.feed_seq,
-            unix_millis: u.unix_millis,
-            old: None,
-            new: u.new.clone(),
-        };
+        let slim = u.clone();
         if let Ok(tx) = self.0.lock()
             && let Some(tx) = tx.as_ref()
             && tx.send(Msg::Update(Box::new(slim))).is_err()

@@ -94,7 +94,6 @@ fn update_of(s: Stored, feed_seq: u64) -> Update {
         seq: s.seq,
         feed_seq,
         unix_millis: s.unix_millis,
-        old: None,
         new: s.record,
     }
 }
@@ -245,12 +244,7 @@ pub(crate) fn reopen(
     }
     state.install_adopted(engine, next_slot, adopted, docs);
     // An adopted course holds the store's record, its doc what the index last wrote.
-    state.distrust_docs(
-        in_feed
-            .iter()
-            .filter(|(k, _)| *k == RecordKind::Course)
-            .map(|(_, id)| id),
-    );
+    state.distrust_docs(&in_feed);
     let adopted_ms = started.elapsed().as_millis() as u64;
     let n = changed.len();
     // References first, so re-applied courses resolve against them.

@@ -21,7 +21,6 @@ fn feed(index: &Index, records: Vec<Record>, first_seq: u64) -> u64 {
             seq,
             feed_seq: seq,
             unix_millis: 0,
-            old: None,
             new: Some(r),
         });
         seq += 1;
@@ -97,7 +96,6 @@ fn changes_become_searchable_and_dependants_follow_their_venue() {
         epoch: 1,
         feed_seq: seq + 1,
         unix_millis: 0,
-        old: Some(Record::Course(b.courses[0].clone())),
         new: None,
     });
     assert!(index.wait_for(ORIGIN, 1, seq + 1, WAIT));

@@ -115,7 +115,6 @@ fn an_older_update_arriving_late_never_replaces_a_newer_one() {
             seq,
             feed_seq: seq,
             unix_millis: 0,
-            old: None,
             new: Some(r),
         });
     }
@@ -132,7 +131,6 @@ fn an_older_update_arriving_late_never_replaces_a_newer_one() {
             seq: s,
             feed_seq: s,
             unix_millis: 0,
-            old: None,
             new: Some(Record::Course(c)),
         });
     }

@@ -167,11 +167,13 @@ pub struct Update {
     pub feed_seq: u64,
     /// The entry's signed timestamp (for a removal by snapshot re-sync: the checkpoint's).
     pub unix_millis: i64,
-    pub old: Option<Record>,
+    /// The record as it is now (`None` for a removal). There is no old record: no observer
+    /// reads one (each keeps what it derives), and decoding every replaced record held a
+    /// republished 100k offer twice at the peak of its commit.
     pub new: Option<Record>,
 }
 
-/// Derived state fed by the store (Garage's `updated(old, new)` hook). Called after the change
+/// Derived state fed by the store (Garage's `updated` hook, with the new record only). Called after the change
 /// is durable, on the writer's thread, in commit order (before the next write can commit):
 /// implementations must be quick and infallible, and must not write to the store.
 pub trait Observer: Send + Sync {

@@ -202,7 +202,6 @@ impl Store {
                         seq: cp.seq,
                         feed_seq: feed,
                         unix_millis: cp.unix_millis,
-                        old: o.record,
                         new: None,
                     });
                 }

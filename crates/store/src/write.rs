@@ -471,7 +471,6 @@ pub(crate) struct Old {
     pub(crate) seq: u64,
     pub(crate) entry_bytes: Vec<u8>,
     pub(crate) live: bool,
-    pub(crate) record: Option<Record>,
 }
 
 impl Tx<'_> {
@@ -493,7 +492,6 @@ impl Tx<'_> {
         };
         Ok(Some(Old {
             live: entry.op != Op::Delete as i32,
-            record: entry_record(&entry),
             origin: entry.origin,
             epoch: entry.epoch,
             seq: entry.seq,
@@ -567,7 +565,6 @@ impl Tx<'_> {
             seq: entry.seq,
             feed_seq: *feed,
             unix_millis: entry.unix_millis,
-            old: old.and_then(|o| o.record),
             new: None,
         }))
     }
