@@ -1629,15 +1629,12 @@ mod tests {
         );
     }
 
-    /// A new, empty index queues no delete for a course it has not indexed, but a course put
-    /// again replaces its doc: tantivy's live doc count is the course count (a reopen maps
-    /// docs to slots by id, so a stale second doc would be mapped as live).
-    #[test]
-    fn a_course_put_again_into_a_new_index_leaves_one_doc() {
+    /// A new index holding three generated courses (and their providers and venues) at version
+    /// (1, 0), committed; the bundle they came from.
+    fn three_courses() -> (Engine, State, prospectus_dataset::Bundle) {
         let (engine, mut state) = Engine::new().expect("engine");
         let b = prospectus_dataset::generate(3, 3, Some("E09000028")).expect("generate");
-        let courses = b.courses.clone();
-        for r in b.into_records() {
+        for r in b.clone().into_records() {
             match r {
                 Record::Course(c) => state
                     .put_course(&engine, c, "E09000028", (1, 0))
@@ -1646,6 +1643,16 @@ mod tests {
             }
         }
         state.commit(&engine).expect("commit");
+        (engine, state, b)
+    }
+
+    /// A changed course put again replaces its doc (the commit retires the old one by slot):
+    /// tantivy's live doc count stays the course count (a reopen maps docs to slots by id, so
+    /// a stale second doc would be mapped as live).
+    #[test]
+    fn a_course_put_again_into_a_new_index_leaves_one_doc() {
+        let (engine, mut state, b) = three_courses();
+        let courses = b.courses;
         let docs = |engine: &Engine| engine.reader.searcher().num_docs();
         assert_eq!(docs(&engine), 3);
         for (round, c) in courses.iter().cycle().take(4).enumerate() {
@@ -1664,25 +1671,14 @@ mod tests {
     /// in the same batch still gets a doc of its own.
     #[test]
     fn a_course_put_again_unchanged_keeps_its_doc_and_serves_the_new_version() {
-        let (engine, mut state) = Engine::new().expect("engine");
-        let b = prospectus_dataset::generate(3, 3, Some("E09000028")).expect("generate");
+        let (engine, mut state, b) = three_courses();
         let courses = b.courses.clone();
         let refs: Vec<Record> = b
             .providers
-            .iter()
-            .cloned()
+            .into_iter()
             .map(Record::Provider)
-            .chain(b.venues.iter().cloned().map(Record::Venue))
+            .chain(b.venues.into_iter().map(Record::Venue))
             .collect();
-        for r in b.into_records() {
-            match r {
-                Record::Course(c) => state
-                    .put_course(&engine, c, "E09000028", (1, 0))
-                    .expect("put"),
-                other => state.put_reference(other),
-            }
-        }
-        state.commit(&engine).expect("commit");
         // The providers and venues again, unchanged: their courses are not re-indexed.
         for r in refs {
             let (kind, id) = (r.kind(), r.id());
