@@ -342,12 +342,31 @@ pub(crate) mod tests {
 
     /// A store in `dir` whose key is `dir/key`, publishing in chunks of `chunk`, on this
     /// thread's fixed clock.
+    /// The store in `dir`. A store just dropped (by this test, or by the parent of a crash
+    /// child) lets go of sled's file lock only when sled's background threads have ended,
+    /// which a loaded machine delays: the lock is waited for (polled, with a deadline).
     fn open(dir: &Path, chunk: usize) -> Store {
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+        loop {
+            match try_open(dir, chunk) {
+                Ok(s) => return s,
+                Err(StoreError::Sled(sled::Error::Io(e)))
+                    if e.to_string().contains("could not acquire lock")
+                        && std::time::Instant::now() < deadline =>
+                {
+                    std::thread::sleep(std::time::Duration::from_millis(20));
+                }
+                Err(e) => panic!("open: {e}"),
+            }
+        }
+    }
+
+    fn try_open(dir: &Path, chunk: usize) -> Result<Store, StoreError> {
         FIXED.with(|f| f.set(Some(MILLIS)));
         let (key, _) = NodeKey::load_or_create(&dir.join("key")).expect("key");
-        let mut store = Store::open(dir, ORIGIN, key).expect("open");
+        let mut store = Store::open(dir, ORIGIN, key)?;
         store.publish_chunk = chunk;
-        store
+        Ok(store)
     }
 
     /// Two data dirs holding one key: the same batch signs to the same bytes in both.
