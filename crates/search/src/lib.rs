@@ -40,7 +40,8 @@ use prospectus_model::Uuid;
 use prospectus_store::{Observer, Store, StoreError, Update};
 use std::collections::BTreeMap;
 use std::path::Path;
-use std::sync::mpsc::{Receiver, Sender, channel};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::mpsc::{Receiver, Sender, TryRecvError, channel};
 use std::sync::{Arc, Condvar, Mutex};
 use std::time::{Duration, Instant};
 
@@ -61,16 +62,30 @@ impl From<tantivy::TantivyError> for SearchError {
     }
 }
 
-/// One change for the background writer.
+/// One message for the background writer.
 enum Msg {
     Update(Box<Update>),
+    /// Someone waits for what is queued ([`Index::wait_for`]): commit it without waiting out
+    /// the [`REFRESH`] interval.
+    Now,
 }
+
+/// While changes keep arriving, the writer commits at most once per this interval, so a
+/// node that receives a steady stream of small changes (every other borough's) pays tantivy's
+/// fixed cost per commit — a new segment, its files, a term dictionary per field — about once
+/// a second instead of once per change. The first change after a quiet interval is committed
+/// at once, and a publisher waiting for its own batch (`wait_for`) is never held back; a
+/// replicated change becomes searchable at most this long after it is applied (the
+/// near-real-time refresh of search engines; Elasticsearch's default is also 1 s).
+const REFRESH: Duration = Duration::from_secs(1);
 
 /// Which store `(epoch, seq)` per origin the searchable generation reflects.
 #[derive(Default)]
 struct Progress {
     heads: Mutex<BTreeMap<String, (u64, u64)>>,
     changed: Condvar,
+    /// Batches committed since open.
+    commits: AtomicU64,
 }
 
 /// How [`Index::open_in`] (or [`Index::open`]) came to reflect the store, for `/readyz` and
@@ -103,6 +118,17 @@ impl std::fmt::Display for Opened {
 /// reads the store, so nothing committed meanwhile is lost; separate from [`Index`] so a
 /// failed reopen can be rebuilt without losing what was queued.
 struct Inbox(Mutex<Option<Sender<Msg>>>);
+
+impl Inbox {
+    /// Asks the writer to commit what it holds now (see [`Msg::Now`]).
+    fn nudge(&self) {
+        if let Ok(tx) = self.0.lock()
+            && let Some(tx) = tx.as_ref()
+        {
+            let _ = tx.send(Msg::Now);
+        }
+    }
+}
 
 impl Observer for Inbox {
     /// Queues the change; never blocks on the index and never fails the write.
@@ -219,6 +245,7 @@ impl Index {
             progress: Arc::new(Progress {
                 heads: Mutex::new(heads),
                 changed: Condvar::new(),
+                commits: AtomicU64::new(0),
             }),
             inbox,
             opened,
@@ -255,6 +282,11 @@ impl Index {
         self.len() == 0
     }
 
+    /// Batches the writer has committed since open (each one new searchable generation).
+    pub fn commits(&self) -> u64 {
+        self.progress.commits.load(Ordering::Relaxed)
+    }
+
     /// The highest store `(epoch, seq)` per origin that searches see.
     pub fn heads(&self) -> BTreeMap<String, (u64, u64)> {
         self.progress
@@ -276,6 +308,9 @@ impl Index {
             if heads.get(origin).is_some_and(|h| *h >= (epoch, seq)) {
                 return true;
             }
+            // Again after every commit that did not reach it: the change may have been
+            // queued after the last nudge.
+            self.inbox.nudge();
             let now = Instant::now();
             if now >= deadline {
                 return false;
@@ -350,7 +385,8 @@ impl Drop for Index {
     }
 }
 
-/// Applies queued changes in batches: one tantivy commit and one new generation per batch.
+/// Applies queued changes in batches: one tantivy commit and one new generation per batch,
+/// at most one per [`REFRESH`] unless someone waits.
 fn writer_loop(
     rx: Receiver<Msg>,
     mut state: engine::State,
@@ -358,24 +394,23 @@ fn writer_loop(
     progress: Arc<Progress>,
 ) {
     const MAX_BATCH: usize = 10_000;
+    let mut last_commit: Option<Instant> = None;
     while let Ok(first) = rx.recv() {
-        let mut batch = vec![first];
-        while batch.len() < MAX_BATCH {
-            match rx.try_recv() {
-                Ok(m) => batch.push(m),
-                Err(_) => break,
-            }
+        let batch = gather(&rx, first, last_commit.map(|t| t + REFRESH), MAX_BATCH);
+        if batch.is_empty() {
+            continue;
         }
+        last_commit = Some(Instant::now());
         let mut heads: BTreeMap<String, (u64, u64)> = BTreeMap::new();
         let mut failed = false;
         let stamp_before = state.stamp.clone();
-        for Msg::Update(u) in batch {
+        for u in batch {
             let h = heads.entry(u.origin.clone()).or_default();
             *h = (*h).max((u.epoch, u.seq));
             if let Some(st) = &mut state.stamp {
                 st.saw(&u.origin, (u.epoch, u.seq), u.feed_seq);
             }
-            if let Err(e) = state.apply(&engine, *u) {
+            if let Err(e) = state.apply(&engine, u) {
                 tracing::error!(error = %e, "search index: cannot apply a change");
                 failed = true;
             }
@@ -398,6 +433,7 @@ fn writer_loop(
         if failed {
             continue;
         }
+        progress.commits.fetch_add(1, Ordering::Relaxed);
         if let Ok(mut h) = progress.heads.lock() {
             for (o, s) in heads {
                 let e = h.entry(o).or_default();
@@ -406,6 +442,35 @@ fn writer_loop(
         }
         progress.changed.notify_all();
     }
+}
+
+/// The changes to commit next: `first` and whatever follows it, waiting for more until
+/// `due` (the end of the refresh interval) unless a [`Msg::Now`] arrives, `max` changes are
+/// in hand, or the inbox closes.
+fn gather(rx: &Receiver<Msg>, first: Msg, due: Option<Instant>, max: usize) -> Vec<Update> {
+    let mut batch = Vec::new();
+    let mut now = false;
+    let mut next = Some(first);
+    while let Some(m) = next.take() {
+        match m {
+            Msg::Update(u) => batch.push(*u),
+            Msg::Now => now = true,
+        }
+        if batch.len() >= max {
+            break;
+        }
+        next = match rx.try_recv() {
+            Ok(m) => Some(m),
+            Err(TryRecvError::Disconnected) => None,
+            Err(TryRecvError::Empty) => {
+                match due.and_then(|d| d.checked_duration_since(Instant::now())) {
+                    Some(w) if !now && !w.is_zero() => rx.recv_timeout(w).ok(),
+                    _ => None,
+                }
+            }
+        };
+    }
+    batch
 }
 
 impl Observer for Index {

@@ -270,3 +270,43 @@ fn learner_filters_agree_with_the_evaluator_on_every_course() {
         }
     }
 }
+
+/// A steady stream of changes nobody waits for is committed about once per refresh interval,
+/// not once per change (a receiving node paid tantivy's fixed per-commit cost for every
+/// change of every other borough); a caller of `wait_for` is not held back by the interval.
+#[test]
+fn a_stream_of_changes_is_committed_once_per_refresh_and_a_waiter_is_not_held() {
+    let b = prospectus_dataset::generate(5, 40, Some(ORIGIN)).expect("generate");
+    let index = Index::empty().expect("index");
+    let mut seq = feed(&index, b.clone().into_records(), 1);
+    assert!(index.wait_for(ORIGIN, 1, seq, WAIT));
+    let before = index.commits();
+    // 20 changes 20 ms apart: each arrives after the writer has long finished the one
+    // before (a commit of one course here takes a few ms), well within one refresh.
+    for k in 0..20 {
+        let mut c = b.courses[k % b.courses.len()].clone();
+        c.title = format!("{} (change {k})", c.title);
+        seq = feed(&index, vec![Record::Course(c)], seq + 1);
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let deadline = std::time::Instant::now() + WAIT;
+    while index.heads().get(ORIGIN) != Some(&(1, seq)) {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the stream never became visible"
+        );
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    let commits = index.commits() - before;
+    assert!(commits <= 3, "{commits} commits for 20 changes in ~0.4 s");
+
+    // Just after a commit, a change someone waits for is committed at once, not at the end
+    // of the refresh interval (1 s).
+    let mut c = b.courses[0].clone();
+    c.title = "Waited for".into();
+    seq = feed(&index, vec![Record::Course(c)], seq + 1);
+    let started = std::time::Instant::now();
+    assert!(index.wait_for(ORIGIN, 1, seq, WAIT));
+    let waited = started.elapsed();
+    assert!(waited < Duration::from_millis(700), "waited {waited:?}");
+}

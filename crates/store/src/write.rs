@@ -1263,7 +1263,11 @@ impl Store {
         };
         self.origins
             .insert(cp.origin.as_bytes(), state.encode_to_vec())?;
-        // Durable like entries: a kept checkpoint is the evidence a later fork is caught by.
+        // Durable like entries: a kept checkpoint is the evidence a later fork is caught by,
+        // and a peer's checkpoint of an origin is what that origin's node, restored after a
+        // lost disk, reads as "it published" (without this flush, a peer killed just after
+        // receiving it answered "holds nothing" and the restored node reused epoch 1:
+        // `tests/restore.rs::a_lost_disk_waits_for_the_peer_that_holds_it_and_never_reuses_epoch_1`).
         self.db.flush()?;
         drop(guard);
         Ok(status)
