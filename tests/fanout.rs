@@ -290,7 +290,7 @@ async fn a_filter_gets_entries_of_the_origins_named_only_and_is_bounded_by_the_r
         |items: &[Item]| items.iter().filter(|i| matches!(i, Item::Entry(_))).count() as u64;
     let filter = |entries: &[&str]| w::OriginFilter {
         entry_origins: entries.iter().map(|s| s.to_string()).collect(),
-        head_origins: vec![],
+        ..Default::default()
     };
     // An older peer (no filter) gets every entry, as before; so does one naming the origin.
     assert_eq!(
@@ -319,8 +319,8 @@ async fn a_filter_gets_entries_of_the_origins_named_only_and_is_bounded_by_the_r
         (filter(&[BOROUGHS[0]; 3]), "filter.entry_origins"),
         (
             w::OriginFilter {
-                entry_origins: vec![],
                 head_origins: vec![huge.clone(); 3],
+                ..Default::default()
             },
             "filter.head_origins",
         ),
@@ -335,6 +335,40 @@ async fn a_filter_gets_entries_of_the_origins_named_only_and_is_bounded_by_the_r
             "{v:?}"
         );
     }
+    // GetHeads names origins the same way: only those heads, a list longer than the roster
+    // refused with a short field-level message.
+    let mut fedc = w::federation_client::FederationClient::new(a.channel().await);
+    let only = fedc
+        .get_heads(w::GetHeadsRequest {
+            origins: vec![BOROUGHS[1].into()],
+        })
+        .await
+        .expect("heads")
+        .into_inner();
+    assert!(
+        only.heads.iter().all(|h| h.origin == BOROUGHS[1]),
+        "{only:?}"
+    );
+    let all = fedc
+        .get_heads(w::GetHeadsRequest::default())
+        .await
+        .expect("heads")
+        .into_inner();
+    assert!(all.heads.iter().any(|h| h.origin == BOROUGHS[0]));
+    let e = fedc
+        .get_heads(w::GetHeadsRequest {
+            origins: vec![huge.clone(); 3],
+        })
+        .await
+        .expect_err("refused");
+    assert_eq!(e.code(), tonic::Code::InvalidArgument);
+    assert!(e.message().len() < 300, "short: {}", e.message().len());
+    assert!(
+        violations(&e)
+            .iter()
+            .any(|(f, d)| f == "origins" && d.contains("at most 2 origins")),
+        "{e:?}"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

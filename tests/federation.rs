@@ -578,7 +578,7 @@ async fn nodes_replicate_over_mutual_tls_and_refuse_peers_without_a_roster_certi
             .is_ok()
     );
     let e = FederationClient::new(plain)
-        .get_heads(w::GetHeadsRequest {})
+        .get_heads(w::GetHeadsRequest::default())
         .await
         .unwrap_err();
     assert_eq!(e.code(), Code::Unauthenticated, "{e:?}");
@@ -602,7 +602,7 @@ async fn nodes_replicate_over_mutual_tls_and_refuse_peers_without_a_roster_certi
         .await
         .unwrap();
     let e = FederationClient::new(ch)
-        .get_heads(w::GetHeadsRequest {})
+        .get_heads(w::GetHeadsRequest::default())
         .await
         .unwrap_err();
     assert_eq!(e.code(), Code::PermissionDenied, "{e:?}");

@@ -616,7 +616,7 @@ pub async fn wait_for_floor(node: &Node, origin: &str, seq: u64) {
         let mut fed = fed.clone();
         async move {
             let h = fed
-                .get_heads(w::GetHeadsRequest {})
+                .get_heads(w::GetHeadsRequest::default())
                 .await
                 .ok()?
                 .into_inner();

@@ -12,7 +12,9 @@ mod roster;
 mod sources;
 
 pub use join::{Answer, Join, JoinState};
-pub use outbound::{Filter, FilterError, OriginPlan, entry_filter, heads, plan};
+pub use outbound::{
+    Filter, FilterError, OriginPlan, checkpoint_digest, entry_filter, heads, heads_of, plan,
+};
 pub use replica::{Replica, ReplicaEvent, SharedHeads, UNKNOWN_ORIGIN};
 pub use roster::{KeyStanding, Member, Roster, RosterError, RosterKey, SharedRoster};
 pub use sources::{Held, Sources};

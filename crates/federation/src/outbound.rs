@@ -35,6 +35,17 @@ impl FilterError {
 pub struct Filter {
     pub entries: BTreeSet<String>,
     pub heads: BTreeSet<String>,
+    /// Later heads carry [`checkpoint_digest`]s instead of checkpoints.
+    pub digests: bool,
+}
+
+/// What a filtered stream's later heads carry instead of a checkpoint (`Head.checkpoint_digest`):
+/// the first 8 bytes of SHA-256 over the `SignedCheckpoint`'s encoding. Equal digests say
+/// "the checkpoint you hold"; it proves nothing, so a receiver that holds another one asks for
+/// the checkpoint itself (8 bytes instead of ~200 per change per witness link).
+pub fn checkpoint_digest(cp: &SignedCheckpoint) -> Vec<u8> {
+    use sha2::Digest;
+    sha2::Sha256::digest(cp.encode_to_vec())[..8].to_vec()
 }
 
 /// A peer's origin filter, bounded: `None` (no filter, an older peer) means every origin.
@@ -66,6 +77,7 @@ pub fn entry_filter(
     Ok(Some(Filter {
         entries: names("filter.entry_origins", &f.entry_origins)?,
         heads: names("filter.head_origins", &f.head_origins)?,
+        digests: f.head_digests,
     }))
 }
 
@@ -119,9 +131,15 @@ pub fn plan(
 
 /// This node's heads: per origin, the cursor, floor and latest checkpoint.
 pub fn heads(store: &Store) -> Result<Heads, StoreError> {
+    heads_of(store, &BTreeSet::new())
+}
+
+/// [`heads`] of `origins` only (all when empty).
+pub fn heads_of(store: &Store, origins: &BTreeSet<String>) -> Result<Heads, StoreError> {
     let heads = store
         .origins()?
         .into_iter()
+        .filter(|o| origins.is_empty() || origins.contains(&o.origin))
         .map(|o| Head {
             checkpoint: SignedCheckpoint::decode(o.checkpoint.as_slice())
                 .ok()
@@ -131,6 +149,7 @@ pub fn heads(store: &Store) -> Result<Heads, StoreError> {
             seq: o.seq,
             floor_epoch: o.floor.0,
             floor_seq: o.floor.1,
+            checkpoint_digest: Vec::new(),
         })
         .collect();
     Ok(Heads {
@@ -168,6 +187,7 @@ mod tests {
         OriginFilter {
             entry_origins: entries.iter().map(|s| s.to_string()).collect(),
             head_origins: heads.iter().map(|s| s.to_string()).collect(),
+            head_digests: false,
         }
     }
 

@@ -14,7 +14,7 @@
 //! received and verified. Any other item first finishes everything before it (verified and
 //! applied, in order), so checkpoints, heads and snapshots see exactly what came before them.
 
-use crate::{Answer, Roster};
+use crate::{Answer, Roster, checkpoint_digest};
 use prospectus_model::Uuid;
 use prospectus_proto::v1::{Checkpoint, PullItem, SignedCheckpoint, pull_item::Item};
 use prospectus_store::{
@@ -110,6 +110,12 @@ pub enum ReplicaEvent {
     },
     /// What the peer's heads say it holds of this node's own origin (the join gate's answer).
     OwnOrigin(Answer),
+    /// The peer's heads carry a checkpoint digest of `origin` that is not the checkpoint held
+    /// here: ask it for the checkpoint (`GetHeads`) and hand the answer to
+    /// [`Replica::fetched_heads`].
+    CheckpointWanted {
+        origin: String,
+    },
     /// A verified checkpoint from this peer proves it holds `origin` up to `(epoch, seq)`
     /// (higher than it proved before on this link): what source selection goes by.
     Proven {
@@ -405,17 +411,7 @@ impl Replica {
                 // Its checkpoint is offered like one sent on its own: a link that is not an
                 // origin's source sends that origin's checkpoints in heads only, and they are
                 // the evidence of a fork (another state signed for a position held here).
-                for head in &h.heads {
-                    if self.roster.member(&head.origin).is_none() {
-                        self.refuse(&head.origin, Rejection::UnknownOrigin);
-                    } else if let Some(cp) = &head.checkpoint {
-                        let bytes = cp.encode_to_vec();
-                        if !self.heads.is_best(&head.origin, &bytes, &self.roster) {
-                            self.offer(head.origin.clone(), &bytes, &mut events)?;
-                        }
-                        self.observe(cp, &mut events);
-                    }
-                }
+                self.take_heads(&h, &mut events)?;
                 // The join gate's answer: the stream's first heads, and later ones only where
                 // they name our origin (a filtered stream's heartbeat carries what changed).
                 let own = self.store.origin();
@@ -466,6 +462,72 @@ impl Replica {
             }
             None => {}
         }
+        self.report_rejected(&mut events);
+        Ok(events)
+    }
+
+    /// The checkpoints a peer's heads carry, offered and observed (see `handle`); a digest
+    /// instead of a checkpoint is compared with the checkpoint held here, and one that
+    /// differs asks for the checkpoint ([`ReplicaEvent::CheckpointWanted`]).
+    fn take_heads(
+        &mut self,
+        h: &prospectus_proto::v1::Heads,
+        events: &mut Vec<ReplicaEvent>,
+    ) -> Result<(), StoreError> {
+        for head in &h.heads {
+            if self.roster.member(&head.origin).is_none() {
+                self.refuse(&head.origin, Rejection::UnknownOrigin);
+            } else if let Some(cp) = &head.checkpoint {
+                let bytes = cp.encode_to_vec();
+                if !self.heads.is_best(&head.origin, &bytes, &self.roster) {
+                    self.offer(head.origin.clone(), &bytes, events)?;
+                }
+                self.observe(cp, events);
+            } else if !head.checkpoint_digest.is_empty() {
+                let info = self.store.origin_info(&head.origin)?;
+                let held = SignedCheckpoint::decode(info.checkpoint.as_slice())
+                    .ok()
+                    .filter(|cp| !cp.checkpoint_bytes.is_empty());
+                let held_at = held
+                    .as_ref()
+                    .and_then(|cp| Checkpoint::decode(cp.checkpoint_bytes.as_slice()).ok())
+                    .map(|c| (c.epoch, c.seq));
+                // The head's position is the peer's unsigned word. It matters only where a
+                // checkpoint could show something: a position beyond what this node applied
+                // (its source may withhold) or the one its checkpoint is for (the peer may
+                // hold another state for it: a fork). Between the two — entries applied,
+                // their checkpoint still to come from the source, which coalesces them — or
+                // below, there is nothing to ask.
+                let claim = (head.epoch, head.seq);
+                match held {
+                    // The peer holds what this node holds: as good as sending it.
+                    Some(cp) if checkpoint_digest(&cp) == head.checkpoint_digest => {
+                        self.observe(&cp, events)
+                    }
+                    _ if claim > (info.epoch, info.seq) || Some(claim) == held_at => {
+                        events.push(ReplicaEvent::CheckpointWanted {
+                            origin: head.origin.clone(),
+                        })
+                    }
+                    _ => {}
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// The peer's `GetHeads` answer to [`ReplicaEvent::CheckpointWanted`]: its checkpoints
+    /// count as its heads do (a digest in it counts for nothing: no second ask).
+    pub fn fetched_heads(
+        &mut self,
+        mut h: prospectus_proto::v1::Heads,
+    ) -> Result<Vec<ReplicaEvent>, StoreError> {
+        let mut events = Vec::new();
+        self.flush(&mut events)?;
+        for head in &mut h.heads {
+            head.checkpoint_digest.clear();
+        }
+        self.take_heads(&h, &mut events)?;
         self.report_rejected(&mut events);
         Ok(events)
     }

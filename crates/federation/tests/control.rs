@@ -2,7 +2,9 @@
 //! only with a signed checkpoint and only for roster origins; a snapshot counts only when this
 //! link asked for it and its set matches the origin's signed checkpoint.
 
-use prospectus_federation::{Member, Replica, ReplicaEvent, Roster, RosterKey, SharedHeads};
+use prospectus_federation::{
+    Member, Replica, ReplicaEvent, Roster, RosterKey, SharedHeads, checkpoint_digest,
+};
 use prospectus_model::{Provider, Record, RecordKind, Uuid};
 use prospectus_proto::v1::{self as w, PullItem, SignedCheckpoint, SignedEntry, pull_item::Item};
 use prospectus_store::{Change, NodeKey, Rejection, Scope, Store};
@@ -200,6 +202,127 @@ fn heads_count_only_signed_and_only_for_roster_origins() {
         }))],
     );
     assert_eq!(heads.best(X), Some((1, 3)));
+}
+
+fn digest_heads(origin: &str, seq: u64, digest: Vec<u8>) -> PullItem {
+    it(Item::Heads(w::Heads {
+        node_origin: String::new(),
+        heads: vec![w::Head {
+            origin: origin.into(),
+            epoch: 1,
+            seq,
+            checkpoint_digest: digest,
+            ..Default::default()
+        }],
+        unix_millis: 0,
+    }))
+}
+
+fn proven(events: &[ReplicaEvent]) -> Vec<(u64, u64)> {
+    events
+        .iter()
+        .filter_map(|e| match e {
+            ReplicaEvent::Proven { epoch, seq, .. } => Some((*epoch, *seq)),
+            _ => None,
+        })
+        .collect()
+}
+
+/// A witness's heads may carry a checkpoint's digest instead of the checkpoint: one equal to
+/// the checkpoint held here proves the peer holds it (as the checkpoint would); another
+/// proves nothing and asks for the checkpoint — when the head claims more than this node
+/// applied (its source may withhold) or the position of the checkpoint held (a fork) — which
+/// counts only once it is sent and verifies. A claim between the two (entries applied, their
+/// checkpoint still to come from the source) asks nothing.
+#[test]
+fn a_checkpoint_digest_proves_only_what_is_held_and_asks_for_anything_else() {
+    let w = world(3);
+    let heads = SharedHeads::default();
+    let mut r = Replica::new(w.b.clone(), w.roster.clone(), heads.clone(), false);
+    let old = checkpoint(&w.a, X);
+    let mut items = entries(&w.a, X);
+    items.push(it(Item::Checkpoint(old.clone())));
+    run(&mut r, items);
+    assert_eq!(heads.best(X), Some((1, 3)));
+    let asks = |events: &[ReplicaEvent]| {
+        events
+            .iter()
+            .any(|e| matches!(e, ReplicaEvent::CheckpointWanted { origin } if origin == X))
+    };
+
+    // A digest of what B holds: the peer (another link, so nothing proven on it yet) holds
+    // it; nothing is asked.
+    let mut witness = Replica::new(w.b.clone(), w.roster.clone(), heads.clone(), false);
+    let events = run(
+        &mut witness,
+        vec![digest_heads(X, 3, checkpoint_digest(&old))],
+    );
+    assert_eq!(proven(&events), vec![(1, 3)]);
+    assert!(!asks(&events));
+    // Another digest for the position of B's checkpoint: asked (a fork would show).
+    let events = run(&mut witness, vec![digest_heads(X, 3, vec![7; 8])]);
+    assert!(proven(&events).is_empty() && asks(&events), "{events:?}");
+
+    // A publishes more; B applies the entry, its checkpoint not yet arrived.
+    w.a.publish(
+        &Scope::Admin,
+        None,
+        &[Change::Delete {
+            kind: RecordKind::Provider,
+            id: Uuid::from_u128(1),
+        }],
+    )
+    .expect("publish");
+    let new = checkpoint(&w.a, X);
+    let fourth: Vec<PullItem> =
+        w.a.log_after(X, 1, 3)
+            .map(|r| {
+                it(Item::Entry(
+                    SignedEntry::decode(r.expect("log").2.as_slice()).expect("entry"),
+                ))
+            })
+            .collect();
+    assert_eq!(fourth.len(), 1);
+    run(&mut r, fourth);
+    let events = run(
+        &mut witness,
+        vec![digest_heads(X, 4, checkpoint_digest(&new))],
+    );
+    assert!(proven(&events).is_empty() && !asks(&events), "{events:?}");
+
+    // A claim beyond what B applied, whatever its digest: nothing proven, the checkpoint
+    // asked.
+    for digest in [checkpoint_digest(&new), vec![7; 8]] {
+        let events = run(&mut witness, vec![digest_heads(X, u64::MAX, digest)]);
+        assert!(proven(&events).is_empty() && asks(&events), "{events:?}");
+        assert_eq!(heads.best(X), Some((1, 3)));
+    }
+
+    // The answer: a digest in it counts for nothing; the signed checkpoint proves (1, 4).
+    let new_digest = checkpoint_digest(&new);
+    let answer = |cp: Option<SignedCheckpoint>| w::Heads {
+        node_origin: X.into(),
+        heads: vec![w::Head {
+            origin: X.into(),
+            epoch: 1,
+            seq: 4,
+            checkpoint: cp,
+            checkpoint_digest: new_digest.clone(),
+            ..Default::default()
+        }],
+        unix_millis: 0,
+    };
+    let events = witness.fetched_heads(answer(None)).expect("fetched");
+    assert!(
+        proven(&events).is_empty()
+            && !events
+                .iter()
+                .any(|e| matches!(e, ReplicaEvent::CheckpointWanted { .. })),
+        "{events:?}"
+    );
+    let events = witness.fetched_heads(answer(Some(new))).expect("fetched");
+    assert_eq!(proven(&events), vec![(1, 4)]);
+    assert_eq!(heads.best(X), Some((1, 4)));
 }
 
 #[test]

@@ -3,14 +3,18 @@
 //! as they are applied here (own publishes and relayed ones) with periodic heads heartbeats.
 //! A caller that names the origins it wants entries of (`PullRequest.filter`, bounded by the
 //! roster) gets only those; the first heads are whole, then every [`LAG_BEAT`] only the heads
-//! of the origins it asked this node to witness whose signed checkpoint changed since. On such
+//! of the origins it asked this node to witness whose signed checkpoint changed since (as
+//! checkpoint digests when it asks for `head_digests`; `GetHeads` answers for the checkpoints
+//! themselves, of the origins named). On such
 //! a stream an origin's checkpoint follows its entries at once unless one went less than a
 //! `LAG_BEAT` ago; then the newest rides on the next beat (a checkpoint is a fifth of a
 //! course's entry, and a burst of changes needs only the last).
 
 use crate::errors;
 use crate::streams::{Gone, MAX_CURSORS, Outlet, StreamError, Streams, peer_identity};
-use prospectus_federation::{Filter, OriginPlan, SharedRoster, entry_filter, heads, plan};
+use prospectus_federation::{
+    Filter, OriginPlan, SharedRoster, checkpoint_digest, entry_filter, heads, heads_of, plan,
+};
 use prospectus_proto::v1::{
     self as w, PullItem, SignedCheckpoint, SignedEntry, federation_server::Federation,
     pull_item::Item,
@@ -261,6 +265,13 @@ impl Producer {
                         }
                     } else {
                         sent.changed_heads(&mut h, &f.heads);
+                        if f.digests {
+                            for head in &mut h.heads {
+                                if let Some(cp) = head.checkpoint.take() {
+                                    head.checkpoint_digest = checkpoint_digest(&cp);
+                                }
+                            }
+                        }
                     }
                 }
                 if (first || wanted.is_none() || !h.heads.is_empty())
@@ -398,8 +409,25 @@ impl Federation for FederationService {
         req: Request<w::GetHeadsRequest>,
     ) -> Result<Response<w::Heads>, Status> {
         self.check_peer(&req)?;
+        let roster = self.roster.current();
+        let wanted = &req.get_ref().origins;
+        if wanted.len() > roster.members().len() {
+            return Err(errors::invalid_field(
+                "origins",
+                format!(
+                    "at most {} origins (the roster's members), got {}",
+                    roster.members().len(),
+                    wanted.len()
+                ),
+            ));
+        }
+        // Names outside the roster are dropped (none left: every origin, as with none asked).
+        let origins: BTreeSet<String> = wanted
+            .iter()
+            .filter_map(|o| roster.member(o).map(|m| m.origin.clone()))
+            .collect();
         let store = self.store.clone();
-        let h = tokio::task::spawn_blocking(move || heads(&store))
+        let h = tokio::task::spawn_blocking(move || heads_of(&store, &origins))
             .await
             .map_err(errors::join)?
             .map_err(errors::store)?;

@@ -28,7 +28,7 @@ use prospectus_federation::{
 use prospectus_proto::v1::{self as w, federation_client::FederationClient};
 use prospectus_store::Store;
 use rand::Rng;
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 use tonic::transport::{Channel, ClientTlsConfig, Endpoint};
@@ -47,6 +47,9 @@ const ANSWER_TIMEOUT: Duration = Duration::from_secs(10);
 const SNAPSHOT_DEFER_MAX: Duration = Duration::from_secs(15 * 60);
 /// A snapshot with no item for this long no longer holds back a change of the link's filter.
 const SNAPSHOT_IDLE: Duration = Duration::from_secs(30);
+/// At most one `GetHeads` per link per this interval for checkpoints whose digest differed
+/// (a peer sending digests without pause costs this node one small call a second).
+const FETCH_MIN: Duration = Duration::from_secs(1);
 /// What the status page shows about one peer link.
 #[derive(Debug, Clone, Default)]
 pub struct LinkStatus {
@@ -154,6 +157,7 @@ impl Fed {
         Some(w::OriginFilter {
             entry_origins: s.wanted(url),
             head_origins: s.witnessed(url),
+            head_digests: true,
         })
     }
 
@@ -187,7 +191,15 @@ impl Fed {
     }
 
     /// Accounts for what a link's replica reported; origins needing a snapshot are queued.
-    fn take_events(&self, url: &str, events: Vec<ReplicaEvent>, snapshots: &mut Vec<String>) {
+    /// Origins whose checkpoint the peer's digest says differs go to `checkpoints` (asked
+    /// for with `GetHeads`).
+    fn take_events(
+        &self,
+        url: &str,
+        events: Vec<ReplicaEvent>,
+        snapshots: &mut Vec<String>,
+        checkpoints: &mut BTreeSet<String>,
+    ) {
         let mut reselect = false;
         for ev in events {
             match ev {
@@ -220,6 +232,9 @@ impl Fed {
                 // Kept in the store (status, and the forks gauge at scrape time).
                 ReplicaEvent::Fork { .. } => {}
                 ReplicaEvent::OwnOrigin(a) => self.answer(url, a),
+                ReplicaEvent::CheckpointWanted { origin } => {
+                    checkpoints.insert(origin);
+                }
                 ReplicaEvent::Proven { origin, epoch, seq } => {
                     if let Ok(mut s) = self.sources.lock() {
                         reselect |= s.proven(url, &origin, (epoch, seq));
@@ -506,6 +521,24 @@ fn cursors(store: &Store) -> Result<(Vec<w::Cursor>, Vec<String>), String> {
     Ok((cursors, diverged.into_iter().map(|o| o.origin).collect()))
 }
 
+/// A `GetHeads` for the checkpoints of some origins, bounded by [`ANSWER_TIMEOUT`].
+type HeadsCall =
+    std::pin::Pin<Box<dyn std::future::Future<Output = Result<w::Heads, String>> + Send>>;
+
+fn heads_call(client: &FederationClient<Channel>, origins: BTreeSet<String>) -> HeadsCall {
+    let mut client = client.clone();
+    Box::pin(async move {
+        let req = w::GetHeadsRequest {
+            origins: origins.into_iter().collect(),
+        };
+        match tokio::time::timeout(ANSWER_TIMEOUT, client.get_heads(req)).await {
+            Ok(Ok(r)) => Ok(r.into_inner()),
+            Ok(Err(s)) => Err(s.message().to_string()),
+            Err(_) => Err(format!("no answer within {} s", ANSWER_TIMEOUT.as_secs())),
+        }
+    })
+}
+
 /// One connection's life: subscribe, apply, re-subscribe for snapshots when asked.
 async fn run_link(fed: &Arc<Fed>, url: &str) -> Result<(), String> {
     let channel = connect(fed, url).await?;
@@ -526,6 +559,11 @@ async fn run_link(fed: &Arc<Fed>, url: &str) -> Result<(), String> {
     // The snapshot progress source choice was last told of.
     let mut staging: Option<(String, u64)> = None;
     let mut sources_changed = fed.sources_changed.subscribe();
+    // Origins whose checkpoint this peer's heads digest says differs, to ask it for; the
+    // call in flight; when the last one started.
+    let mut ask_heads: BTreeSet<String> = BTreeSet::new();
+    let mut fetching: Option<HeadsCall> = None;
+    let mut last_fetch: Option<tokio::time::Instant> = None;
     tokio::task::block_in_place(|| fed.link_up(url, true));
     loop {
         sources_changed.mark_unchanged();
@@ -588,6 +626,14 @@ async fn run_link(fed: &Arc<Fed>, url: &str) -> Result<(), String> {
             let defer_until =
                 deferred.map(|since| (since + SNAPSHOT_DEFER_MAX).min(last_item + SNAPSHOT_IDLE));
             let unapplied = replica.has_unapplied();
+            let fetch_at = last_fetch.map(|t| t + FETCH_MIN);
+            if fetching.is_none()
+                && !ask_heads.is_empty()
+                && fetch_at.is_none_or(|t| t <= tokio::time::Instant::now())
+            {
+                last_fetch = Some(tokio::time::Instant::now());
+                fetching = Some(heads_call(&client, std::mem::take(&mut ask_heads)));
+            }
             let message = match first.take() {
                 Some(m) => m,
                 // Biased: control first (a peer that always has an item ready must not keep
@@ -622,6 +668,19 @@ async fn run_link(fed: &Arc<Fed>, url: &str) -> Result<(), String> {
                         resubscribe = true;
                         break;
                     }
+                    r = async { match fetching.as_mut() { Some(f) => f.await, None => std::future::pending().await } } => {
+                        fetching = None;
+                        match r {
+                            Ok(h) => {
+                                let ev = tokio::task::block_in_place(|| replica.fetched_heads(h))
+                                    .map_err(|e| e.to_string())?;
+                                fed.take_events(url, ev, &mut snapshots, &mut ask_heads);
+                            }
+                            Err(e) => tracing::warn!(peer = %url, error = %e, "asking for checkpoints whose digest differed"),
+                        }
+                        continue;
+                    }
+                    _ = tokio::time::sleep_until(fetch_at.unwrap_or_else(tokio::time::Instant::now)), if fetching.is_none() && !ask_heads.is_empty() => continue,
                     m = stream.message() => m,
                     // Nothing more is ready on the stream: apply what it sent now. Entries
                     // are otherwise applied a full chunk at a time or before the next other
@@ -631,7 +690,7 @@ async fn run_link(fed: &Arc<Fed>, url: &str) -> Result<(), String> {
                         let mut ev = Vec::new();
                         tokio::task::block_in_place(|| replica.flush(&mut ev))
                             .map_err(|e| e.to_string())?;
-                        fed.take_events(url, ev, &mut snapshots);
+                        fed.take_events(url, ev, &mut snapshots, &mut ask_heads);
                         fed.staging(url, &replica, &mut staging);
                         if fed.joining() {
                             fed.gate();
@@ -650,7 +709,7 @@ async fn run_link(fed: &Arc<Fed>, url: &str) -> Result<(), String> {
                 Err(s) => {
                     let mut ev = Vec::new();
                     let _ = tokio::task::block_in_place(|| replica.flush(&mut ev));
-                    fed.take_events(url, ev, &mut snapshots);
+                    fed.take_events(url, ev, &mut snapshots, &mut ask_heads);
                     return Err(format!("stream: {}", s.message()));
                 }
             };
@@ -659,7 +718,7 @@ async fn run_link(fed: &Arc<Fed>, url: &str) -> Result<(), String> {
             // Any item but an entry first applies the entries buffered before it.
             let events =
                 tokio::task::block_in_place(|| replica.handle(item)).map_err(|e| e.to_string())?;
-            fed.take_events(url, events, &mut snapshots);
+            fed.take_events(url, events, &mut snapshots, &mut ask_heads);
             fed.staging(url, &replica, &mut staging);
             if joining {
                 fed.gate();
@@ -682,7 +741,7 @@ async fn run_link(fed: &Arc<Fed>, url: &str) -> Result<(), String> {
         }
         let mut ev = Vec::new();
         tokio::task::block_in_place(|| replica.flush(&mut ev)).map_err(|e| e.to_string())?;
-        fed.take_events(url, ev, &mut snapshots);
+        fed.take_events(url, ev, &mut snapshots, &mut ask_heads);
         if snapshots.is_empty() && !resubscribe {
             return Ok(());
         }

@@ -199,7 +199,10 @@ async fn mesh(args: &Args, root: &Path) -> Result<()> {
     let (tx, mut rx) = mpsc::unbounded_channel::<(usize, String, u64, Instant, usize)>();
     for (j, ch) in chans.iter().enumerate() {
         let mut c = FederationClient::new(ch.clone());
-        let heads = c.get_heads(w::GetHeadsRequest {}).await?.into_inner();
+        let heads = c
+            .get_heads(w::GetHeadsRequest::default())
+            .await?
+            .into_inner();
         let cursors = heads
             .heads
             .iter()
