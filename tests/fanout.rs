@@ -349,6 +349,17 @@ async fn a_filter_gets_entries_of_the_origins_named_only_and_is_bounded_by_the_r
         only.heads.iter().all(|h| h.origin == BOROUGHS[1]),
         "{only:?}"
     );
+    let none = fedc
+        .get_heads(w::GetHeadsRequest {
+            origins: vec!["E09000001".into()],
+        })
+        .await
+        .expect("heads")
+        .into_inner();
+    assert!(
+        none.heads.is_empty(),
+        "only names outside the roster: {none:?}"
+    );
     let all = fedc
         .get_heads(w::GetHeadsRequest::default())
         .await

@@ -40,12 +40,13 @@ pub struct Filter {
 }
 
 /// What a filtered stream's later heads carry instead of a checkpoint (`Head.checkpoint_digest`):
-/// the first 8 bytes of SHA-256 over the `SignedCheckpoint`'s encoding. Equal digests say
+/// the first 16 bytes of SHA-256 over the `SignedCheckpoint`'s encoding. Equal digests say
 /// "the checkpoint you hold"; it proves nothing, so a receiver that holds another one asks for
-/// the checkpoint itself (8 bytes instead of ~200 per change per witness link).
+/// the checkpoint itself (16 bytes instead of ~200 per change per witness link; 16, not 8, so
+/// an origin signing two histories cannot search out two checkpoints with one digest).
 pub fn checkpoint_digest(cp: &SignedCheckpoint) -> Vec<u8> {
     use sha2::Digest;
-    sha2::Sha256::digest(cp.encode_to_vec())[..8].to_vec()
+    sha2::Sha256::digest(cp.encode_to_vec())[..16].to_vec()
 }
 
 /// A peer's origin filter, bounded: `None` (no filter, an older peer) means every origin.

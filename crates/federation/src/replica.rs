@@ -115,6 +115,7 @@ pub enum ReplicaEvent {
     /// [`Replica::fetched_heads`].
     CheckpointWanted {
         origin: String,
+        digest: Vec<u8>,
     },
     /// A verified checkpoint from this peer proves it holds `origin` up to `(epoch, seq)`
     /// (higher than it proved before on this link): what source selection goes by.
@@ -492,21 +493,21 @@ impl Replica {
                     .as_ref()
                     .and_then(|cp| Checkpoint::decode(cp.checkpoint_bytes.as_slice()).ok())
                     .map(|c| (c.epoch, c.seq));
-                // The head's position is the peer's unsigned word. It matters only where a
-                // checkpoint could show something: a position beyond what this node applied
-                // (its source may withhold) or the one its checkpoint is for (the peer may
-                // hold another state for it: a fork). Between the two — entries applied,
-                // their checkpoint still to come from the source, which coalesces them — or
-                // below, there is nothing to ask.
+                // The head's position is the peer's unsigned word. A claim below the held
+                // checkpoint can show nothing; at or above it the peer may hold more (a
+                // withholding source) or another state (a fork). The link asks only if the
+                // held checkpoint still differs after a beat and the grace (an honest source
+                // coalesces checkpoints, so the one it holds back is usually here by then).
                 let claim = (head.epoch, head.seq);
                 match held {
                     // The peer holds what this node holds: as good as sending it.
                     Some(cp) if checkpoint_digest(&cp) == head.checkpoint_digest => {
                         self.observe(&cp, events)
                     }
-                    _ if claim > (info.epoch, info.seq) || Some(claim) == held_at => {
+                    _ if held_at.is_none_or(|at| claim >= at) => {
                         events.push(ReplicaEvent::CheckpointWanted {
                             origin: head.origin.clone(),
+                            digest: head.checkpoint_digest.clone(),
                         })
                     }
                     _ => {}
@@ -521,15 +522,31 @@ impl Replica {
     pub fn fetched_heads(
         &mut self,
         mut h: prospectus_proto::v1::Heads,
+        asked: &BTreeSet<String>,
     ) -> Result<Vec<ReplicaEvent>, StoreError> {
         let mut events = Vec::new();
         self.flush(&mut events)?;
+        // The first head of each origin asked for; anything else in the answer is dropped
+        // unread.
+        let mut seen = BTreeSet::new();
+        h.heads
+            .retain(|head| asked.contains(&head.origin) && seen.insert(head.origin.clone()));
         for head in &mut h.heads {
             head.checkpoint_digest.clear();
         }
         self.take_heads(&h, &mut events)?;
         self.report_rejected(&mut events);
         Ok(events)
+    }
+
+    /// Whether the checkpoint held for `origin` has this digest (an ask it answers is moot).
+    pub fn holds_digest(&self, origin: &str, digest: &[u8]) -> bool {
+        self.store
+            .origin_info(origin)
+            .ok()
+            .and_then(|i| SignedCheckpoint::decode(i.checkpoint.as_slice()).ok())
+            .filter(|cp| !cp.checkpoint_bytes.is_empty())
+            .is_some_and(|cp| checkpoint_digest(&cp) == digest)
     }
 
     /// Replaces the origin with the staged set if its signed checkpoint proves it.

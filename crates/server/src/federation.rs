@@ -421,11 +421,19 @@ impl Federation for FederationService {
                 ),
             ));
         }
-        // Names outside the roster are dropped (none left: every origin, as with none asked).
+        // Names outside the roster are dropped (none asked: every origin; only such names:
+        // nothing).
         let origins: BTreeSet<String> = wanted
             .iter()
             .filter_map(|o| roster.member(o).map(|m| m.origin.clone()))
             .collect();
+        if !wanted.is_empty() && origins.is_empty() {
+            return Ok(Response::new(w::Heads {
+                node_origin: self.store.origin().to_string(),
+                heads: Vec::new(),
+                unix_millis: chrono::Utc::now().timestamp_millis(),
+            }));
+        }
         let store = self.store.clone();
         let h = tokio::task::spawn_blocking(move || heads_of(&store, &origins))
             .await

@@ -50,6 +50,10 @@ const SNAPSHOT_IDLE: Duration = Duration::from_secs(30);
 /// At most one `GetHeads` per link per this interval for checkpoints whose digest differed
 /// (a peer sending digests without pause costs this node one small call a second).
 const FETCH_MIN: Duration = Duration::from_secs(1);
+/// How long a differing digest waits before its checkpoint is asked for: a beat and the
+/// source-choice grace, by when an honest source's held-back checkpoint has arrived and the
+/// ask is dropped unsent.
+const ASK_AFTER: Duration = Duration::from_secs(13);
 /// What the status page shows about one peer link.
 #[derive(Debug, Clone, Default)]
 pub struct LinkStatus {
@@ -198,7 +202,7 @@ impl Fed {
         url: &str,
         events: Vec<ReplicaEvent>,
         snapshots: &mut Vec<String>,
-        checkpoints: &mut BTreeSet<String>,
+        checkpoints: &mut BTreeMap<String, (Vec<u8>, tokio::time::Instant)>,
     ) {
         let mut reselect = false;
         for ev in events {
@@ -232,8 +236,10 @@ impl Fed {
                 // Kept in the store (status, and the forks gauge at scrape time).
                 ReplicaEvent::Fork { .. } => {}
                 ReplicaEvent::OwnOrigin(a) => self.answer(url, a),
-                ReplicaEvent::CheckpointWanted { origin } => {
-                    checkpoints.insert(origin);
+                ReplicaEvent::CheckpointWanted { origin, digest } => {
+                    let due = tokio::time::Instant::now() + ASK_AFTER;
+                    let ask = checkpoints.entry(origin).or_insert((digest.clone(), due));
+                    ask.0 = digest;
                 }
                 ReplicaEvent::Proven { origin, epoch, seq } => {
                     if let Ok(mut s) = self.sources.lock() {
@@ -561,7 +567,8 @@ async fn run_link(fed: &Arc<Fed>, url: &str) -> Result<(), String> {
     let mut sources_changed = fed.sources_changed.subscribe();
     // Origins whose checkpoint this peer's heads digest says differs, to ask it for; the
     // call in flight; when the last one started.
-    let mut ask_heads: BTreeSet<String> = BTreeSet::new();
+    let mut ask_heads: BTreeMap<String, (Vec<u8>, tokio::time::Instant)> = BTreeMap::new();
+    let mut asked: BTreeMap<String, (Vec<u8>, tokio::time::Instant)> = BTreeMap::new();
     let mut fetching: Option<HeadsCall> = None;
     let mut last_fetch: Option<tokio::time::Instant> = None;
     tokio::task::block_in_place(|| fed.link_up(url, true));
@@ -626,13 +633,21 @@ async fn run_link(fed: &Arc<Fed>, url: &str) -> Result<(), String> {
             let defer_until =
                 deferred.map(|since| (since + SNAPSHOT_DEFER_MAX).min(last_item + SNAPSHOT_IDLE));
             let unapplied = replica.has_unapplied();
-            let fetch_at = last_fetch.map(|t| t + FETCH_MIN);
-            if fetching.is_none()
-                && !ask_heads.is_empty()
-                && fetch_at.is_none_or(|t| t <= tokio::time::Instant::now())
-            {
-                last_fetch = Some(tokio::time::Instant::now());
-                fetching = Some(heads_call(&client, std::mem::take(&mut ask_heads)));
+            // Asks the held checkpoint has answered meanwhile are dropped; due ones go in
+            // one call, at most one per FETCH_MIN.
+            ask_heads.retain(|o, (d, _)| !replica.holds_digest(o, d));
+            let now = tokio::time::Instant::now();
+            let fetch_at = ask_heads
+                .values()
+                .map(|(_, due)| *due)
+                .min()
+                .map(|due| last_fetch.map_or(due, |t| due.max(t + FETCH_MIN)));
+            if fetching.is_none() && fetch_at.is_some_and(|t| t <= now) {
+                last_fetch = Some(now);
+                asked = ask_heads.clone();
+                ask_heads.retain(|_, (_, due)| *due > now);
+                asked.retain(|o, _| !ask_heads.contains_key(o));
+                fetching = Some(heads_call(&client, asked.keys().cloned().collect()));
             }
             let message = match first.take() {
                 Some(m) => m,
@@ -670,17 +685,25 @@ async fn run_link(fed: &Arc<Fed>, url: &str) -> Result<(), String> {
                     }
                     r = async { match fetching.as_mut() { Some(f) => f.await, None => std::future::pending().await } } => {
                         fetching = None;
+                        let asked = std::mem::take(&mut asked);
                         match r {
                             Ok(h) => {
-                                let ev = tokio::task::block_in_place(|| replica.fetched_heads(h))
+                                let names: BTreeSet<String> = asked.into_keys().collect();
+                                let ev = tokio::task::block_in_place(|| replica.fetched_heads(h, &names))
                                     .map_err(|e| e.to_string())?;
                                 fed.take_events(url, ev, &mut snapshots, &mut ask_heads);
                             }
-                            Err(e) => tracing::warn!(peer = %url, error = %e, "asking for checkpoints whose digest differed"),
+                            Err(e) => {
+                                tracing::warn!(peer = %url, error = %e, "asking for checkpoints whose digest differed");
+                                // Asked again (a quiet origin's digest may never come back).
+                                for (o, ask) in asked {
+                                    ask_heads.entry(o).or_insert(ask);
+                                }
+                            }
                         }
                         continue;
                     }
-                    _ = tokio::time::sleep_until(fetch_at.unwrap_or_else(tokio::time::Instant::now)), if fetching.is_none() && !ask_heads.is_empty() => continue,
+                    _ = tokio::time::sleep_until(fetch_at.unwrap_or(now)), if fetching.is_none() && fetch_at.is_some() => continue,
                     m = stream.message() => m,
                     // Nothing more is ready on the stream: apply what it sent now. Entries
                     // are otherwise applied a full chunk at a time or before the next other
