@@ -527,6 +527,16 @@ fn cursors(store: &Store) -> Result<(Vec<w::Cursor>, Vec<String>), String> {
     Ok((cursors, diverged.into_iter().map(|o| o.origin).collect()))
 }
 
+/// When the next `GetHeads` may go: the earliest due ask, no sooner than `FETCH_MIN` after
+/// the last call.
+fn next_ask(
+    asks: &BTreeMap<String, (Vec<u8>, tokio::time::Instant)>,
+    last_fetch: Option<tokio::time::Instant>,
+) -> Option<tokio::time::Instant> {
+    let due = asks.values().map(|(_, due)| *due).min()?;
+    Some(last_fetch.map_or(due, |t| due.max(t + FETCH_MIN)))
+}
+
 /// A `GetHeads` for the checkpoints of some origins, bounded by [`ANSWER_TIMEOUT`].
 type HeadsCall =
     std::pin::Pin<Box<dyn std::future::Future<Output = Result<w::Heads, String>> + Send>>;
@@ -633,22 +643,25 @@ async fn run_link(fed: &Arc<Fed>, url: &str) -> Result<(), String> {
             let defer_until =
                 deferred.map(|since| (since + SNAPSHOT_DEFER_MAX).min(last_item + SNAPSHOT_IDLE));
             let unapplied = replica.has_unapplied();
-            // Asks the held checkpoint has answered meanwhile are dropped; due ones go in
-            // one call, at most one per FETCH_MIN.
-            ask_heads.retain(|o, (d, _)| !replica.holds_digest(o, d));
+            // Due asks go in one call, at most one per FETCH_MIN; those the held checkpoint
+            // has answered meanwhile are dropped then (checked only when due: not a store
+            // read per stream item).
             let now = tokio::time::Instant::now();
-            let fetch_at = ask_heads
-                .values()
-                .map(|(_, due)| *due)
-                .min()
-                .map(|due| last_fetch.map_or(due, |t| due.max(t + FETCH_MIN)));
-            if fetching.is_none() && fetch_at.is_some_and(|t| t <= now) {
-                last_fetch = Some(now);
-                asked = ask_heads.clone();
-                ask_heads.retain(|_, (_, due)| *due > now);
-                asked.retain(|o, _| !ask_heads.contains_key(o));
-                fetching = Some(heads_call(&client, asked.keys().cloned().collect()));
+            if fetching.is_none() && next_ask(&ask_heads, last_fetch).is_some_and(|t| t <= now) {
+                let (due, later): (BTreeMap<_, _>, BTreeMap<_, _>) = std::mem::take(&mut ask_heads)
+                    .into_iter()
+                    .partition(|(_, (_, due))| *due <= now);
+                ask_heads = later;
+                asked = due
+                    .into_iter()
+                    .filter(|(o, (d, _))| !replica.holds_digest(o, d))
+                    .collect();
+                if !asked.is_empty() {
+                    last_fetch = Some(now);
+                    fetching = Some(heads_call(&client, asked.keys().cloned().collect()));
+                }
             }
+            let fetch_at = next_ask(&ask_heads, last_fetch);
             let message = match first.take() {
                 Some(m) => m,
                 // Biased: control first (a peer that always has an item ready must not keep
