@@ -258,6 +258,109 @@ async fn a_source_that_stops_forwarding_is_replaced_when_a_peer_proves_more() {
     serves(&c, &second.courses).await;
 }
 
+/// A live filtered stream sends an origin's later checkpoints as seals when the caller asks for
+/// them (a quarter of the bytes), and a real node receiving A's changes over its link rebuilds
+/// each into A's signed checkpoint and verifies it: B converges on A's head, checkpoint
+/// verified, with no GetHeads fallback needed.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_later_checkpoint_comes_as_a_seal_the_receiver_rebuilds_and_verifies() {
+    let tmp = tempfile::tempdir().unwrap();
+    let fleet = Fleet::new(tmp.path(), 2);
+    let a = fleet.start(0, &["--new-member"]);
+    let b = fleet.start(1, &[]);
+    let r = publish_when_ready(&a, "first", &bundle(97, 5, BOROUGHS[0]).into_records())
+        .await
+        .expect("publish");
+    wait_status(&b, "B to verify A", |s| {
+        converged(s, BOROUGHS[0], (r.epoch, r.last_seq))
+    })
+    .await;
+    let mut stream = FederationClient::new(a.channel().await)
+        .subscribe(w::PullRequest {
+            filter: Some(w::OriginFilter {
+                entry_origins: vec![BOROUGHS[0].into()],
+                checkpoint_seals: true,
+                ..Default::default()
+            }),
+            ..Default::default()
+        })
+        .await
+        .expect("subscribe")
+        .into_inner();
+    // Reads until the next checkpoint, whole or sealed.
+    async fn next_checkpoint(stream: &mut tonic::Streaming<PullItem>) -> Item {
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+        loop {
+            let item = tokio::time::timeout_at(deadline, stream.message())
+                .await
+                .expect("a checkpoint within 30 s")
+                .expect("stream")
+                .expect("open");
+            match item.item {
+                Some(i @ (Item::Checkpoint(_) | Item::CheckpointSeal(_))) => return i,
+                _ => continue,
+            }
+        }
+    }
+    // The stream's first checkpoint of A goes whole: the caller holds nothing it names.
+    let Item::Checkpoint(whole) = next_checkpoint(&mut stream).await else {
+        panic!("the first checkpoint on a stream is sent whole");
+    };
+    // A's next change: its checkpoint (at once, or on the next beat when it follows the
+    // first within the coalescing interval) comes as a seal.
+    let more = bundle(98, 1, BOROUGHS[0]);
+    let r = publish_when_ready(&a, "more", &more.clone().into_records())
+        .await
+        .expect("publish");
+    let Item::CheckpointSeal(s) = next_checkpoint(&mut stream).await else {
+        panic!("a later checkpoint following its entries on this stream is a seal");
+    };
+    assert_eq!(
+        (s.origin.as_str(), s.epoch, s.seq),
+        (BOROUGHS[0], r.epoch, r.last_seq)
+    );
+    assert!(!whole.checkpoint_bytes.is_empty());
+    // Less than half the checkpoint it stands for.
+    let held = FederationClient::new(a.channel().await)
+        .get_heads(w::GetHeadsRequest {
+            origins: vec![BOROUGHS[0].into()],
+        })
+        .await
+        .expect("heads")
+        .into_inner()
+        .heads
+        .remove(0)
+        .checkpoint
+        .expect("A's checkpoint");
+    assert!(
+        s.encoded_len() * 2 < held.encoded_len(),
+        "seal {} B vs checkpoint {} B",
+        s.encoded_len(),
+        held.encoded_len()
+    );
+    // B's link asks for seals: it rebuilt A's checkpoint and verified it.
+    let st = wait_status(&b, "B to verify A's new head", |s| {
+        converged(s, BOROUGHS[0], (r.epoch, r.last_seq))
+    })
+    .await;
+    assert!(
+        st.origins
+            .iter()
+            .any(|o| o.origin == BOROUGHS[0] && o.checkpoint_verified)
+    );
+    assert!(
+        b.metric("prospectus_checkpoint_seals_total", "outcome=\"rebuilt\"")
+            .is_some_and(|n| n >= 1.0),
+        "B rebuilt A's checkpoint from a seal"
+    );
+    assert_eq!(
+        b.metric("prospectus_checkpoint_seals_total", "outcome=\"asked\""),
+        None,
+        "no seal failed to rebuild"
+    );
+    serves(&b, &more.courses).await;
+}
+
 /// Everything a `Pull` with `filter` returns from `node`.
 async fn pull_items(
     node: &Node,

@@ -9,6 +9,7 @@ mod join;
 mod outbound;
 mod replica;
 mod roster;
+mod seal;
 mod sources;
 
 pub use join::{Answer, Join, JoinState};
@@ -17,4 +18,5 @@ pub use outbound::{
 };
 pub use replica::{Replica, ReplicaEvent, SharedHeads, UNKNOWN_ORIGIN};
 pub use roster::{KeyStanding, Member, Roster, RosterError, RosterKey, SharedRoster};
+pub use seal::{seal, unseal};
 pub use sources::{Held, Sources};

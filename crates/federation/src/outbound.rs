@@ -37,6 +37,8 @@ pub struct Filter {
     pub heads: BTreeSet<String>,
     /// Later heads carry [`checkpoint_digest`]s instead of checkpoints.
     pub digests: bool,
+    /// The caller takes checkpoint seals ([`crate::seal`]).
+    pub seals: bool,
 }
 
 /// What a filtered stream's later heads carry instead of a checkpoint (`Head.checkpoint_digest`):
@@ -79,6 +81,7 @@ pub fn entry_filter(
         entries: names("filter.entry_origins", &f.entry_origins)?,
         heads: names("filter.head_origins", &f.head_origins)?,
         digests: f.head_digests,
+        seals: f.checkpoint_seals,
     }))
 }
 
@@ -189,6 +192,7 @@ mod tests {
             entry_origins: entries.iter().map(|s| s.to_string()).collect(),
             head_origins: heads.iter().map(|s| s.to_string()).collect(),
             head_digests: false,
+            checkpoint_seals: false,
         }
     }
 

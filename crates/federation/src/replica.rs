@@ -14,7 +14,7 @@
 //! received and verified. Any other item first finishes everything before it (verified and
 //! applied, in order), so checkpoints, heads and snapshots see exactly what came before them.
 
-use crate::{Answer, Roster, checkpoint_digest};
+use crate::{Answer, Roster, checkpoint_digest, unseal};
 use prospectus_model::Uuid;
 use prospectus_proto::v1::{Checkpoint, PullItem, SignedCheckpoint, pull_item::Item};
 use prospectus_store::{
@@ -111,11 +111,21 @@ pub enum ReplicaEvent {
     /// What the peer's heads say it holds of this node's own origin (the join gate's answer).
     OwnOrigin(Answer),
     /// The peer's heads carry a checkpoint digest of `origin` that is not the checkpoint held
-    /// here: ask it for the checkpoint (`GetHeads`) and hand the answer to
+    /// here, or a checkpoint seal that did not rebuild to a checkpoint it signed (`at_once`):
+    /// ask it for the checkpoint (`GetHeads`) and hand the answer to
     /// [`Replica::fetched_heads`].
     CheckpointWanted {
         origin: String,
         digest: Vec<u8>,
+        /// The position the peer claims (unsigned): an ask is moot once the checkpoint held
+        /// here is past it.
+        claim: (u64, u64),
+        at_once: bool,
+    },
+    /// A checkpoint seal arrived: rebuilt into a checkpoint the origin signed, or not (then
+    /// a [`ReplicaEvent::CheckpointWanted`] follows).
+    Seal {
+        rebuilt: bool,
     },
     /// A verified checkpoint from this peer proves it holds `origin` up to `(epoch, seq)`
     /// (higher than it proved before on this link): what source selection goes by.
@@ -277,7 +287,19 @@ impl Replica {
         bytes: &[u8],
         events: &mut Vec<ReplicaEvent>,
     ) -> Result<(), StoreError> {
-        match self.store.offer_checkpoint(self.roster.as_ref(), bytes)? {
+        let status = self.store.offer_checkpoint(self.roster.as_ref(), bytes)?;
+        self.offered(origin, status, events);
+        Ok(())
+    }
+
+    /// Reports what the store made of an offered checkpoint.
+    fn offered(
+        &mut self,
+        origin: String,
+        status: CheckpointStatus,
+        events: &mut Vec<ReplicaEvent>,
+    ) {
+        match status {
             CheckpointStatus::Verified => events.push(ReplicaEvent::Verified { origin }),
             CheckpointStatus::Diverged => self.want_snapshot(origin, true, events),
             CheckpointStatus::Rejected(reason) => self.refuse(&origin, reason),
@@ -286,6 +308,53 @@ impl Replica {
                 events.push(ReplicaEvent::Fork { origin, epoch, seq });
             }
             CheckpointStatus::Pending | CheckpointStatus::Stale => {}
+        }
+    }
+
+    /// A checkpoint seal: the checkpoint rebuilt from what this node holds of the origin is
+    /// offered like one sent whole; one that cannot be rebuilt, or whose rebuilt bytes the
+    /// origin did not sign, is no evidence of anything (this node's state may differ): the
+    /// checkpoint itself is asked for at once.
+    fn take_seal(
+        &mut self,
+        s: &prospectus_proto::v1::CheckpointSeal,
+        events: &mut Vec<ReplicaEvent>,
+    ) -> Result<(), StoreError> {
+        if self.roster.member(&s.origin).is_none() {
+            self.refuse(&s.origin, Rejection::UnknownOrigin);
+            return Ok(());
+        }
+        let state = self.store.origin_info(&s.origin)?;
+        let status = match unseal(s, &state) {
+            Some(cp) if cp.encode_to_vec() == state.checkpoint => {
+                // The checkpoint held already: as good as sending it.
+                events.push(ReplicaEvent::Seal { rebuilt: true });
+                self.observe(&cp, events);
+                return Ok(());
+            }
+            Some(cp) => {
+                let status = self
+                    .store
+                    .offer_checkpoint(self.roster.as_ref(), &cp.encode_to_vec())?;
+                Some((cp, status))
+            }
+            None => None,
+        };
+        match status {
+            Some((cp, status)) if !matches!(status, CheckpointStatus::Rejected(_)) => {
+                events.push(ReplicaEvent::Seal { rebuilt: true });
+                self.offered(s.origin.clone(), status, events);
+                self.observe(&cp, events);
+            }
+            _ => {
+                events.push(ReplicaEvent::Seal { rebuilt: false });
+                events.push(ReplicaEvent::CheckpointWanted {
+                    origin: s.origin.clone(),
+                    digest: Vec::new(),
+                    claim: (s.epoch, s.seq),
+                    at_once: true,
+                });
+            }
         }
         Ok(())
     }
@@ -406,6 +475,10 @@ impl Replica {
                     self.observe(&cp, &mut events);
                 }
             }
+            Some(Item::CheckpointSeal(s)) => {
+                self.flush(&mut events)?;
+                self.take_seal(&s, &mut events)?;
+            }
             Some(Item::Heads(h)) => {
                 self.flush(&mut events)?;
                 // A head's epoch/seq are the peer's unsigned word: only its checkpoint counts.
@@ -508,6 +581,8 @@ impl Replica {
                         events.push(ReplicaEvent::CheckpointWanted {
                             origin: head.origin.clone(),
                             digest: head.checkpoint_digest.clone(),
+                            claim,
+                            at_once: false,
                         })
                     }
                     _ => {}
@@ -541,12 +616,28 @@ impl Replica {
 
     /// Whether the checkpoint held for `origin` has this digest (an ask it answers is moot).
     pub fn holds_digest(&self, origin: &str, digest: &[u8]) -> bool {
+        self.held(origin)
+            .is_some_and(|cp| checkpoint_digest(&cp) == digest)
+    }
+
+    /// Whether an ask for `origin`'s checkpoint ([`ReplicaEvent::CheckpointWanted`]) is moot:
+    /// the checkpoint held has its digest, or is past the position it claimed (a claim below
+    /// the held checkpoint asks nothing when it arrives, nor when it comes due).
+    pub fn ask_answered(&self, origin: &str, digest: &[u8], claim: (u64, u64)) -> bool {
+        self.held(origin).is_some_and(|cp| {
+            checkpoint_digest(&cp) == digest
+                || Checkpoint::decode(cp.checkpoint_bytes.as_slice())
+                    .is_ok_and(|c| (c.epoch, c.seq) > claim)
+        })
+    }
+
+    /// The checkpoint held for `origin`, if any.
+    fn held(&self, origin: &str) -> Option<SignedCheckpoint> {
         self.store
             .origin_info(origin)
             .ok()
             .and_then(|i| SignedCheckpoint::decode(i.checkpoint.as_slice()).ok())
             .filter(|cp| !cp.checkpoint_bytes.is_empty())
-            .is_some_and(|cp| checkpoint_digest(&cp) == digest)
     }
 
     /// Replaces the origin with the staged set if its signed checkpoint proves it.

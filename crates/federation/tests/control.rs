@@ -3,7 +3,7 @@
 //! link asked for it and its set matches the origin's signed checkpoint.
 
 use prospectus_federation::{
-    Member, Replica, ReplicaEvent, Roster, RosterKey, SharedHeads, checkpoint_digest,
+    Member, Replica, ReplicaEvent, Roster, RosterKey, SharedHeads, checkpoint_digest, seal,
 };
 use prospectus_model::{Provider, Record, RecordKind, Uuid};
 use prospectus_proto::v1::{self as w, PullItem, SignedCheckpoint, SignedEntry, pull_item::Item};
@@ -339,6 +339,139 @@ fn a_checkpoint_digest_proves_only_what_is_held_and_asks_for_anything_else() {
         .expect("fetched");
     assert_eq!(proven(&events), vec![(1, 4)]);
     assert_eq!(heads.best(X), Some((1, 4)));
+}
+
+/// A checkpoint seal rebuilds, on a node that applied the entries up to it and holds the
+/// checkpoint before it, the very checkpoint the origin signed (stored byte for byte, verified,
+/// proven); a seal this node cannot rebuild (not at its position) or whose rebuilt bytes the
+/// origin did not sign stores nothing, counts no rejection (this node's state may be what
+/// differs) and asks for the checkpoint at once.
+#[test]
+fn a_checkpoint_seal_rebuilds_the_signed_checkpoint_or_asks_for_it_at_once() {
+    let w = world(3);
+    let heads = SharedHeads::default();
+    let mut r = Replica::new(w.b.clone(), w.roster.clone(), heads.clone(), false);
+    let first = checkpoint(&w.a, X);
+    let mut items = entries(&w.a, X);
+    items.push(it(Item::Checkpoint(first.clone())));
+    run(&mut r, items);
+    w.a.publish(
+        &Scope::Admin,
+        None,
+        &[Change::Delete {
+            kind: RecordKind::Provider,
+            id: Uuid::from_u128(1),
+        }],
+    )
+    .expect("publish");
+    let second = checkpoint(&w.a, X);
+    let millis = w.a.origin_info(X).expect("info").last_entry_millis;
+    let before = first.encode_to_vec();
+    let s = seal(&second, &before, (1, 4), Some(millis)).expect("sealable");
+    assert!(s.key_id.is_empty() && s.unix_millis == 0, "{s:?}");
+    assert!(
+        s.encoded_len() * 2 < second.encoded_len(),
+        "seal {} B, checkpoint {} B",
+        s.encoded_len(),
+        second.encoded_len()
+    );
+    // Sealed only for a receiver at its position holding its predecessor.
+    assert!(seal(&second, &before, (1, 3), Some(millis)).is_none());
+    assert!(seal(&second, &second.encode_to_vec(), (1, 4), Some(millis)).is_none());
+    let timed = seal(&second, &before, (1, 4), None).expect("sealable");
+    assert_eq!(timed.unix_millis, millis);
+
+    let asked_at_once = |events: &[ReplicaEvent]| {
+        events.iter().any(|e| {
+            matches!(e, ReplicaEvent::CheckpointWanted { origin, at_once: true, .. } if origin == X)
+        })
+    };
+    let held = |w: &World| w.b.origin_info(X).expect("info").checkpoint;
+    // B has not applied the fourth entry: nothing to rebuild from.
+    let events = run(&mut r, vec![it(Item::CheckpointSeal(s.clone()))]);
+    assert!(asked_at_once(&events), "{events:?}");
+    assert_eq!(held(&w), before);
+    let fourth: Vec<PullItem> =
+        w.a.log_after(X, 1, 3)
+            .map(|r| {
+                it(Item::Entry(
+                    SignedEntry::decode(r.expect("log").2.as_slice()).expect("entry"),
+                ))
+            })
+            .collect();
+    run(&mut r, fourth);
+    // Bytes the origin did not sign (a flipped signature bit, another time): asked, nothing
+    // refused or stored.
+    let mut bad = s.clone();
+    bad.signature[0] ^= 1;
+    let mut late = s.clone();
+    late.unix_millis = millis + 1;
+    for s in [bad, late] {
+        let events = run(&mut r, vec![it(Item::CheckpointSeal(s))]);
+        assert!(asked_at_once(&events), "{events:?}");
+        assert!(
+            !events.iter().any(|e| matches!(
+                e,
+                ReplicaEvent::Rejected { .. } | ReplicaEvent::Proven { .. }
+            )),
+            "{events:?}"
+        );
+        assert_eq!(held(&w), before);
+    }
+    // The genuine seal: A's checkpoint, byte for byte, verified and proven.
+    let events = run(&mut r, vec![it(Item::CheckpointSeal(s.clone()))]);
+    assert!(
+        events
+            .iter()
+            .any(|e| matches!(e, ReplicaEvent::Verified { origin } if origin == X)),
+        "{events:?}"
+    );
+    assert_eq!(proven(&events), vec![(1, 4)]);
+    assert_eq!(held(&w), second.encode_to_vec());
+    assert!(w.b.origin_info(X).expect("info").checkpoint_verified);
+    assert_eq!(heads.best(X), Some((1, 4)));
+    // Again: the checkpoint held, nothing asked.
+    let events = run(&mut r, vec![it(Item::CheckpointSeal(s.clone()))]);
+    assert!(!asked_at_once(&events), "{events:?}");
+    // Two more changes whose first checkpoint the stream skipped (coalesced): the seal of
+    // the second carries its predecessor, and rebuilds.
+    for id in [2, 3] {
+        w.a.publish(
+            &Scope::Admin,
+            None,
+            &[Change::Delete {
+                kind: RecordKind::Provider,
+                id: Uuid::from_u128(id),
+            }],
+        )
+        .expect("publish");
+    }
+    let sixth = checkpoint(&w.a, X);
+    let millis = w.a.origin_info(X).expect("info").last_entry_millis;
+    let skipped = seal(&sixth, &second.encode_to_vec(), (1, 6), Some(millis)).expect("sealable");
+    assert!(!skipped.prev_set_digest.is_empty() && skipped.prev_seq == 5);
+    let later: Vec<PullItem> =
+        w.a.log_after(X, 1, 4)
+            .map(|r| {
+                it(Item::Entry(
+                    SignedEntry::decode(r.expect("log").2.as_slice()).expect("entry"),
+                ))
+            })
+            .collect();
+    run(&mut r, later);
+    let events = run(&mut r, vec![it(Item::CheckpointSeal(skipped))]);
+    assert_eq!(proven(&events), vec![(1, 6)], "{events:?}");
+    assert_eq!(held(&w), sixth.encode_to_vec());
+    // An origin outside the roster: refused as unknown, nothing asked.
+    let mut unknown = s;
+    unknown.origin = "E09000001".into();
+    let events = run(&mut r, vec![it(Item::CheckpointSeal(unknown))]);
+    assert_eq!(rejected(&events, "unknown", Rejection::UnknownOrigin), 1);
+    assert!(
+        !events
+            .iter()
+            .any(|e| matches!(e, ReplicaEvent::CheckpointWanted { .. }))
+    );
 }
 
 #[test]

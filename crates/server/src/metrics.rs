@@ -20,6 +20,8 @@ pub const REQUESTS: &str = "prospectus_requests_total";
 pub const REQUEST_SECONDS: &str = "prospectus_request_duration_seconds";
 pub const APPLIED: &str = "prospectus_entries_applied_total";
 pub const REJECTED: &str = "prospectus_entries_rejected_total";
+pub const SEALS: &str = "prospectus_checkpoint_seals_total";
+pub const STREAM_BYTES: &str = "prospectus_stream_item_bytes_total";
 pub const LAG: &str = "prospectus_replication_lag_entries";
 /// Positions of an origin for which two different signed entries or checkpoints were seen.
 pub const FORKS: &str = "prospectus_origin_forks";
@@ -66,6 +68,15 @@ pub fn handle() -> Option<PrometheusHandle> {
 }
 
 fn describe() {
+    metrics::describe_counter!(
+        STREAM_BYTES,
+        metrics::Unit::Bytes,
+        "Bytes of items sent on Pull/Subscribe streams to peers (protobuf, before gRPC and HTTP/2 framing), by item kind, and whether the caller named its origins (`filtered`: a node of this version taking each origin from one peer)"
+    );
+    metrics::describe_counter!(
+        SEALS,
+        "Checkpoint seals received from peers, by outcome: rebuilt into the origin's signed checkpoint, or asked for whole (this node's state differs, or the seal was bad)"
+    );
     metrics::describe_counter!(
         REQUESTS,
         "Requests served, by kind (grpc/http), route and status"

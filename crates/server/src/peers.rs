@@ -23,10 +23,11 @@
 
 use prospectus_federation::{
     Answer, Held, Join, JoinState, Replica, ReplicaEvent, Roster, SharedHeads, SharedRoster,
-    Sources,
+    Sources, checkpoint_digest,
 };
-use prospectus_proto::v1::{self as w, federation_client::FederationClient};
+use prospectus_proto::v1::{self as w, SignedCheckpoint, federation_client::FederationClient};
 use prospectus_store::Store;
+use prost::Message;
 use rand::Rng;
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::{Arc, Mutex};
@@ -162,6 +163,7 @@ impl Fed {
             entry_origins: s.wanted(url),
             head_origins: s.witnessed(url),
             head_digests: true,
+            checkpoint_seals: true,
         })
     }
 
@@ -202,7 +204,7 @@ impl Fed {
         url: &str,
         events: Vec<ReplicaEvent>,
         snapshots: &mut Vec<String>,
-        checkpoints: &mut BTreeMap<String, (Vec<u8>, tokio::time::Instant)>,
+        checkpoints: &mut Asks,
     ) {
         let mut reselect = false;
         for ev in events {
@@ -236,10 +238,37 @@ impl Fed {
                 // Kept in the store (status, and the forks gauge at scrape time).
                 ReplicaEvent::Fork { .. } => {}
                 ReplicaEvent::OwnOrigin(a) => self.answer(url, a),
-                ReplicaEvent::CheckpointWanted { origin, digest } => {
-                    let due = tokio::time::Instant::now() + ASK_AFTER;
-                    let ask = checkpoints.entry(origin).or_insert((digest.clone(), due));
-                    ask.0 = digest;
+                ReplicaEvent::CheckpointWanted {
+                    origin,
+                    digest,
+                    claim,
+                    at_once,
+                } => {
+                    let now = tokio::time::Instant::now();
+                    let due = if at_once { now } else { now + ASK_AFTER };
+                    match checkpoints.entry(origin) {
+                        std::collections::btree_map::Entry::Vacant(v) => {
+                            v.insert(Ask {
+                                digest,
+                                claim,
+                                due,
+                                latest: None,
+                            });
+                        }
+                        // The first claim keeps its time; a later one is asked for only if
+                        // it, too, goes unanswered for its own wait.
+                        std::collections::btree_map::Entry::Occupied(mut o) => {
+                            let ask = o.get_mut();
+                            ask.due = ask.due.min(due);
+                            if (ask.digest.as_slice(), ask.claim) != (digest.as_slice(), claim) {
+                                ask.latest = Some((digest, claim, due));
+                            }
+                        }
+                    }
+                }
+                ReplicaEvent::Seal { rebuilt } => {
+                    let outcome = if rebuilt { "rebuilt" } else { "asked" };
+                    metrics::counter!(crate::metrics::SEALS, "outcome" => outcome).increment(1);
                 }
                 ReplicaEvent::Proven { origin, epoch, seq } => {
                     if let Ok(mut s) = self.sources.lock() {
@@ -509,8 +538,9 @@ async fn connect(fed: &Fed, url: &str) -> Result<Channel, String> {
     ep.connect().await.map_err(|e| format!("connect: {e}"))
 }
 
-/// The cursors to subscribe with (none for a diverged origin), and the diverged origins.
-fn cursors(store: &Store) -> Result<(Vec<w::Cursor>, Vec<String>), String> {
+/// The cursors to subscribe with (none for a diverged origin), and the diverged origins. The
+/// cursors of the origins in `entries` name the checkpoint held (not sent again).
+fn cursors(store: &Store, entries: &[String]) -> Result<(Vec<w::Cursor>, Vec<String>), String> {
     let (diverged, held): (Vec<_>, Vec<_>) = store
         .origins()
         .map_err(|e| e.to_string())?
@@ -519,6 +549,11 @@ fn cursors(store: &Store) -> Result<(Vec<w::Cursor>, Vec<String>), String> {
     let cursors = held
         .into_iter()
         .map(|o| w::Cursor {
+            checkpoint_digest: SignedCheckpoint::decode(o.checkpoint.as_slice())
+                .ok()
+                .filter(|_| !o.checkpoint.is_empty() && entries.contains(&o.origin))
+                .map(|cp| checkpoint_digest(&cp))
+                .unwrap_or_default(),
             origin: o.origin,
             epoch: o.epoch,
             seq: o.seq,
@@ -527,13 +562,61 @@ fn cursors(store: &Store) -> Result<(Vec<w::Cursor>, Vec<String>), String> {
     Ok((cursors, diverged.into_iter().map(|o| o.origin).collect()))
 }
 
+/// A checkpoint to ask a peer for (`ReplicaEvent::CheckpointWanted`), when due: the first
+/// claim still to be answered, and the latest one since (a witness repeats an origin's
+/// changing head every beat; answered in turn, each waits its own `ASK_AFTER`).
+#[derive(Debug, Clone)]
+struct Ask {
+    digest: Vec<u8>,
+    claim: (u64, u64),
+    due: tokio::time::Instant,
+    latest: Option<(Vec<u8>, (u64, u64), tokio::time::Instant)>,
+}
+
+/// Per origin, the checkpoint to ask a link's peer for.
+type Asks = BTreeMap<String, Ask>;
+
+/// Takes the asks to send now out of `asks`: each due one whose first claim is unanswered;
+/// one whose first claim is answered goes on as its latest claim (asked when that one's own
+/// wait is over, unless answered too) or is dropped.
+fn due_asks(
+    asks: &mut Asks,
+    now: tokio::time::Instant,
+    answered: impl Fn(&str, &Ask) -> bool,
+) -> Asks {
+    let (due, later): (Asks, Asks) = std::mem::take(asks)
+        .into_iter()
+        .partition(|(_, a)| a.due <= now);
+    *asks = later;
+    let mut out = BTreeMap::new();
+    for (o, mut a) in due {
+        while answered(&o, &a) {
+            let Some((digest, claim, due)) = a.latest.take() else {
+                break;
+            };
+            a = Ask {
+                digest,
+                claim,
+                due,
+                latest: None,
+            };
+        }
+        if answered(&o, &a) {
+            continue;
+        }
+        if a.due <= now {
+            out.insert(o, a);
+        } else {
+            asks.insert(o, a);
+        }
+    }
+    out
+}
+
 /// When the next `GetHeads` may go: the earliest due ask, no sooner than `FETCH_MIN` after
 /// the last call.
-fn next_ask(
-    asks: &BTreeMap<String, (Vec<u8>, tokio::time::Instant)>,
-    last_fetch: Option<tokio::time::Instant>,
-) -> Option<tokio::time::Instant> {
-    let due = asks.values().map(|(_, due)| *due).min()?;
+fn next_ask(asks: &Asks, last_fetch: Option<tokio::time::Instant>) -> Option<tokio::time::Instant> {
+    let due = asks.values().map(|a| a.due).min()?;
     Some(last_fetch.map_or(due, |t| due.max(t + FETCH_MIN)))
 }
 
@@ -577,15 +660,19 @@ async fn run_link(fed: &Arc<Fed>, url: &str) -> Result<(), String> {
     let mut sources_changed = fed.sources_changed.subscribe();
     // Origins whose checkpoint this peer's heads digest says differs, to ask it for; the
     // call in flight; when the last one started.
-    let mut ask_heads: BTreeMap<String, (Vec<u8>, tokio::time::Instant)> = BTreeMap::new();
-    let mut asked: BTreeMap<String, (Vec<u8>, tokio::time::Instant)> = BTreeMap::new();
+    let mut ask_heads: Asks = BTreeMap::new();
+    let mut asked: Asks = BTreeMap::new();
     let mut fetching: Option<HeadsCall> = None;
     let mut last_fetch: Option<tokio::time::Instant> = None;
     tokio::task::block_in_place(|| fed.link_up(url, true));
     loop {
         sources_changed.mark_unchanged();
         let wanted = fed.wanted(url);
-        let (cursors, diverged) = cursors(&fed.store)?;
+        let entries = wanted
+            .as_ref()
+            .map(|f| f.entry_origins.as_slice())
+            .unwrap_or_default();
+        let (cursors, diverged) = cursors(&fed.store, entries)?;
         // Asked for whole: what the last stream called for, what it asked and did not finish,
         // and the diverged origins this link is now the source of (a snapshot from the source
         // mends them; once per connection, a request counts against the peer's rate).
@@ -648,14 +735,9 @@ async fn run_link(fed: &Arc<Fed>, url: &str) -> Result<(), String> {
             // read per stream item).
             let now = tokio::time::Instant::now();
             if fetching.is_none() && next_ask(&ask_heads, last_fetch).is_some_and(|t| t <= now) {
-                let (due, later): (BTreeMap<_, _>, BTreeMap<_, _>) = std::mem::take(&mut ask_heads)
-                    .into_iter()
-                    .partition(|(_, (_, due))| *due <= now);
-                ask_heads = later;
-                asked = due
-                    .into_iter()
-                    .filter(|(o, (d, _))| !replica.holds_digest(o, d))
-                    .collect();
+                asked = due_asks(&mut ask_heads, now, |o, a| {
+                    replica.ask_answered(o, &a.digest, a.claim)
+                });
                 if !asked.is_empty() {
                     last_fetch = Some(now);
                     fetching = Some(heads_call(&client, asked.keys().cloned().collect()));
@@ -781,5 +863,51 @@ async fn run_link(fed: &Arc<Fed>, url: &str) -> Result<(), String> {
         if snapshots.is_empty() && !resubscribe {
             return Ok(());
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn ask(digest: u8, seq: u64, due: tokio::time::Instant) -> Ask {
+        Ask {
+            digest: vec![digest; 16],
+            claim: (1, seq),
+            due,
+            latest: None,
+        }
+    }
+
+    /// A witness repeating an origin's changing head every beat: the first claim, once the
+    /// held checkpoint answers it, hands over to the latest, which waits its own time; an
+    /// unanswered first claim is asked for when due, whatever came later.
+    #[test]
+    fn a_due_ask_whose_claim_is_answered_goes_on_as_the_latest_claim_with_its_own_wait() {
+        let t = tokio::time::Instant::now();
+        let later = t + ASK_AFTER;
+        let held_seq = 5;
+        let answered = |_: &str, a: &Ask| a.claim.1 <= held_seq;
+        let mut asks: Asks = BTreeMap::new();
+        // Answered, with a later claim not yet due: kept as that claim.
+        let mut a = ask(1, 4, t);
+        a.latest = Some((vec![2; 16], (1, 7), later));
+        asks.insert("A".into(), a);
+        // Answered, with a later claim answered too: dropped.
+        let mut b = ask(1, 3, t);
+        b.latest = Some((vec![2; 16], (1, 5), t));
+        asks.insert("B".into(), b);
+        // Unanswered: asked now.
+        asks.insert("C".into(), ask(3, 9, t));
+        // Not due yet: untouched.
+        asks.insert("D".into(), ask(4, 9, later));
+        let now = due_asks(&mut asks, t, answered);
+        assert_eq!(now.keys().collect::<Vec<_>>(), ["C"]);
+        assert_eq!(asks.keys().collect::<Vec<_>>(), ["A", "D"]);
+        assert_eq!((asks["A"].claim, asks["A"].due), ((1, 7), later));
+        // The latest claim's wait over, still unanswered: asked.
+        let now = due_asks(&mut asks, later, answered);
+        assert_eq!(now.keys().collect::<Vec<_>>(), ["A", "D"]);
+        assert!(asks.is_empty());
     }
 }

@@ -70,10 +70,32 @@ struct Args {
     node_bin: Option<PathBuf>,
 }
 
+/// A port no other process holds, below the kernel's ephemeral range (32768 and up on
+/// Linux): the nodes' roster names every port before they start, and a port taken from the
+/// ephemeral range was at times handed meanwhile to one of the started nodes' outgoing
+/// connections ("Address already in use" a few seconds in).
 fn free_port() -> Result<u16> {
-    Ok(std::net::TcpListener::bind("127.0.0.1:0")?
-        .local_addr()?
-        .port())
+    use std::sync::atomic::{AtomicU16, Ordering};
+    static NEXT: AtomicU16 = AtomicU16::new(0);
+    let _ = NEXT.compare_exchange(
+        0,
+        20_000 + (std::process::id() % 1_000) as u16 * 10,
+        Ordering::Relaxed,
+        Ordering::Relaxed,
+    );
+    for _ in 0..12_000 {
+        let port = NEXT.fetch_add(1, Ordering::Relaxed);
+        let port = if port >= 32_000 {
+            NEXT.store(20_001, Ordering::Relaxed);
+            20_000
+        } else {
+            port
+        };
+        if std::net::TcpListener::bind(("127.0.0.1", port)).is_ok() {
+            return Ok(port);
+        }
+    }
+    anyhow::bail!("no free port below the ephemeral range")
 }
 
 fn roster_line(origin: &str, name: &str, port: u16, key: &NodeKey) -> String {
@@ -148,6 +170,45 @@ async fn publish(ch: &Channel, token: &str, records: &[Record]) -> Result<w::Pub
     }
 }
 
+/// The sum of the `/metrics` samples of `metric` whose labels contain each of `labels`, from a node
+/// of this process (the nodes share one recorder: the figure is the whole federation's).
+async fn metric(addr: std::net::SocketAddr, metric: &str, labels: &[&str]) -> Result<f64> {
+    let mut s = tokio::net::TcpStream::connect(addr).await?;
+    s.write_all(b"GET /metrics HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n")
+        .await?;
+    let mut text = String::new();
+    s.read_to_string(&mut text).await?;
+    Ok(text
+        .lines()
+        .filter(|l| {
+            l.strip_prefix(metric)
+                .is_some_and(|rest| rest.starts_with('{') || rest.starts_with(' '))
+                && labels.iter().all(|x| l.contains(x))
+        })
+        .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
+        .sum())
+}
+
+/// Control traffic so far: GetHeads calls served, checkpoint seals rebuilt and asked for,
+/// and the stream bytes of entries, checkpoints, seals and heads.
+async fn control(addr: std::net::SocketAddr) -> Result<[f64; 7]> {
+    let bytes = "prospectus_stream_item_bytes_total";
+    Ok([
+        metric(addr, "prospectus_requests_total", &["GetHeads"]).await?,
+        metric(addr, "prospectus_checkpoint_seals_total", &["rebuilt"]).await?,
+        metric(addr, "prospectus_checkpoint_seals_total", &["asked"]).await?,
+        metric(addr, bytes, &["filtered=\"true\"", "item=\"entry\""]).await?,
+        metric(addr, bytes, &["filtered=\"true\"", "item=\"checkpoint\""]).await?,
+        metric(
+            addr,
+            bytes,
+            &["filtered=\"true\"", "item=\"checkpoint_seal\""],
+        )
+        .await?,
+        metric(addr, bytes, &["filtered=\"true\"", "item=\"heads\""]).await?,
+    ])
+}
+
 fn pct(h: &Histogram<u64>, q: f64) -> f64 {
     h.value_at_quantile(q) as f64 / 1000.0
 }
@@ -210,6 +271,7 @@ async fn mesh(args: &Args, root: &Path) -> Result<()> {
                 origin: h.origin.clone(),
                 epoch: h.epoch,
                 seq: h.seq,
+                ..Default::default()
             })
             .collect();
         let mut stream = c
@@ -246,6 +308,7 @@ async fn mesh(args: &Args, root: &Path) -> Result<()> {
         let mut slowest_node = Histogram::<u64>::new_with_bounds(1, 120_000_000, 3)?;
         let (mut entry_bytes, mut entries) = (0usize, 0usize);
         let base = wire(&proxies);
+        let control_base = control(nodes[0].addr).await?;
         let started = Instant::now();
         for k in 0..args.changes {
             let i = k % n;
@@ -291,6 +354,9 @@ async fn mesh(args: &Args, root: &Path) -> Result<()> {
         let receptions = (args.changes * (n - 1)) as f64;
         let entry = entry_bytes as f64 / entries.max(1) as f64;
         let per = bytes as f64 / receptions;
+        let c = control(nodes[0].addr).await?;
+        let [get_heads, rebuilt, asked, b_entry, b_cp, b_seal, b_heads] =
+            [0, 1, 2, 3, 4, 5, 6].map(|i| c[i] - control_base[i]);
         println!(
             "  round {}: {} changes × {} receiving nodes in {:.1} s: p50 {:.2} ms, p99 {:.2} ms, max {:.2} ms; last node p99 {:.2} ms; wire {:.1} MiB all links = {:.0} B per change per receiving node vs {:.0} B signed entry: ratio {:.3}",
             rep + 1,
@@ -305,6 +371,13 @@ async fn mesh(args: &Args, root: &Path) -> Result<()> {
             per,
             entry,
             per / entry
+        );
+        println!(
+            "    control: {get_heads:.0} GetHeads calls; checkpoint seals {rebuilt:.0} rebuilt, {asked:.0} asked for whole; stream items per change per receiving node (protobuf bytes, links between nodes): entries {:.0} B, checkpoints {:.0} B, seals {:.0} B, heads {:.0} B",
+            b_entry / receptions,
+            b_cp / receptions,
+            b_seal / receptions,
+            b_heads / receptions
         );
         p50s.push(pct(&hist, 0.5));
         p99s.push(pct(&hist, 0.99));
