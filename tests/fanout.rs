@@ -170,7 +170,10 @@ async fn with_the_origin_down_its_records_reach_a_node_three_hops_away_through_r
 }
 
 fn it(i: Item) -> PullItem {
-    PullItem { item: Some(i) }
+    PullItem {
+        item: Some(i),
+        seal: None,
+    }
 }
 
 /// Heads proving `origin` at `at` with its genuine signed checkpoint.
@@ -287,8 +290,13 @@ async fn a_later_checkpoint_comes_as_a_seal_the_receiver_rebuilds_and_verifies()
         .await
         .expect("subscribe")
         .into_inner();
-    // Reads until the next checkpoint, whole or sealed.
-    async fn next_checkpoint(stream: &mut tonic::Streaming<PullItem>) -> Item {
+    // Reads until the next checkpoint: whole, sealed on its own, or sealed in its entry's
+    // message.
+    enum Got {
+        Whole(w::SignedCheckpoint),
+        Seal(w::CheckpointSeal),
+    }
+    async fn next_checkpoint(stream: &mut tonic::Streaming<PullItem>) -> Got {
         let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
         loop {
             let item = tokio::time::timeout_at(deadline, stream.message())
@@ -296,14 +304,21 @@ async fn a_later_checkpoint_comes_as_a_seal_the_receiver_rebuilds_and_verifies()
                 .expect("a checkpoint within 30 s")
                 .expect("stream")
                 .expect("open");
-            match item.item {
-                Some(i @ (Item::Checkpoint(_) | Item::CheckpointSeal(_))) => return i,
+            match (item.item, item.seal) {
+                (Some(Item::Entry(e)), Some(mut s)) => {
+                    let x = w::Entry::decode(e.entry_bytes.as_slice()).expect("entry");
+                    assert!(s.origin.is_empty() && s.seq == 0, "the entry's position");
+                    (s.origin, s.epoch, s.seq) = (x.origin, x.epoch, x.seq);
+                    return Got::Seal(s);
+                }
+                (Some(Item::Checkpoint(c)), _) => return Got::Whole(c),
+                (Some(Item::CheckpointSeal(s)), _) => return Got::Seal(s),
                 _ => continue,
             }
         }
     }
     // The stream's first checkpoint of A goes whole: the caller holds nothing it names.
-    let Item::Checkpoint(whole) = next_checkpoint(&mut stream).await else {
+    let Got::Whole(whole) = next_checkpoint(&mut stream).await else {
         panic!("the first checkpoint on a stream is sent whole");
     };
     // A's next change: its checkpoint (at once, or on the next beat when it follows the
@@ -312,7 +327,7 @@ async fn a_later_checkpoint_comes_as_a_seal_the_receiver_rebuilds_and_verifies()
     let r = publish_when_ready(&a, "more", &more.clone().into_records())
         .await
         .expect("publish");
-    let Item::CheckpointSeal(s) = next_checkpoint(&mut stream).await else {
+    let Got::Seal(s) = next_checkpoint(&mut stream).await else {
         panic!("a later checkpoint following its entries on this stream is a seal");
     };
     assert_eq!(

@@ -350,6 +350,7 @@ async fn a_rogue_peers_forged_altered_unknown_and_forked_entries_are_never_store
     let mut altered_entry = first_entry.clone();
     altered_entry.payload = forged_payload.clone();
     let altered = w::PullItem {
+        seal: None,
         item: Some(Item::Entry(SignedEntry {
             entry_bytes: altered_entry.encode_to_vec(),
             key_id: first.key_id.clone(),
@@ -382,6 +383,7 @@ async fn a_rogue_peers_forged_altered_unknown_and_forked_entries_are_never_store
         unknown,
         forked,
         w::PullItem {
+            seal: None,
             item: Some(Item::Heads(w::Heads::default())),
         },
     ];

@@ -35,7 +35,10 @@ fn entry_of(s: &SignedEntry) -> Entry {
 }
 
 fn it(i: Item) -> PullItem {
-    PullItem { item: Some(i) }
+    PullItem {
+        item: Some(i),
+        seal: None,
+    }
 }
 
 fn heads(node_origin: &str, heads: Vec<w::Head>) -> PullItem {

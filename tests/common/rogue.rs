@@ -23,7 +23,7 @@ type S = Pin<Box<dyn Stream<Item = Result<PullItem, tonic::Status>> + Send>>;
 /// In a script: the items after it wait for [`Rogue::resume`], or on a [`Rogue::paced`]
 /// rogue go one per pace.
 pub fn hold() -> PullItem {
-    PullItem { item: None }
+    PullItem::default()
 }
 
 struct Service {
@@ -194,6 +194,7 @@ impl Drop for Rogue {
 pub fn signed(key: &prospectus_server::NodeKey, entry: &w::Entry) -> PullItem {
     let entry_bytes = entry.encode_to_vec();
     PullItem {
+        seal: None,
         item: Some(Item::Entry(SignedEntry {
             signature: key.sign(&entry_bytes),
             key_id: key.key_id().to_string(),

@@ -16,7 +16,7 @@
 
 use crate::{Answer, Roster, checkpoint_digest, unseal};
 use prospectus_model::Uuid;
-use prospectus_proto::v1::{Checkpoint, PullItem, SignedCheckpoint, pull_item::Item};
+use prospectus_proto::v1::{Checkpoint, Entry, PullItem, SignedCheckpoint, pull_item::Item};
 use prospectus_store::{
     ApplyMode, ApplyReport, CheckpointStatus, MAX_SNAPSHOT_BYTES, Rejection, SnapshotOutcome,
     Store, StoreError, Verified, verify_entries,
@@ -118,8 +118,12 @@ pub enum ReplicaEvent {
         origin: String,
         digest: Vec<u8>,
         /// The position the peer claims (unsigned): an ask is moot once the checkpoint held
-        /// here is past it.
+        /// here is past it, unless `exact`.
         claim: (u64, u64),
+        /// The claim is the held checkpoint's own position with another digest (another
+        /// state signed for it, or a peer whose checkpoint lags its cursor): moot only when
+        /// the digest comes to match, since a checkpoint past it would hide a fork.
+        exact: bool,
         at_once: bool,
     },
     /// A checkpoint seal arrived: rebuilt into a checkpoint the origin signed, or not (then
@@ -341,6 +345,12 @@ impl Replica {
             None => None,
         };
         match status {
+            // The key or its standing, not the rebuilt bytes: refused as a whole one would be
+            // (asking for it whole would be refused again).
+            Some((_, CheckpointStatus::Rejected(reason))) if reason != Rejection::BadSignature => {
+                events.push(ReplicaEvent::Seal { rebuilt: false });
+                self.refuse(&s.origin, reason);
+            }
             Some((cp, status)) if !matches!(status, CheckpointStatus::Rejected(_)) => {
                 events.push(ReplicaEvent::Seal { rebuilt: true });
                 self.offered(s.origin.clone(), status, events);
@@ -352,6 +362,7 @@ impl Replica {
                     origin: s.origin.clone(),
                     digest: Vec::new(),
                     claim: (s.epoch, s.seq),
+                    exact: false,
                     at_once: true,
                 });
             }
@@ -439,7 +450,25 @@ impl Replica {
     }
 
     /// Handles one item from a peer's stream.
-    pub fn handle(&mut self, item: PullItem) -> Result<Vec<ReplicaEvent>, StoreError> {
+    pub fn handle(&mut self, mut item: PullItem) -> Result<Vec<ReplicaEvent>, StoreError> {
+        if let Some(mut s) = item.seal.take() {
+            // An entry with the seal of the checkpoint at its position (the entry's origin,
+            // epoch and seq are the seal's); on any other item it means nothing.
+            let at = match &item.item {
+                Some(Item::Entry(e)) => Entry::decode(e.entry_bytes.as_slice())
+                    .ok()
+                    .map(|x| (x.origin, x.epoch, x.seq)),
+                _ => None,
+            };
+            let mut events = self.handle(item)?;
+            if let Some((origin, epoch, seq)) = at {
+                (s.origin, s.epoch, s.seq) = (origin, epoch, seq);
+                self.flush(&mut events)?;
+                self.take_seal(&s, &mut events)?;
+                self.report_rejected(&mut events);
+            }
+            return Ok(events);
+        }
         let mut events = Vec::new();
         match item.item {
             Some(Item::Entry(e)) => {
@@ -582,6 +611,7 @@ impl Replica {
                             origin: head.origin.clone(),
                             digest: head.checkpoint_digest.clone(),
                             claim,
+                            exact: held_at == Some(claim),
                             at_once: false,
                         })
                     }
@@ -623,11 +653,18 @@ impl Replica {
     /// Whether an ask for `origin`'s checkpoint ([`ReplicaEvent::CheckpointWanted`]) is moot:
     /// the checkpoint held has its digest, or is past the position it claimed (a claim below
     /// the held checkpoint asks nothing when it arrives, nor when it comes due).
-    pub fn ask_answered(&self, origin: &str, digest: &[u8], claim: (u64, u64)) -> bool {
+    pub fn ask_answered(
+        &self,
+        origin: &str,
+        digest: &[u8],
+        claim: (u64, u64),
+        exact: bool,
+    ) -> bool {
         self.held(origin).is_some_and(|cp| {
             checkpoint_digest(&cp) == digest
-                || Checkpoint::decode(cp.checkpoint_bytes.as_slice())
-                    .is_ok_and(|c| (c.epoch, c.seq) > claim)
+                || (!exact
+                    && Checkpoint::decode(cp.checkpoint_bytes.as_slice())
+                        .is_ok_and(|c| (c.epoch, c.seq) > claim))
         })
     }
 

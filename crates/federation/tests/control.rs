@@ -71,6 +71,7 @@ fn world(n: u128) -> World {
 fn entries(s: &Store, origin: &str) -> Vec<PullItem> {
     s.log_after(origin, 0, 0)
         .map(|r| PullItem {
+            seal: None,
             item: Some(Item::Entry(
                 SignedEntry::decode(r.expect("log").2.as_slice()).expect("entry"),
             )),
@@ -84,7 +85,10 @@ fn checkpoint(s: &Store, origin: &str) -> SignedCheckpoint {
 }
 
 fn it(i: Item) -> PullItem {
-    PullItem { item: Some(i) }
+    PullItem {
+        item: Some(i),
+        seal: None,
+    }
 }
 
 fn run(r: &mut Replica, items: Vec<PullItem>) -> Vec<ReplicaEvent> {
@@ -258,9 +262,21 @@ fn a_checkpoint_digest_proves_only_what_is_held_and_asks_for_anything_else() {
     );
     assert_eq!(proven(&events), vec![(1, 3)]);
     assert!(!asks(&events));
-    // Another digest for the position of B's checkpoint: asked (a fork would show).
+    // Another digest for the position of B's checkpoint: asked (a fork would show), and the
+    // ask is not moot when B's checkpoint moves past that position (a checkpoint past it
+    // would hide the fork); a claim above it is.
     let events = run(&mut witness, vec![digest_heads(X, 3, vec![7; 16])]);
     assert!(proven(&events).is_empty() && asks(&events), "{events:?}");
+    assert!(events.iter().any(|e| matches!(
+        e,
+        ReplicaEvent::CheckpointWanted {
+            claim: (1, 3),
+            exact: true,
+            ..
+        }
+    )));
+    assert!(!witness.ask_answered(X, &[7; 16], (1, 3), true));
+    assert!(witness.ask_answered(X, &[7; 16], (1, 2), false));
 
     // A publishes more; B applies the entry, its checkpoint not yet arrived.
     w.a.publish(
@@ -339,6 +355,10 @@ fn a_checkpoint_digest_proves_only_what_is_held_and_asks_for_anything_else() {
         .expect("fetched");
     assert_eq!(proven(&events), vec![(1, 4)]);
     assert_eq!(heads.best(X), Some((1, 4)));
+    // B's checkpoint is now past (1, 3): the other digest claimed for (1, 3) as B's own
+    // position then is still asked for; a plain claim of (1, 3) is moot.
+    assert!(!witness.ask_answered(X, &[7; 16], (1, 3), true));
+    assert!(witness.ask_answered(X, &[7; 16], (1, 3), false));
 }
 
 /// A checkpoint seal rebuilds, on a node that applied the entries up to it and holds the
@@ -450,7 +470,7 @@ fn a_checkpoint_seal_rebuilds_the_signed_checkpoint_or_asks_for_it_at_once() {
     let millis = w.a.origin_info(X).expect("info").last_entry_millis;
     let skipped = seal(&sixth, &second.encode_to_vec(), (1, 6), Some(millis)).expect("sealable");
     assert!(!skipped.prev_set_digest.is_empty() && skipped.prev_seq == 5);
-    let later: Vec<PullItem> =
+    let mut later: Vec<PullItem> =
         w.a.log_after(X, 1, 4)
             .map(|r| {
                 it(Item::Entry(
@@ -458,9 +478,22 @@ fn a_checkpoint_seal_rebuilds_the_signed_checkpoint_or_asks_for_it_at_once() {
                 ))
             })
             .collect();
-    run(&mut r, later);
-    let events = run(&mut r, vec![it(Item::CheckpointSeal(skipped))]);
+    // As a source sends it: in the last entry's message, its position the entry's.
+    let mut attached = skipped;
+    attached.origin.clear();
+    (attached.epoch, attached.seq) = (0, 0);
+    later.last_mut().expect("entries").seal = Some(attached.clone());
+    let events = run(&mut r, later);
     assert_eq!(proven(&events), vec![(1, 6)], "{events:?}");
+    // On anything but an entry a seal means nothing.
+    let events = run(
+        &mut r,
+        vec![PullItem {
+            item: Some(Item::Heads(w::Heads::default())),
+            seal: Some(attached),
+        }],
+    );
+    assert!(proven(&events).is_empty(), "{events:?}");
     assert_eq!(held(&w), sixth.encode_to_vec());
     // An origin outside the roster: refused as unknown, nothing asked.
     let mut unknown = s;

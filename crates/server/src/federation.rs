@@ -115,6 +115,11 @@ struct Producer {
 
 impl Producer {
     async fn send(&self, i: Item) -> Result<(), Gone> {
+        self.send_with(i, None).await
+    }
+
+    /// Sends `i`, with the seal of the checkpoint at its position when it is an entry.
+    async fn send_with(&self, i: Item, seal: Option<w::CheckpointSeal>) -> Result<(), Gone> {
         let kind = match &i {
             Item::Entry(_) => "entry",
             Item::Checkpoint(_) => "checkpoint",
@@ -122,10 +127,21 @@ impl Producer {
             Item::Heads(_) => "heads",
             Item::SnapshotRequired(_) | Item::SnapshotBegin(_) | Item::SnapshotEnd(_) => "snapshot",
         };
-        let item = PullItem { item: Some(i) };
+        let item = PullItem {
+            item: Some(i),
+            seal,
+        };
         let filtered = if self.filtered { "true" } else { "false" };
+        let sealed = item
+            .seal
+            .as_ref()
+            .map_or(0, |s| prost::encoding::message::encoded_len(8, s));
         metrics::counter!(crate::metrics::STREAM_BYTES, "item" => kind, "filtered" => filtered)
-            .increment(item.encoded_len() as u64);
+            .increment((item.encoded_len() - sealed) as u64);
+        if sealed > 0 {
+            metrics::counter!(crate::metrics::STREAM_BYTES, "item" => "checkpoint_seal", "filtered" => filtered)
+                .increment(sealed as u64);
+        }
         self.out.send(Ok(item)).await
     }
 
@@ -176,6 +192,9 @@ impl Producer {
                 .await?;
             }
             let mut last = from;
+            // Outside a snapshot the last entry waits for the checkpoint decision below: a
+            // seal at its position rides with it.
+            let mut last_entry: Option<SignedEntry> = None;
             loop {
                 let (o, at) = (origin.clone(), last);
                 let chunk = self
@@ -191,7 +210,11 @@ impl Producer {
                     let Ok(signed) = SignedEntry::decode(bytes.as_slice()) else {
                         continue;
                     };
-                    self.send(Item::Entry(signed)).await?;
+                    if snapshot {
+                        self.send(Item::Entry(signed)).await?;
+                    } else if let Some(before) = last_entry.replace(signed) {
+                        self.send(Item::Entry(before)).await?;
+                    }
                 }
                 if n < CHUNK {
                     break;
@@ -253,12 +276,28 @@ impl Producer {
                         .get(&origin)
                         .filter(|_| sent.seals)
                         .and_then(|before| seal(&cp, before, at, entry_millis));
-                    match sealed {
-                        Some(s) => self.send(Item::CheckpointSeal(s)).await?,
-                        None => self.send(Item::Checkpoint(cp)).await?,
+                    match (last_entry.take(), sealed) {
+                        // The seal of the last entry's own position: in its message.
+                        (Some(e), Some(mut s)) if (s.epoch, s.seq) == last => {
+                            s.origin.clear();
+                            (s.epoch, s.seq) = (0, 0);
+                            self.send_with(Item::Entry(e), Some(s)).await?
+                        }
+                        (e, s) => {
+                            if let Some(e) = e {
+                                self.send(Item::Entry(e)).await?;
+                            }
+                            match s {
+                                Some(s) => self.send(Item::CheckpointSeal(s)).await?,
+                                None => self.send(Item::Checkpoint(cp)).await?,
+                            }
+                        }
                     }
                 }
                 sent.checkpoints.insert(origin, info.checkpoint);
+            }
+            if let Some(e) = last_entry {
+                self.send(Item::Entry(e)).await?;
             }
         }
         Ok(())
@@ -302,9 +341,9 @@ impl Producer {
                 let Ok(mut h) = self.read(heads).await else {
                     return;
                 };
-                // A filtered stream's heads are how its caller sees lag: every origin at
-                // first, then only what changed; as digests when it asks (a caller past its
-                // joining rule: the join gate reads the checkpoints of an unfiltered stream).
+                // A filtered stream's heads are how its caller sees lag: whole at first (the
+                // join gate reads them, and each checkpoint in them is checked against the
+                // caller's chain: fork evidence), then only what changed.
                 if let Some(f) = &wanted {
                     if first {
                         for head in &h.heads {
@@ -317,12 +356,10 @@ impl Producer {
                             // the digests.
                             h.node_origin.clear();
                             h.unix_millis = 0;
-                        }
-                    }
-                    if f.digests {
-                        for head in &mut h.heads {
-                            if let Some(cp) = head.checkpoint.take() {
-                                head.checkpoint_digest = checkpoint_digest(&cp);
+                            for head in &mut h.heads {
+                                if let Some(cp) = head.checkpoint.take() {
+                                    head.checkpoint_digest = checkpoint_digest(&cp);
+                                }
                             }
                         }
                     }

@@ -242,6 +242,7 @@ impl Fed {
                     origin,
                     digest,
                     claim,
+                    exact,
                     at_once,
                 } => {
                     let now = tokio::time::Instant::now();
@@ -251,6 +252,7 @@ impl Fed {
                             v.insert(Ask {
                                 digest,
                                 claim,
+                                exact,
                                 due,
                                 latest: None,
                             });
@@ -261,7 +263,7 @@ impl Fed {
                             let ask = o.get_mut();
                             ask.due = ask.due.min(due);
                             if (ask.digest.as_slice(), ask.claim) != (digest.as_slice(), claim) {
-                                ask.latest = Some((digest, claim, due));
+                                ask.latest = Some((digest, claim, exact, due));
                             }
                         }
                     }
@@ -569,9 +571,14 @@ fn cursors(store: &Store, entries: &[String]) -> Result<(Vec<w::Cursor>, Vec<Str
 struct Ask {
     digest: Vec<u8>,
     claim: (u64, u64),
+    /// See `ReplicaEvent::CheckpointWanted::exact`.
+    exact: bool,
     due: tokio::time::Instant,
-    latest: Option<(Vec<u8>, (u64, u64), tokio::time::Instant)>,
+    latest: Option<Claim>,
 }
+
+/// A later claim: digest, position, exact, due.
+type Claim = (Vec<u8>, (u64, u64), bool, tokio::time::Instant);
 
 /// Per origin, the checkpoint to ask a link's peer for.
 type Asks = BTreeMap<String, Ask>;
@@ -591,12 +598,13 @@ fn due_asks(
     let mut out = BTreeMap::new();
     for (o, mut a) in due {
         while answered(&o, &a) {
-            let Some((digest, claim, due)) = a.latest.take() else {
+            let Some((digest, claim, exact, due)) = a.latest.take() else {
                 break;
             };
             a = Ask {
                 digest,
                 claim,
+                exact,
                 due,
                 latest: None,
             };
@@ -736,7 +744,7 @@ async fn run_link(fed: &Arc<Fed>, url: &str) -> Result<(), String> {
             let now = tokio::time::Instant::now();
             if fetching.is_none() && next_ask(&ask_heads, last_fetch).is_some_and(|t| t <= now) {
                 asked = due_asks(&mut ask_heads, now, |o, a| {
-                    replica.ask_answered(o, &a.digest, a.claim)
+                    replica.ask_answered(o, &a.digest, a.claim, a.exact)
                 });
                 if !asked.is_empty() {
                     last_fetch = Some(now);
@@ -874,6 +882,7 @@ mod tests {
         Ask {
             digest: vec![digest; 16],
             claim: (1, seq),
+            exact: false,
             due,
             latest: None,
         }
@@ -891,11 +900,11 @@ mod tests {
         let mut asks: Asks = BTreeMap::new();
         // Answered, with a later claim not yet due: kept as that claim.
         let mut a = ask(1, 4, t);
-        a.latest = Some((vec![2; 16], (1, 7), later));
+        a.latest = Some((vec![2; 16], (1, 7), false, later));
         asks.insert("A".into(), a);
         // Answered, with a later claim answered too: dropped.
         let mut b = ask(1, 3, t);
-        b.latest = Some((vec![2; 16], (1, 5), t));
+        b.latest = Some((vec![2; 16], (1, 5), false, t));
         asks.insert("B".into(), b);
         // Unanswered: asked now.
         asks.insert("C".into(), ask(3, 9, t));
