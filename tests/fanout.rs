@@ -274,9 +274,21 @@ async fn a_later_checkpoint_comes_as_a_seal_the_receiver_rebuilds_and_verifies()
     let r = publish_when_ready(&a, "first", &bundle(97, 5, BOROUGHS[0]).into_records())
         .await
         .expect("publish");
-    wait_status(&b, "B to verify A", |s| {
-        converged(s, BOROUGHS[0], (r.epoch, r.last_seq))
-    })
+    // B past its joining rule, its link to A filtered (a joining node's links take every
+    // origin, whole checkpoints and all).
+    let a_url = url_of(&fleet, 0);
+    wait_status(
+        &b,
+        "B to verify A and take A from A on a filtered link",
+        |s| {
+            converged(s, BOROUGHS[0], (r.epoch, r.last_seq))
+                && link(s, &a_url).is_some_and(|p| {
+                    p.connected
+                        && !p.every_origin
+                        && p.entry_origins == vec![BOROUGHS[0].to_string()]
+                })
+        },
+    )
     .await;
     let mut stream = FederationClient::new(a.channel().await)
         .subscribe(w::PullRequest {

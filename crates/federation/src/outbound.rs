@@ -154,6 +154,8 @@ pub fn heads_of(store: &Store, origins: &BTreeSet<String>) -> Result<Heads, Stor
             floor_epoch: o.floor.0,
             floor_seq: o.floor.1,
             checkpoint_digest: Vec::new(),
+            checkpoint_epoch: 0,
+            checkpoint_seq: 0,
         })
         .collect();
     Ok(Heads {

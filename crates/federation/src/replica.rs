@@ -600,7 +600,14 @@ impl Replica {
                 // withholding source) or another state (a fork). The link asks only if the
                 // held checkpoint still differs after a beat and the grace (an honest source
                 // coalesces checkpoints, so the one it holds back is usually here by then).
-                let claim = (head.epoch, head.seq);
+                // The claim is the digested checkpoint's position when the peer gives it (its
+                // cursor may be ahead of its checkpoint: a checkpoint not yet come), else its
+                // cursor.
+                let claim = if head.checkpoint_seq != 0 {
+                    (head.checkpoint_epoch, head.checkpoint_seq)
+                } else {
+                    (head.epoch, head.seq)
+                };
                 match held {
                     // The peer holds what this node holds: as good as sending it.
                     Some(cp) if checkpoint_digest(&cp) == head.checkpoint_digest => {

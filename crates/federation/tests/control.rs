@@ -311,6 +311,17 @@ fn a_checkpoint_digest_proves_only_what_is_held_and_asks_for_anything_else() {
     // Below the held checkpoint: nothing to show, nothing asked.
     let events = run(&mut witness, vec![digest_heads(X, 2, vec![7; 16])]);
     assert!(proven(&events).is_empty() && !asks(&events), "{events:?}");
+    // A cursor at or past the held checkpoint whose digested checkpoint is below it (the
+    // peer's checkpoint has not come yet): the digest's own position counts, nothing asked;
+    // at the held position, asked as the exact position.
+    for (at, asked) in [((1, 2), false), ((1, 3), true)] {
+        let mut lagging = digest_heads(X, 4, vec![7; 16]);
+        if let Some(Item::Heads(h)) = &mut lagging.item {
+            (h.heads[0].checkpoint_epoch, h.heads[0].checkpoint_seq) = at;
+        }
+        let events = run(&mut witness, vec![lagging]);
+        assert_eq!(asks(&events), asked, "{at:?}: {events:?}");
+    }
 
     // A claim beyond what B applied, whatever its digest: nothing proven, the checkpoint
     // asked.

@@ -359,6 +359,12 @@ impl Producer {
                             for head in &mut h.heads {
                                 if let Some(cp) = head.checkpoint.take() {
                                     head.checkpoint_digest = checkpoint_digest(&cp);
+                                    if let Ok(c) =
+                                        w::Checkpoint::decode(cp.checkpoint_bytes.as_slice())
+                                    {
+                                        (head.checkpoint_epoch, head.checkpoint_seq) =
+                                            (c.epoch, c.seq);
+                                    }
                                 }
                             }
                         }
