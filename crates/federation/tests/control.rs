@@ -91,6 +91,40 @@ fn it(i: Item) -> PullItem {
     }
 }
 
+/// A deletes provider `id` (one change, one checkpoint).
+fn delete(w: &World, id: u128) {
+    w.a.publish(
+        &Scope::Admin,
+        None,
+        &[Change::Delete {
+            kind: RecordKind::Provider,
+            id: Uuid::from_u128(id),
+        }],
+    )
+    .expect("publish");
+}
+
+/// A's entries of `origin` after `at`, as stream items.
+fn entries_after(s: &Store, origin: &str, at: (u64, u64)) -> Vec<PullItem> {
+    s.log_after(origin, at.0, at.1)
+        .map(|r| {
+            it(Item::Entry(
+                SignedEntry::decode(r.expect("log").2.as_slice()).expect("entry"),
+            ))
+        })
+        .collect()
+}
+
+/// B holds all of A's origin X with its checkpoint, through a replica on `heads`.
+fn synced(w: &World, heads: &SharedHeads) -> (Replica, SignedCheckpoint) {
+    let mut r = Replica::new(w.b.clone(), w.roster.clone(), heads.clone(), false);
+    let cp = checkpoint(&w.a, X);
+    let mut items = entries(&w.a, X);
+    items.push(it(Item::Checkpoint(cp.clone())));
+    run(&mut r, items);
+    (r, cp)
+}
+
 fn run(r: &mut Replica, items: Vec<PullItem>) -> Vec<ReplicaEvent> {
     let mut events = Vec::new();
     for i in items {
@@ -241,11 +275,7 @@ fn proven(events: &[ReplicaEvent]) -> Vec<(u64, u64)> {
 fn a_checkpoint_digest_proves_only_what_is_held_and_asks_for_anything_else() {
     let w = world(3);
     let heads = SharedHeads::default();
-    let mut r = Replica::new(w.b.clone(), w.roster.clone(), heads.clone(), false);
-    let old = checkpoint(&w.a, X);
-    let mut items = entries(&w.a, X);
-    items.push(it(Item::Checkpoint(old.clone())));
-    run(&mut r, items);
+    let (mut r, old) = synced(&w, &heads);
     assert_eq!(heads.best(X), Some((1, 3)));
     let asks = |events: &[ReplicaEvent]| {
         events
@@ -279,24 +309,9 @@ fn a_checkpoint_digest_proves_only_what_is_held_and_asks_for_anything_else() {
     assert!(witness.ask_answered(X, &[7; 16], (1, 2), false));
 
     // A publishes more; B applies the entry, its checkpoint not yet arrived.
-    w.a.publish(
-        &Scope::Admin,
-        None,
-        &[Change::Delete {
-            kind: RecordKind::Provider,
-            id: Uuid::from_u128(1),
-        }],
-    )
-    .expect("publish");
+    delete(&w, 1);
     let new = checkpoint(&w.a, X);
-    let fourth: Vec<PullItem> =
-        w.a.log_after(X, 1, 3)
-            .map(|r| {
-                it(Item::Entry(
-                    SignedEntry::decode(r.expect("log").2.as_slice()).expect("entry"),
-                ))
-            })
-            .collect();
+    let fourth: Vec<PullItem> = entries_after(&w.a, X, (1, 3));
     assert_eq!(fourth.len(), 1);
     run(&mut r, fourth);
     // A claim above the held checkpoint with another digest asks (the link waits a beat and
@@ -381,20 +396,8 @@ fn a_checkpoint_digest_proves_only_what_is_held_and_asks_for_anything_else() {
 fn a_checkpoint_seal_rebuilds_the_signed_checkpoint_or_asks_for_it_at_once() {
     let w = world(3);
     let heads = SharedHeads::default();
-    let mut r = Replica::new(w.b.clone(), w.roster.clone(), heads.clone(), false);
-    let first = checkpoint(&w.a, X);
-    let mut items = entries(&w.a, X);
-    items.push(it(Item::Checkpoint(first.clone())));
-    run(&mut r, items);
-    w.a.publish(
-        &Scope::Admin,
-        None,
-        &[Change::Delete {
-            kind: RecordKind::Provider,
-            id: Uuid::from_u128(1),
-        }],
-    )
-    .expect("publish");
+    let (mut r, first) = synced(&w, &heads);
+    delete(&w, 1);
     let second = checkpoint(&w.a, X);
     let millis = w.a.origin_info(X).expect("info").last_entry_millis;
     let before = first.encode_to_vec();
@@ -422,14 +425,7 @@ fn a_checkpoint_seal_rebuilds_the_signed_checkpoint_or_asks_for_it_at_once() {
     let events = run(&mut r, vec![it(Item::CheckpointSeal(s.clone()))]);
     assert!(asked_at_once(&events), "{events:?}");
     assert_eq!(held(&w), before);
-    let fourth: Vec<PullItem> =
-        w.a.log_after(X, 1, 3)
-            .map(|r| {
-                it(Item::Entry(
-                    SignedEntry::decode(r.expect("log").2.as_slice()).expect("entry"),
-                ))
-            })
-            .collect();
+    let fourth: Vec<PullItem> = entries_after(&w.a, X, (1, 3));
     run(&mut r, fourth);
     // Bytes the origin did not sign (a flipped signature bit, another time): asked, nothing
     // refused or stored.
@@ -467,28 +463,13 @@ fn a_checkpoint_seal_rebuilds_the_signed_checkpoint_or_asks_for_it_at_once() {
     // Two more changes whose first checkpoint the stream skipped (coalesced): the seal of
     // the second carries its predecessor, and rebuilds.
     for id in [2, 3] {
-        w.a.publish(
-            &Scope::Admin,
-            None,
-            &[Change::Delete {
-                kind: RecordKind::Provider,
-                id: Uuid::from_u128(id),
-            }],
-        )
-        .expect("publish");
+        delete(&w, id);
     }
     let sixth = checkpoint(&w.a, X);
     let millis = w.a.origin_info(X).expect("info").last_entry_millis;
     let skipped = seal(&sixth, &second.encode_to_vec(), (1, 6), Some(millis)).expect("sealable");
     assert!(!skipped.prev_set_digest.is_empty() && skipped.prev_seq == 5);
-    let mut later: Vec<PullItem> =
-        w.a.log_after(X, 1, 4)
-            .map(|r| {
-                it(Item::Entry(
-                    SignedEntry::decode(r.expect("log").2.as_slice()).expect("entry"),
-                ))
-            })
-            .collect();
+    let mut later: Vec<PullItem> = entries_after(&w.a, X, (1, 4));
     // As a source sends it: in the last entry's message, its position the entry's.
     let mut attached = skipped;
     attached.origin.clear();
