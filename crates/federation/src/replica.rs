@@ -19,7 +19,7 @@ use prospectus_model::Uuid;
 use prospectus_proto::v1::{Checkpoint, Entry, PullItem, SignedCheckpoint, pull_item::Item};
 use prospectus_store::{
     ApplyMode, ApplyReport, CheckpointStatus, MAX_SNAPSHOT_BYTES, Rejection, SnapshotOutcome,
-    Store, StoreError, Verified, verify_entries,
+    Store, StoreError, Trust, Verified, verify_entries,
 };
 use prost::Message;
 use std::collections::{BTreeMap, BTreeSet, HashMap};
@@ -329,6 +329,11 @@ impl Replica {
             return Ok(());
         }
         let state = self.store.origin_info(&s.origin)?;
+        let held_at = SignedCheckpoint::decode(state.checkpoint.as_slice())
+            .ok()
+            .and_then(|h| Checkpoint::decode(h.checkpoint_bytes.as_slice()).ok())
+            .filter(|_| !state.checkpoint.is_empty())
+            .map(|c| (c.epoch, c.seq));
         let status = match unseal(s, &state) {
             Some(cp) if cp.encode_to_vec() == state.checkpoint => {
                 // The checkpoint held already: as good as sending it.
@@ -345,9 +350,16 @@ impl Replica {
             None => None,
         };
         match status {
-            // The key or its standing, not the rebuilt bytes: refused as a whole one would be
-            // (asking for it whole would be refused again).
-            Some((_, CheckpointStatus::Rejected(reason))) if reason != Rejection::BadSignature => {
+            // The seal's own key is revoked or listed nowhere — nothing this node filled in
+            // (time, key id) decides it: refused as a whole one would be (asking for it whole
+            // would be refused again). Any other refusal may be this node's filling-in (a
+            // window judged at this node's entry time): asked for whole.
+            Some((_, CheckpointStatus::Rejected(reason)))
+                if !s.key_id.is_empty()
+                    && (reason == Rejection::RevokedKey
+                        || (reason == Rejection::UnknownKey
+                            && self.roster.listed_key(&s.origin, &s.key_id).is_none())) =>
+            {
                 events.push(ReplicaEvent::Seal { rebuilt: false });
                 self.refuse(&s.origin, reason);
             }
@@ -362,7 +374,8 @@ impl Replica {
                     origin: s.origin.clone(),
                     digest: Vec::new(),
                     claim: (s.epoch, s.seq),
-                    exact: false,
+                    // Held already with another signature: another state for that position.
+                    exact: held_at == Some((s.epoch, s.seq)),
                     at_once: true,
                 });
             }

@@ -552,3 +552,84 @@ fn a_snapshot_counts_only_when_asked_for_and_proven() {
     assert_eq!((b.epoch, b.seq, b.live_count), (1, 5, 5));
     assert!(b.checkpoint_verified);
 }
+
+/// A forger holding X's retired key (its window closed in 2000) signs another state for a
+/// position B holds, with a time inside the window. Sent whole it verifies (and shows B's
+/// history diverged); as a seal whose time is "the entry's" B rebuilds it with its own entry's
+/// time, outside the window: refused for the key. That refusal is B's filling-in, not the
+/// seal's: the checkpoint is asked for whole, never dropped as refused (it was, before).
+#[test]
+fn a_seal_refused_for_a_window_judged_at_this_nodes_time_is_asked_for_whole() {
+    let tmp = tempfile::tempdir().expect("tmp");
+    let (ka, kb, old) = (
+        NodeKey::generate(),
+        NodeKey::generate(),
+        NodeKey::generate(),
+    );
+    let mut mx = member(X, &ka);
+    mx.keys.push(RosterKey {
+        public_key: old.public_hex(),
+        valid_from: None,
+        valid_until: Some("2000-01-01T00:00:00Z".parse().expect("time")),
+        revoked: false,
+    });
+    let roster = Arc::new(Roster::from_members(vec![mx, member(Y, &kb)]).expect("roster"));
+    let w = World {
+        a: Arc::new(Store::open(&tmp.path().join("a"), X, ka).expect("a")),
+        b: Arc::new(Store::open(&tmp.path().join("b"), Y, kb).expect("b")),
+        roster,
+        _tmp: tmp,
+    };
+    w.a.publish(
+        &Scope::Admin,
+        None,
+        &[Change::Upsert(Record::Provider(Provider {
+            id: Uuid::from_u128(1),
+            name: "Provider 1".into(),
+            ukprn: None,
+            charity_number: None,
+            description: None,
+            email: None,
+            phone: None,
+            website: None,
+            last_verified: chrono::NaiveDate::from_ymd_opt(2026, 1, 1).expect("date"),
+        }))],
+    )
+    .expect("publish");
+    let (mut r, first) = synced(&w, &SharedHeads::default());
+    let p = w::Checkpoint::decode(first.checkpoint_bytes.as_slice()).expect("checkpoint");
+    delete(&w, 1);
+    run(&mut r, entries_after(&w.a, X, (1, 1)));
+    let forged = w::Checkpoint {
+        origin: X.into(),
+        epoch: 1,
+        seq: 2,
+        live_count: 99,
+        set_digest: vec![9; 32],
+        unix_millis: 900_000_000_000,
+        prev_epoch: p.epoch,
+        prev_seq: p.seq,
+        prev_live_count: p.live_count,
+        prev_set_digest: p.set_digest.clone(),
+    }
+    .encode_to_vec();
+    let signature = old.sign(&[b"prospectus/checkpoint/v1\n".as_slice(), &forged].concat());
+    let seal = w::CheckpointSeal {
+        origin: X.into(),
+        epoch: 1,
+        seq: 2,
+        unix_millis: 0,
+        key_id: old.key_id().into(),
+        signature,
+        ..Default::default()
+    };
+    let events = run(&mut r, vec![it(Item::CheckpointSeal(seal))]);
+    assert!(
+        events.iter().any(|e| matches!(
+            e,
+            ReplicaEvent::CheckpointWanted { origin, at_once: true, .. } if origin == X
+        )),
+        "{events:?}"
+    );
+    assert_eq!(rejected(&events, X, Rejection::UnknownKey), 0, "{events:?}");
+}

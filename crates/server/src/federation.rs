@@ -194,7 +194,7 @@ impl Producer {
             let mut last = from;
             // Outside a snapshot the last entry waits for the checkpoint decision below: a
             // seal at its position rides with it.
-            let mut last_entry: Option<SignedEntry> = None;
+            let mut last_entry: Option<((u64, u64), SignedEntry)> = None;
             loop {
                 let (o, at) = (origin.clone(), last);
                 let chunk = self
@@ -212,7 +212,7 @@ impl Producer {
                     };
                     if snapshot {
                         self.send(Item::Entry(signed)).await?;
-                    } else if let Some(before) = last_entry.replace(signed) {
+                    } else if let Some((_, before)) = last_entry.replace(((e, s), signed)) {
                         self.send(Item::Entry(before)).await?;
                     }
                 }
@@ -278,13 +278,13 @@ impl Producer {
                         .and_then(|before| seal(&cp, before, at, entry_millis));
                     match (last_entry.take(), sealed) {
                         // The seal of the last entry's own position: in its message.
-                        (Some(e), Some(mut s)) if (s.epoch, s.seq) == last => {
+                        (Some((at, e)), Some(mut s)) if (s.epoch, s.seq) == at => {
                             s.origin.clear();
                             (s.epoch, s.seq) = (0, 0);
                             self.send_with(Item::Entry(e), Some(s)).await?
                         }
                         (e, s) => {
-                            if let Some(e) = e {
+                            if let Some((_, e)) = e {
                                 self.send(Item::Entry(e)).await?;
                             }
                             match s {
@@ -296,7 +296,7 @@ impl Producer {
                 }
                 sent.checkpoints.insert(origin, info.checkpoint);
             }
-            if let Some(e) = last_entry {
+            if let Some((_, e)) = last_entry {
                 self.send(Item::Entry(e)).await?;
             }
         }

@@ -262,7 +262,10 @@ impl Fed {
                         std::collections::btree_map::Entry::Occupied(mut o) => {
                             let ask = o.get_mut();
                             ask.due = ask.due.min(due);
-                            if (ask.digest.as_slice(), ask.claim) != (digest.as_slice(), claim) {
+                            if (ask.digest.as_slice(), ask.claim) == (digest.as_slice(), claim) {
+                                ask.exact |= exact;
+                            } else if exact || !ask.latest.as_ref().is_some_and(|l| l.2) {
+                                // A pending exact claim is not replaced by a plain one.
                                 ask.latest = Some((digest, claim, exact, due));
                             }
                         }
@@ -800,7 +803,21 @@ async fn run_link(fed: &Arc<Fed>, url: &str) -> Result<(), String> {
                                 tracing::warn!(peer = %url, error = %e, "asking for checkpoints whose digest differed");
                                 // Asked again (a quiet origin's digest may never come back).
                                 for (o, ask) in asked {
-                                    ask_heads.entry(o).or_insert(ask);
+                                    // First again; a claim that came meanwhile is its latest.
+                                    match ask_heads.entry(o) {
+                                        std::collections::btree_map::Entry::Vacant(v) => {
+                                            v.insert(ask);
+                                        }
+                                        std::collections::btree_map::Entry::Occupied(mut e) => {
+                                            let newer = std::mem::replace(e.get_mut(), ask);
+                                            e.get_mut().latest = Some((
+                                                newer.digest,
+                                                newer.claim,
+                                                newer.exact,
+                                                newer.due,
+                                            ));
+                                        }
+                                    }
                                 }
                             }
                         }
