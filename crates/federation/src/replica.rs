@@ -150,10 +150,13 @@ struct Staged {
 }
 
 impl Staged {
-    fn stage(&mut self, v: Verified) {
+    fn stage(&mut self, mut v: Verified) {
         if self.too_large {
             return;
         }
+        // Held until the snapshot ends, up to `MAX_SNAPSHOT_BYTES` of them: as signed bytes
+        // only, not also decoded.
+        v.forget_record();
         self.bytes += v.signed_bytes.len();
         if self.bytes > MAX_SNAPSHOT_BYTES {
             self.too_large = true;
@@ -874,6 +877,6 @@ fn apply_all(
     }
     groups
         .into_iter()
-        .map(|(mode, group)| store.apply_remote(&group, mode))
+        .map(|(mode, group)| store.apply_remote(group, mode))
         .collect()
 }

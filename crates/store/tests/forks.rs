@@ -61,7 +61,7 @@ fn receive(
     (entries, cp): (Vec<Verified>, Vec<u8>),
     mode: ApplyMode,
 ) -> CheckpointStatus {
-    to.apply_remote(&entries, mode).expect("apply");
+    to.apply_remote(entries, mode).expect("apply");
     to.offer_checkpoint(trust, &cp).expect("checkpoint")
 }
 
@@ -247,7 +247,7 @@ fn a_snapshot_over_a_different_entry_at_one_position_records_the_fork() {
         .expect("a");
     // D holds the twin's entry but not its checkpoint (say, lost in a crash).
     let (entries, _) = send(&twin, &trust, X, (1, 5));
-    d.apply_remote(&entries, ApplyMode::Normal).expect("apply");
+    d.apply_remote(entries, ApplyMode::Normal).expect("apply");
     let cp = a.origin_info(X).unwrap().checkpoint;
     assert_eq!(
         d.offer_checkpoint(&trust, &cp).unwrap(),

@@ -96,7 +96,8 @@ fn pair() -> Pair {
         .expect("publish");
     let trust = trust(&[&a, &b]);
     let (entries, cp) = snapshot(&a, &trust, X);
-    b.apply_remote(&entries, ApplyMode::Normal).expect("apply");
+    b.apply_remote(entries.clone(), ApplyMode::Normal)
+        .expect("apply");
     b.offer_checkpoint(&trust, &cp).expect("checkpoint");
     assert!(b.origin_info(X).expect("info").checkpoint_verified);
     Pair {
@@ -192,7 +193,7 @@ fn an_older_checkpoint_own_origin_or_unsigned_checkpoint_changes_nothing() {
     )
     .expect("publish");
     let (entries, cp) = snapshot(&p.a, &p.trust, X);
-    p.b.apply_remote(&entries, ApplyMode::Normal)
+    p.b.apply_remote(entries.clone(), ApplyMode::Normal)
         .expect("apply");
     let before = p.b.origin_info(X).expect("info");
 
