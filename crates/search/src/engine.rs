@@ -4,7 +4,9 @@
 
 use crate::SearchError;
 use crate::catalog::{Catalog, Change};
-use crate::entry::{CELL_DEG, Entry, Hot, ONLINE_CELL, RunFacts, category_bit, start_key};
+use crate::entry::{
+    CELL_DEG, Entry, Hot, ONLINE_CELL, RunFacts, category_bit, day_mask, start_key,
+};
 use crate::query::{Checked, Cursor, Sort};
 use crate::retire::Retired;
 use prospectus_model::{
@@ -1001,7 +1003,7 @@ fn admit(
         // concessions: not for every candidate of an eligibility-only question).
         let fee_used = q.sort == Sort::Fee || q.max_fee_pence.is_some();
         if fee_used && h.min_fee_pence < h.full_fee_pence {
-            fee = rules.fee(e, l, &q.funding);
+            fee = rules.fee(h.full_fee_pence, e, l, &q.funding);
         }
     }
     if q.max_fee_pence.is_some_and(|m| fee > m) {
@@ -1036,11 +1038,13 @@ fn match_runs(c: &Checked, e: &Entry) -> Option<RunMatch> {
         return None;
     }
     let mut best: Option<RunMatch> = None;
-    for (run, facts) in e.course.runs.iter().zip(&e.runs) {
+    let days = day_mask(&q.days);
+    for facts in &e.runs {
+        let run = facts;
         if q.exclude_online && facts.online {
             continue;
         }
-        if !q.days.is_empty() && !run.days.iter().any(|d| q.days.contains(d)) {
+        if days != 0 && run.days & days == 0 {
             continue;
         }
         if q.time_from.is_some_and(|t| run.start_time < t)
@@ -1129,8 +1133,15 @@ impl RuleMemo {
     }
 
     /// The cheapest route's fee for this learner, eligibility aside.
-    fn fee(&mut self, e: &Entry, l: &prospectus_model::LearnerProfile, ctx: &Context) -> u32 {
-        let full = e.course.fees.full_fee_pence;
+    /// `full` is the course's full fee (from its `Hot` row: the course itself is read only to
+    /// evaluate a concession not seen before in this query).
+    fn fee(
+        &mut self,
+        full: u32,
+        e: &Entry,
+        l: &prospectus_model::LearnerProfile,
+        ctx: &Context,
+    ) -> u32 {
         let mut fee = full;
         for (i, (hash, f)) in e.concessions.iter().enumerate() {
             if *f >= fee {
