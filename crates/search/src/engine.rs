@@ -15,6 +15,7 @@ use prospectus_model::{
 };
 use prospectus_store::Update;
 use std::collections::{BTreeSet, BinaryHeap, HashMap};
+use std::ops::Range;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, RwLock};
 use tantivy::collector::{Collector, SegmentCollector};
@@ -100,7 +101,87 @@ fn schema() -> (Schema, Fields) {
 pub(crate) struct Slots {
     entries: Vec<Option<Arc<Entry>>>,
     hot: Vec<Hot>,
+    /// Every live slot's run facts, one contiguous range each (named by its `Hot` row), in
+    /// the order the slots were filled. A cleared or replaced slot's range is dead until
+    /// [`Slots::compact`] copies the live ranges out.
+    runs: Vec<RunFacts>,
+    dead_runs: usize,
 }
+
+/// Dead run facts below which the arena is never compacted (a few hundred kB).
+const COMPACT_AFTER: usize = 4096;
+
+impl Slots {
+    /// The row for `e`, its `runs` appended to the arena.
+    fn row(&mut self, e: &Entry, runs: &[RunFacts]) -> Hot {
+        let at = u32::try_from(self.runs.len()).unwrap_or(u32::MAX);
+        let len = u32::try_from(runs.len()).unwrap_or(u32::MAX);
+        self.runs.extend_from_slice(runs);
+        e.hot(at, len)
+    }
+
+    fn push(&mut self, e: Arc<Entry>, runs: &[RunFacts]) {
+        let h = self.row(&e, runs);
+        self.hot.push(h);
+        self.entries.push(Some(e));
+    }
+
+    /// Puts `e` at slot `s` (a course put again unchanged keeps its doc's slot).
+    fn set(&mut self, s: usize, e: Arc<Entry>, runs: &[RunFacts]) {
+        if s >= self.hot.len() {
+            return;
+        }
+        let h = self.row(&e, runs);
+        if let (Some(old), Some(x)) = (self.hot.get_mut(s), self.entries.get_mut(s)) {
+            if x.is_some() {
+                self.dead_runs += old.runs_len as usize;
+            }
+            *old = h;
+            *x = Some(e);
+        }
+    }
+
+    fn clear(&mut self, s: usize) {
+        if let (Some(h), Some(x)) = (self.hot.get_mut(s), self.entries.get_mut(s))
+            && x.take().is_some()
+        {
+            self.dead_runs += h.runs_len as usize;
+            h.runs_len = 0;
+        }
+    }
+
+    /// The run facts of the slot whose row is `h`.
+    pub(crate) fn runs(&self, h: &Hot) -> &[RunFacts] {
+        let at = h.runs_at as usize;
+        self.runs
+            .get(at..at.saturating_add(h.runs_len as usize))
+            .unwrap_or(&[])
+    }
+
+    /// Once dead ranges outweigh live ones, copies the live ranges into a new arena in slot
+    /// order: the arena stays at most about twice the live run facts.
+    fn compact(&mut self) {
+        if self.dead_runs < COMPACT_AFTER || self.dead_runs * 2 < self.runs.len() {
+            return;
+        }
+        let mut runs = Vec::with_capacity(self.runs.len() - self.dead_runs);
+        for (h, e) in self.hot.iter_mut().zip(&self.entries) {
+            if e.is_none() {
+                continue;
+            }
+            let at = h.runs_at as usize;
+            if let Some(r) = self.runs.get(at..at.saturating_add(h.runs_len as usize)) {
+                h.runs_at = u32::try_from(runs.len()).unwrap_or(u32::MAX);
+                runs.extend_from_slice(r);
+            }
+        }
+        self.runs = runs;
+        self.dead_runs = 0;
+    }
+}
+
+/// A reopened index's course: its doc's slot, its entry and run facts.
+pub(crate) type Adopted<'a> = (u64, Arc<Entry>, &'a [RunFacts]);
 
 /// What queries share with the writer: the reader and the slot table.
 pub(crate) struct Engine {
@@ -135,15 +216,47 @@ pub(crate) struct References<'a> {
 }
 
 impl References<'_> {
-    pub(crate) fn resolve(&self, c: Course, origin: &str, version: (u64, i64)) -> Entry {
-        self.resolve_shared(Arc::new(c), origin, version)
+    /// `c` resolved; its run facts are appended to `runs` (the range from `runs.len()`
+    /// before the call is the course's).
+    pub(crate) fn resolve(
+        &self,
+        c: Course,
+        origin: &str,
+        version: (u64, i64),
+        runs: &mut Vec<RunFacts>,
+    ) -> Entry {
+        self.resolve_shared(Arc::new(c), origin, version, runs)
     }
 
-    fn resolve_shared(&self, c: Arc<Course>, origin: &str, version: (u64, i64)) -> Entry {
+    fn resolve_shared(
+        &self,
+        c: Arc<Course>,
+        origin: &str,
+        version: (u64, i64),
+        runs: &mut Vec<RunFacts>,
+    ) -> Entry {
         let provider = self.providers.get(&c.provider_id).cloned();
-        Entry::build(c, origin, version, provider, |v| {
-            self.venues.get(&v).cloned()
-        })
+        Entry::build(
+            c,
+            origin,
+            version,
+            provider,
+            |v| self.venues.get(&v).cloned(),
+            runs,
+        )
+    }
+
+    /// `c` resolved, its run facts staged in `staged` at the returned range.
+    fn resolve_staged(
+        &self,
+        c: Arc<Course>,
+        origin: &str,
+        version: (u64, i64),
+        staged: &mut Vec<RunFacts>,
+    ) -> (Entry, Range<usize>) {
+        let at = staged.len();
+        let e = self.resolve_shared(c, origin, version, staged);
+        (e, at..staged.len())
     }
 }
 
@@ -156,9 +269,12 @@ pub(crate) struct State {
     by_provider: HashMap<Uuid, BTreeSet<Uuid>>,
     by_venue: HashMap<Uuid, BTreeSet<Uuid>>,
     next_slot: u64,
-    pending: Vec<Arc<Entry>>,
+    pending: Vec<(Arc<Entry>, Range<usize>)>,
+    /// The run facts of `pending` and `swaps`, by range, until the commit puts them in the
+    /// slot table's arena (one buffer: no allocation per course to free and fragment).
+    staged_runs: Vec<RunFacts>,
     /// Entries of courses put again unchanged, each for the slot its doc already has.
-    swaps: Vec<(u64, Arc<Entry>)>,
+    swaps: Vec<(u64, Arc<Entry>, Range<usize>)>,
     to_clear: Vec<u64>,
     dirty: bool,
     /// Catalog changes for the next commit, in apply order.
@@ -336,6 +452,7 @@ impl Engine {
             by_venue: HashMap::new(),
             next_slot: 0,
             pending: Vec::new(),
+            staged_runs: Vec::new(),
             swaps: Vec::new(),
             to_clear: Vec::new(),
             dirty: false,
@@ -528,12 +645,12 @@ impl State {
     /// Takes a course whose doc a reopened index already holds at `slot`, with its entry
     /// resolved again ([`References::resolve`]; nothing is re-indexed); installed by
     /// [`State::install_adopted`].
-    pub(crate) fn adopt(
+    pub(crate) fn adopt<'a>(
         &mut self,
-        entry: Arc<Entry>,
+        (entry, runs): (Arc<Entry>, &'a [RunFacts]),
         version: (u64, i64),
         slot: u64,
-        adopted: &mut Vec<(u64, Arc<Entry>)>,
+        adopted: &mut Vec<Adopted<'a>>,
     ) {
         let course = entry.course.clone();
         self.link(&course);
@@ -549,7 +666,7 @@ impl State {
         );
         self.changes
             .push(Change::Course(entry.course.id, Some(entry.clone())));
-        adopted.push((slot, entry));
+        adopted.push((slot, entry, runs));
     }
 
     /// Puts adopted entries into the slot table (sized for `next_slot`, the reopened index's
@@ -559,22 +676,24 @@ impl State {
         &mut self,
         engine: &Engine,
         next_slot: u64,
-        adopted: Vec<(u64, Arc<Entry>)>,
+        mut adopted: Vec<Adopted<'_>>,
         strays: HashMap<Uuid, u64>,
     ) {
         self.strays = strays;
         let n = usize::try_from(next_slot).unwrap_or(0);
-        let mut entries: Vec<Option<Arc<Entry>>> = vec![None; n];
-        let mut hot = vec![Hot::EMPTY; n];
-        for (s, e) in adopted {
-            let s = s as usize;
-            if let (Some(h), Some(x)) = (hot.get_mut(s), entries.get_mut(s)) {
-                *h = e.hot();
-                *x = Some(e);
-            }
+        let mut table = Slots {
+            entries: vec![None; n],
+            hot: vec![Hot::EMPTY; n],
+            runs: Vec::with_capacity(adopted.iter().map(|a| a.2.len()).sum()),
+            dead_runs: 0,
+        };
+        // In slot order, so the arena is too.
+        adopted.sort_unstable_by_key(|a| a.0);
+        for (s, e, runs) in adopted {
+            table.set(s as usize, e, runs);
         }
         if let Ok(mut slots) = engine.slots.write() {
-            *slots = Slots { entries, hot };
+            *slots = table;
         }
         self.next_slot = next_slot;
         engine.live.store(self.courses.len(), Ordering::Relaxed);
@@ -654,9 +773,14 @@ impl State {
         {
             live.version = version;
             let (course, slot) = (live.course.clone(), live.slot);
-            let entry = Arc::new(self.references().resolve_shared(course, origin, version));
+            let mut staged = std::mem::take(&mut self.staged_runs);
+            let (entry, runs) =
+                self.references()
+                    .resolve_staged(course, origin, version, &mut staged);
+            self.staged_runs = staged;
+            let entry = Arc::new(entry);
             self.changes.push(Change::Course(c.id, Some(entry.clone())));
-            self.swaps.push((slot, entry));
+            self.swaps.push((slot, entry, runs));
             self.dirty = true;
             return Ok(());
         }
@@ -685,9 +809,12 @@ impl State {
     ) -> Result<(), SearchError> {
         let f = engine.fields;
         let id = course.id;
-        let entry = self
-            .references()
-            .resolve_shared(course.clone(), origin, version);
+        let mut staged = std::mem::take(&mut self.staged_runs);
+        let (entry, runs) =
+            self.references()
+                .resolve_staged(course.clone(), origin, version, &mut staged);
+        self.staged_runs = staged;
+        let runs_of = self.staged_runs.get(runs.clone()).unwrap_or(&[]);
         let slot = self.next_slot;
         self.next_slot += 1;
 
@@ -721,11 +848,11 @@ impl State {
         if c.mental_health_focus {
             doc.add_text(f.mental_health, "1");
         }
-        if entry.any_step_free() {
+        if Entry::any_step_free(runs_of) {
             doc.add_text(f.step_free, "1");
         }
         doc.add_text(f.language, c.language.to_ascii_lowercase());
-        for cell in entry.cells() {
+        for cell in Entry::cells(runs_of) {
             doc.add_text(f.cell, cell);
         }
 
@@ -747,7 +874,7 @@ impl State {
         }
         let entry = Arc::new(entry);
         self.changes.push(Change::Course(id, Some(entry.clone())));
-        self.pending.push(entry);
+        self.pending.push((entry, runs));
         self.dirty = true;
         Ok(())
     }
@@ -762,9 +889,8 @@ impl State {
         // New entries first (their docs are invisible until the reload), then the commit, then
         // the old versions' slots (their docs are invisible after the reload).
         if let Ok(mut slots) = engine.slots.write() {
-            for e in self.pending.drain(..) {
-                slots.hot.push(e.hot());
-                slots.entries.push(Some(e));
+            for (e, runs) in self.pending.drain(..) {
+                slots.push(e, self.staged_runs.get(runs).unwrap_or(&[]));
             }
         }
         // The replaced versions' docs, named by slot in one delete (see `retire`).
@@ -786,21 +912,16 @@ impl State {
             let slots = &mut *guard;
             // Swaps before clears: a course put unchanged and then changed in one batch has its
             // old slot cleared.
-            for (s, e) in self.swaps.drain(..) {
-                if let (Some(h), Some(x)) = (
-                    slots.hot.get_mut(s as usize),
-                    slots.entries.get_mut(s as usize),
-                ) {
-                    *h = e.hot();
-                    *x = Some(e);
-                }
+            for (s, e, runs) in self.swaps.drain(..) {
+                slots.set(s as usize, e, self.staged_runs.get(runs).unwrap_or(&[]));
             }
             for s in self.to_clear.drain(..) {
-                if let Some(x) = slots.entries.get_mut(s as usize) {
-                    *x = None;
-                }
+                slots.clear(s as usize);
             }
+            slots.compact();
         }
+        // Everything staged is in the arena now (a failed commit above keeps it for the next).
+        self.staged_runs = Vec::new();
         engine.live.store(self.courses.len(), Ordering::Relaxed);
         self.commit_catalog(engine);
         self.dirty = false;
@@ -972,7 +1093,7 @@ fn needs_runs(c: &Checked) -> bool {
 fn admit(
     c: &Checked,
     need_runs: bool,
-    h: &Hot,
+    (h, runs): (&Hot, &[RunFacts]),
     e: &Entry,
     rules: &mut RuleMemo,
 ) -> Option<(RunMatch, u32)> {
@@ -983,7 +1104,7 @@ fn admit(
         return None;
     }
     let rm = if need_runs {
-        match_runs(c, e)?
+        match_runs(c, runs)?
     } else {
         RunMatch {
             distance_km: None,
@@ -1018,7 +1139,7 @@ struct RunMatch {
 }
 
 /// Checks the run-level filters: some run must pass them all.
-fn match_runs(c: &Checked, e: &Entry) -> Option<RunMatch> {
+fn match_runs(c: &Checked, runs: &[RunFacts]) -> Option<RunMatch> {
     let q = c.q;
     // Place first, from the entry's own run facts: most candidates of a radius query (its grid
     // cells cover a square around the circle) have no run inside it, and are refused without
@@ -1034,12 +1155,12 @@ fn match_runs(c: &Checked, e: &Entry) -> Option<RunMatch> {
             _ => true,
         }
     };
-    if (q.exclude_online || q.radius_km.is_some()) && !e.runs.iter().any(place_ok) {
+    if (q.exclude_online || q.radius_km.is_some()) && !runs.iter().any(place_ok) {
         return None;
     }
     let mut best: Option<RunMatch> = None;
     let days = day_mask(&q.days);
-    for facts in &e.runs {
+    for facts in runs {
         let run = facts;
         if q.exclude_online && facts.online {
             continue;
@@ -1438,7 +1559,7 @@ impl Engine {
                 let slot = slot as usize;
                 let h = slots.hot.get(slot)?;
                 let e = slots.entries.get(slot)?.as_ref()?;
-                admit(c, need_runs, h, e, &mut rules)?;
+                admit(c, need_runs, (h, slots.runs(h)), e, &mut rules)?;
                 Some(slot)
             })
             .collect();
@@ -1500,7 +1621,7 @@ impl Engine {
             ) else {
                 continue;
             };
-            let Some((rm, fee)) = admit(c, need_runs, h, e, &mut rules) else {
+            let Some((rm, fee)) = admit(c, need_runs, (h, slots.runs(h)), e, &mut rules) else {
                 continue;
             };
             total += 1;
@@ -1655,6 +1776,53 @@ mod tests {
         }
         state.commit(&engine).expect("commit");
         (engine, state, b)
+    }
+
+    /// The run arena: each live slot reads back its own runs after pushes, replacements and
+    /// clears, and a compaction keeps exactly the live ranges, in slot order.
+    #[test]
+    fn a_slot_reads_its_own_run_facts_through_replacements_clears_and_compaction() {
+        let (_engine, state, b) = three_courses();
+        let refs = state.references();
+        let resolved: Vec<(Arc<Entry>, Vec<RunFacts>)> = b
+            .courses
+            .iter()
+            .map(|c| {
+                let mut r = Vec::new();
+                let e = refs.resolve(c.clone(), "E09000028", (1, 0), &mut r);
+                (Arc::new(e), r)
+            })
+            .collect();
+        let key =
+            |r: &[RunFacts]| -> Vec<(u8, Start)> { r.iter().map(|f| (f.days, f.start)).collect() };
+        let mut t = Slots::default();
+        for (e, r) in &resolved {
+            t.push(e.clone(), r);
+        }
+        // Slot 1 replaced again and again (its runs reversed each time): dead ranges pile up.
+        let (e1, r1) = &resolved[1];
+        let mut rev = r1.clone();
+        let mut rounds = 0;
+        while t.dead_runs < COMPACT_AFTER {
+            rev.reverse();
+            t.set(1, e1.clone(), &rev);
+            rounds += 1;
+            assert!(rounds < 100_000, "no dead runs counted");
+        }
+        t.clear(2);
+        t.set(7, e1.clone(), r1); // past the table: ignored
+        let check = |t: &Slots| {
+            assert_eq!(key(t.runs(&t.hot[0])), key(&resolved[0].1));
+            assert_eq!(key(t.runs(&t.hot[1])), key(&rev));
+            assert!(t.entries[2].is_none() && t.runs(&t.hot[2]).is_empty());
+            assert_eq!(t.entries.len(), 3);
+        };
+        check(&t);
+        t.compact();
+        check(&t);
+        assert_eq!(t.dead_runs, 0);
+        assert_eq!(t.runs.len(), resolved[0].1.len() + rev.len());
+        assert_eq!(t.hot[1].runs_at as usize, resolved[0].1.len(), "slot order");
     }
 
     /// A changed course put again replaces its doc (the commit retires the old one by slot):

@@ -10,7 +10,9 @@ use std::sync::Arc;
 
 /// What the run-level filters read of one run: its venue's facts and copies of the run's own
 /// fields, so the candidate loop reads this row and never the course behind its `Arc` (those
-/// loads were the cache misses of `admit`, ≈ half of a search's CPU).
+/// loads were the cache misses of `admit`, ≈ half of a search's CPU). They live in the slot
+/// table's run arena, in slot order beside the `Hot` rows, not in the `Entry`: a broad query
+/// streams through them instead of following a pointer per candidate.
 #[derive(Debug, Clone, Copy)]
 pub(crate) struct RunFacts {
     pub online: bool,
@@ -23,6 +25,9 @@ pub(crate) struct RunFacts {
     pub end_time: chrono::NaiveTime,
     pub places_left: Option<u32>,
 }
+
+// ARCHITECTURE.md gives a run's size in the slot table's arena.
+const _: () = assert!(std::mem::size_of::<RunFacts>() == 56);
 
 /// The weekday bit mask [`RunFacts::days`] uses.
 pub(crate) fn day_mask(days: &[Weekday]) -> u8 {
@@ -55,10 +60,13 @@ pub(crate) struct Hot {
     pub full_fee_pence: u32,
     pub has_eligibility: bool,
     pub eligibility_hash: u64,
+    /// The slot's run facts: `runs_len` rows of the slot table's run arena from `runs_at`.
+    pub runs_at: u32,
+    pub runs_len: u32,
 }
 
 // ARCHITECTURE.md gives a slot's size (this row and an entry pointer).
-const _: () = assert!(std::mem::size_of::<Hot>() == 56);
+const _: () = assert!(std::mem::size_of::<Hot>() == 64);
 
 impl Hot {
     /// An empty slot's placeholder (its entry is `None`, so nothing reads it).
@@ -71,6 +79,8 @@ impl Hot {
         full_fee_pence: 0,
         has_eligibility: false,
         eligibility_hash: 0,
+        runs_at: 0,
+        runs_len: 0,
     };
 }
 
@@ -89,7 +99,6 @@ pub struct Entry {
     pub venues: Vec<Arc<Venue>>,
     /// GSS codes of the boroughs its venues are in; the origin for online runs.
     pub boroughs: Vec<&'static str>,
-    pub(crate) runs: Vec<RunFacts>,
     /// Bit i set: has `Category::ALL[i]`.
     pub(crate) category_mask: u32,
     /// The lowest fee any learner could pay (full fee or a concession).
@@ -149,15 +158,18 @@ fn venue_borough(v: &Venue) -> Option<&'static str> {
 }
 
 impl Entry {
+    /// Resolves `course`, appending its run facts to `runs` (the slot table keeps them apart
+    /// from the entry, in its run arena).
     pub(crate) fn build(
         course: Arc<Course>,
         origin: &str,
         (seq, modified_millis): (u64, i64),
         provider: Option<Arc<Provider>>,
         venue: impl Fn(Uuid) -> Option<Arc<Venue>>,
+        runs: &mut Vec<RunFacts>,
     ) -> Entry {
         let mut venues: Vec<Arc<Venue>> = Vec::new();
-        let mut runs = Vec::with_capacity(course.runs.len());
+        runs.reserve(course.runs.len());
         let mut boroughs: Vec<&'static str> = Vec::new();
         let mut origin_too = false;
         for run in &course.runs {
@@ -235,13 +247,13 @@ impl Entry {
             provider,
             venues,
             boroughs,
-            runs,
             category_mask,
             min_fee_pence,
         }
     }
 
-    pub(crate) fn hot(&self) -> Hot {
+    /// Its slot-table row, its run facts at `runs_at` in the run arena.
+    pub(crate) fn hot(&self, runs_at: u32, runs_len: u32) -> Hot {
         Hot {
             id: self.course.id,
             first_start: self.first_start.as_ref().map_or(u64::MAX, start_key),
@@ -255,13 +267,15 @@ impl Entry {
             full_fee_pence: self.course.fees.full_fee_pence,
             has_eligibility: !self.course.eligibility.is_empty(),
             eligibility_hash: self.eligibility_hash,
+            runs_at,
+            runs_len,
         }
     }
 
-    /// Grid cells of the runs' venues, and `ONLINE_CELL` for online runs.
-    pub(crate) fn cells(&self) -> Vec<String> {
+    /// Grid cells of the runs' venues (`runs`: its run facts), and `ONLINE_CELL` for online runs.
+    pub(crate) fn cells(runs: &[RunFacts]) -> Vec<String> {
         let mut out: Vec<String> = Vec::new();
-        for r in &self.runs {
+        for r in runs {
             let c = if r.online {
                 ONLINE_CELL.to_string()
             } else if let Some(l) = r.location {
@@ -289,9 +303,9 @@ impl Entry {
         out
     }
 
-    /// A run at a step-free venue, or online.
-    pub(crate) fn any_step_free(&self) -> bool {
-        self.runs.iter().any(|r| r.online || r.step_free)
+    /// A run at a step-free venue, or online (`runs`: its run facts).
+    pub(crate) fn any_step_free(runs: &[RunFacts]) -> bool {
+        runs.iter().any(|r| r.online || r.step_free)
     }
 
     /// Text a link worker may search by, beyond title and description.

@@ -7,9 +7,11 @@
 use crate::Entry;
 use crate::SearchError;
 use crate::engine::{Engine, State};
+use crate::entry::RunFacts;
 use prospectus_model::{Record, RecordKind, Uuid};
 use prospectus_store::{FeedItem, Store, StoreError, Stored, Update};
 use std::collections::{BTreeMap, HashMap, HashSet};
+use std::ops::Range;
 use std::sync::Arc;
 use std::time::Instant;
 
@@ -98,8 +100,17 @@ fn update_of(s: Stored, feed_seq: u64) -> Update {
     }
 }
 
-/// A stored course (its record dropped), whether it is live, and its resolved entry.
-type Scanned = (Stored, bool, Option<Arc<Entry>>);
+/// A stored course (its record dropped), whether it is live, and its resolved entry with its
+/// run facts' place in its reader's buffers (chunk, range).
+type Scanned = (Stored, bool, Option<(Arc<Entry>, usize, Range<usize>)>);
+
+/// One reader thread's courses and the run facts they name: fixed-size chunks per thread, not
+/// one allocation per course to free (and fragment the heap) once the slot table's arena holds
+/// them, nor one growing buffer (each doubling copies it, and the copy is a start-up peak).
+type Slice = (Vec<Scanned>, Vec<Vec<RunFacts>>);
+
+/// Run facts per reader chunk (56 B each: 3.5 MiB).
+const RUN_CHUNK: usize = 1 << 16;
 
 /// Every stored course (tombstones included; the record itself dropped), whether it is
 /// live, and each live one with a doc in `docs` resolved to its entry: read, decoded and resolved by one thread per
@@ -108,26 +119,37 @@ fn resolve_courses(
     store: &Store,
     state: &State,
     docs: &HashMap<Uuid, u64>,
-) -> Result<Vec<Scanned>, SearchError> {
+) -> Result<Vec<Slice>, SearchError> {
     let parts = std::thread::available_parallelism().map_or(1, |n| n.get().clamp(1, 8));
     let refs = state.references();
-    let slices: Vec<Result<Vec<_>, SearchError>> = std::thread::scope(|scope| {
+    let slices: Vec<Result<Slice, SearchError>> = std::thread::scope(|scope| {
         let workers: Vec<_> = (0..parts)
             .map(|part| {
                 scope.spawn(move || {
                     let mut out = Vec::new();
+                    let mut chunks: Vec<Vec<RunFacts>> = Vec::new();
                     for s in store.scan_part(RecordKind::Course, part, parts) {
                         let mut s = s?;
                         let live = s.record.is_some();
                         let entry = match s.record.take() {
                             Some(Record::Course(c)) if docs.contains_key(&c.id) => {
-                                Some(Arc::new(refs.resolve(c, &s.origin, (s.seq, s.unix_millis))))
+                                let n = c.runs.len();
+                                if chunks.last().is_none_or(|b| b.len() + n > b.capacity()) {
+                                    chunks.push(Vec::with_capacity(RUN_CHUNK.max(n)));
+                                }
+                                let k = chunks.len() - 1;
+                                let version = (s.seq, s.unix_millis);
+                                chunks.last_mut().map(|buf| {
+                                    let at = buf.len();
+                                    let e = refs.resolve(c, &s.origin, version, buf);
+                                    (Arc::new(e), k, at..buf.len())
+                                })
                             }
                             _ => None,
                         };
                         out.push((s, live, entry));
                     }
-                    Ok(out)
+                    Ok((out, chunks))
                 })
             })
             .collect();
@@ -142,11 +164,7 @@ fn resolve_courses(
             })
             .collect()
     });
-    let mut all = Vec::new();
-    for slice in slices {
-        all.extend(slice?);
-    }
-    Ok(all)
+    slices.into_iter().collect()
 }
 
 /// Takes over the index `engine` reopened from disk: checks its stamp against `store`, maps
@@ -203,18 +221,26 @@ pub(crate) fn reopen(
     let mut unindexed: Vec<Uuid> = Vec::new();
     let resolved = resolve_courses(store, state, &docs)?;
     let resolved_ms = started.elapsed().as_millis() as u64;
-    for (s, live, entry) in resolved {
-        note(&mut heads, state, &s);
-        if !live {
-            continue;
-        }
-        match (docs.remove(&s.id), entry) {
-            (Some(slot), Some(e)) => state.adopt(e, (s.seq, s.unix_millis), slot, &mut adopted),
-            (Some(slot), None) => {
-                // Held by the index but not decodable as a course: the feed must explain it.
-                docs.insert(s.id, slot);
+    // The scanned records are dropped as they are taken (they hold the stored entries); the
+    // run chunks stay until the slot table has copied them.
+    let (scans, chunks): (Vec<_>, Vec<_>) = resolved.into_iter().unzip();
+    for (scanned, chunks) in scans.into_iter().zip(&chunks) {
+        for (s, live, entry) in scanned {
+            note(&mut heads, state, &s);
+            if !live {
+                continue;
             }
-            (None, _) => unindexed.push(s.id),
+            match (docs.remove(&s.id), entry) {
+                (Some(slot), Some((e, k, r))) => {
+                    let runs = chunks.get(k).and_then(|b| b.get(r)).unwrap_or(&[]);
+                    state.adopt((e, runs), (s.seq, s.unix_millis), slot, &mut adopted)
+                }
+                (Some(slot), None) => {
+                    // Held by the index but not decodable as a course: the feed must explain it.
+                    docs.insert(s.id, slot);
+                }
+                (None, _) => unindexed.push(s.id),
+            }
         }
     }
     // Read after the scan: a record the scan saw otherwise than the index holds it changed
