@@ -158,21 +158,25 @@ impl Slots {
             .unwrap_or(&[])
     }
 
-    /// Once dead ranges outweigh live ones, copies the live ranges into a new arena in slot
-    /// order: the arena stays at most about twice the live run facts.
+    /// Once dead ranges are at least as many as live ones, copies the live ranges into a new
+    /// arena in slot order (with a quarter's room to grow, so the next commit does not copy it
+    /// again): the arena's length stays at most about twice the live run facts.
     fn compact(&mut self) {
         if self.dead_runs < COMPACT_AFTER || self.dead_runs * 2 < self.runs.len() {
             return;
         }
-        let mut runs = Vec::with_capacity(self.runs.len() - self.dead_runs);
+        let live = self.runs.len().saturating_sub(self.dead_runs);
+        let mut runs = Vec::with_capacity(live + (live / 4).max(COMPACT_AFTER));
         for (h, e) in self.hot.iter_mut().zip(&self.entries) {
-            if e.is_none() {
-                continue;
-            }
             let at = h.runs_at as usize;
-            if let Some(r) = self.runs.get(at..at.saturating_add(h.runs_len as usize)) {
-                h.runs_at = u32::try_from(runs.len()).unwrap_or(u32::MAX);
-                runs.extend_from_slice(r);
+            match self.runs.get(at..at.saturating_add(h.runs_len as usize)) {
+                Some(r) if e.is_some() => {
+                    h.runs_at = u32::try_from(runs.len()).unwrap_or(u32::MAX);
+                    runs.extend_from_slice(r);
+                }
+                // Never read (no entry, or a range that cannot be): named empty, not left
+                // pointing into the new arena.
+                _ => h.runs_len = 0,
             }
         }
         self.runs = runs;
@@ -889,6 +893,7 @@ impl State {
         // New entries first (their docs are invisible until the reload), then the commit, then
         // the old versions' slots (their docs are invisible after the reload).
         if let Ok(mut slots) = engine.slots.write() {
+            slots.runs.reserve(self.staged_runs.len());
             for (e, runs) in self.pending.drain(..) {
                 slots.push(e, self.staged_runs.get(runs).unwrap_or(&[]));
             }
@@ -920,8 +925,11 @@ impl State {
             }
             slots.compact();
         }
-        // Everything staged is in the arena now (a failed commit above keeps it for the next).
-        self.staged_runs = Vec::new();
+        // Everything staged is in the arena now, unless a slot-table lock failed above: then
+        // `pending` or `swaps` still name ranges of it.
+        if self.pending.is_empty() && self.swaps.is_empty() {
+            self.staged_runs = Vec::new();
+        }
         engine.live.store(self.courses.len(), Ordering::Relaxed);
         self.commit_catalog(engine);
         self.dirty = false;
@@ -1778,51 +1786,81 @@ mod tests {
         (engine, state, b)
     }
 
-    /// The run arena: each live slot reads back its own runs after pushes, replacements and
-    /// clears, and a compaction keeps exactly the live ranges, in slot order.
+    /// The run arena: each live slot reads back its own run facts after pushes, replacements
+    /// and clears, the dead count is always the arena less the live ranges, and a compaction
+    /// keeps exactly the live ranges, in slot order.
     #[test]
     fn a_slot_reads_its_own_run_facts_through_replacements_clears_and_compaction() {
         let (_engine, state, b) = three_courses();
         let refs = state.references();
-        let resolved: Vec<(Arc<Entry>, Vec<RunFacts>)> = b
+        let entries: Vec<Arc<Entry>> = b
             .courses
             .iter()
-            .map(|c| {
-                let mut r = Vec::new();
-                let e = refs.resolve(c.clone(), "E09000028", (1, 0), &mut r);
-                (Arc::new(e), r)
-            })
+            .map(|c| Arc::new(refs.resolve(c.clone(), "E09000028", (1, 0), &mut Vec::new())))
             .collect();
-        let key =
-            |r: &[RunFacts]| -> Vec<(u8, Start)> { r.iter().map(|f| (f.days, f.start)).collect() };
+        // Run facts told apart by `places_left`: `n` runs for slot `slot`, version `v`.
+        let facts = |slot: u32, v: u32, n: usize| -> Vec<RunFacts> {
+            (0..n as u32)
+                .map(|i| RunFacts {
+                    online: false,
+                    location: None,
+                    step_free: false,
+                    start: Start::Rolling,
+                    days: 0,
+                    start_time: chrono::NaiveTime::MIN,
+                    end_time: chrono::NaiveTime::MIN,
+                    places_left: Some(slot * 1_000_000 + v * 10 + i),
+                })
+                .collect()
+        };
+        let places =
+            |r: &[RunFacts]| -> Vec<Option<u32>> { r.iter().map(|f| f.places_left).collect() };
+        let consistent = |t: &Slots| {
+            let live: usize = t
+                .hot
+                .iter()
+                .zip(&t.entries)
+                .filter(|(_, e)| e.is_some())
+                .map(|(h, _)| h.runs_len as usize)
+                .sum();
+            assert_eq!(t.dead_runs, t.runs.len() - live, "dead count");
+        };
         let mut t = Slots::default();
-        for (e, r) in &resolved {
+        let mut now = vec![facts(0, 0, 2), facts(1, 0, 3), facts(2, 0, 1)];
+        for (e, r) in entries.iter().zip(&now) {
             t.push(e.clone(), r);
+            consistent(&t);
         }
-        // Slot 1 replaced again and again (its runs reversed each time): dead ranges pile up.
-        let (e1, r1) = &resolved[1];
-        let mut rev = r1.clone();
-        let mut rounds = 0;
+        // Slot 1 replaced again and again, with other runs (1 to 4 of them) each time.
+        let mut v = 0;
         while t.dead_runs < COMPACT_AFTER {
-            rev.reverse();
-            t.set(1, e1.clone(), &rev);
-            rounds += 1;
-            assert!(rounds < 100_000, "no dead runs counted");
+            v += 1;
+            now[1] = facts(1, v, 1 + v as usize % 4);
+            t.set(1, entries[1].clone(), &now[1]);
+            consistent(&t);
+            assert!(v < 100_000, "no dead runs counted");
         }
         t.clear(2);
-        t.set(7, e1.clone(), r1); // past the table: ignored
+        consistent(&t);
+        t.set(7, entries[1].clone(), &facts(7, 0, 2)); // past the table: ignored
+        consistent(&t);
         let check = |t: &Slots| {
-            assert_eq!(key(t.runs(&t.hot[0])), key(&resolved[0].1));
-            assert_eq!(key(t.runs(&t.hot[1])), key(&rev));
+            assert_eq!(places(t.runs(&t.hot[0])), places(&now[0]));
+            assert_eq!(places(t.runs(&t.hot[1])), places(&now[1]));
             assert!(t.entries[2].is_none() && t.runs(&t.hot[2]).is_empty());
-            assert_eq!(t.entries.len(), 3);
         };
         check(&t);
         t.compact();
         check(&t);
+        consistent(&t);
         assert_eq!(t.dead_runs, 0);
-        assert_eq!(t.runs.len(), resolved[0].1.len() + rev.len());
-        assert_eq!(t.hot[1].runs_at as usize, resolved[0].1.len(), "slot order");
+        assert_eq!(t.runs.len(), now[0].len() + now[1].len());
+        assert_eq!(t.hot[1].runs_at as usize, now[0].len(), "slot order");
+        // Filled again after the compaction: the new slot reads its own runs.
+        t.push(entries[2].clone(), &facts(3, 0, 2));
+        consistent(&t);
+        assert_eq!(places(t.runs(&t.hot[3])), places(&facts(3, 0, 2)));
+        check(&t);
     }
 
     /// A changed course put again replaces its doc (the commit retires the old one by slot):

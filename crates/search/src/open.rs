@@ -268,7 +268,13 @@ pub(crate) fn reopen(
             "the index holds course {id}, which the store does not hold live"
         )));
     }
+    // A slot is one doc's: two courses at one slot would each serve the other's entry.
+    adopted.sort_unstable_by_key(|a| a.0);
+    if let Some(w) = adopted.windows(2).find(|w| w[0].0 == w[1].0) {
+        return Ok(Err(format!("two courses hold the index's slot {}", w[0].0)));
+    }
     state.install_adopted(engine, next_slot, adopted, docs);
+    drop(chunks);
     // An adopted course holds the store's record, its doc what the index last wrote.
     state.distrust_docs(&in_feed);
     let adopted_ms = started.elapsed().as_millis() as u64;
