@@ -220,47 +220,25 @@ pub(crate) struct References<'a> {
 }
 
 impl References<'_> {
-    /// `c` resolved; its run facts are appended to `runs` (the range from `runs.len()`
-    /// before the call is the course's).
+    /// `c` resolved; its run facts are appended to `runs`, at the returned range.
     pub(crate) fn resolve(
-        &self,
-        c: Course,
-        origin: &str,
-        version: (u64, i64),
-        runs: &mut Vec<RunFacts>,
-    ) -> Entry {
-        self.resolve_shared(Arc::new(c), origin, version, runs)
-    }
-
-    fn resolve_shared(
         &self,
         c: Arc<Course>,
         origin: &str,
         version: (u64, i64),
         runs: &mut Vec<RunFacts>,
-    ) -> Entry {
+    ) -> (Entry, Range<usize>) {
+        let at = runs.len();
         let provider = self.providers.get(&c.provider_id).cloned();
-        Entry::build(
+        let e = Entry::build(
             c,
             origin,
             version,
             provider,
             |v| self.venues.get(&v).cloned(),
             runs,
-        )
-    }
-
-    /// `c` resolved, its run facts staged in `staged` at the returned range.
-    fn resolve_staged(
-        &self,
-        c: Arc<Course>,
-        origin: &str,
-        version: (u64, i64),
-        staged: &mut Vec<RunFacts>,
-    ) -> (Entry, Range<usize>) {
-        let at = staged.len();
-        let e = self.resolve_shared(c, origin, version, staged);
-        (e, at..staged.len())
+        );
+        (e, at..runs.len())
     }
 }
 
@@ -673,14 +651,15 @@ impl State {
         adopted.push((slot, entry, runs));
     }
 
-    /// Puts adopted entries into the slot table (sized for `next_slot`, the reopened index's
-    /// one past its highest slot); new docs get slots from there. `strays` are the docs the
+    /// Puts adopted entries, in slot order and one per slot (the reopen sorts them and refuses
+    /// a shared slot), into the slot table (sized for `next_slot`, the reopened index's one
+    /// past its highest slot); new docs get slots from there. `strays` are the docs the
     /// index holds for courses not adopted (course → slot), retired as those are re-applied.
     pub(crate) fn install_adopted(
         &mut self,
         engine: &Engine,
         next_slot: u64,
-        mut adopted: Vec<Adopted<'_>>,
+        adopted: Vec<Adopted<'_>>,
         strays: HashMap<Uuid, u64>,
     ) {
         self.strays = strays;
@@ -691,8 +670,6 @@ impl State {
             runs: Vec::with_capacity(adopted.iter().map(|a| a.2.len()).sum()),
             dead_runs: 0,
         };
-        // In slot order, so the arena is too.
-        adopted.sort_unstable_by_key(|a| a.0);
         for (s, e, runs) in adopted {
             table.set(s as usize, e, runs);
         }
@@ -778,9 +755,9 @@ impl State {
             live.version = version;
             let (course, slot) = (live.course.clone(), live.slot);
             let mut staged = std::mem::take(&mut self.staged_runs);
-            let (entry, runs) =
-                self.references()
-                    .resolve_staged(course, origin, version, &mut staged);
+            let (entry, runs) = self
+                .references()
+                .resolve(course, origin, version, &mut staged);
             self.staged_runs = staged;
             let entry = Arc::new(entry);
             self.changes.push(Change::Course(c.id, Some(entry.clone())));
@@ -814,9 +791,9 @@ impl State {
         let f = engine.fields;
         let id = course.id;
         let mut staged = std::mem::take(&mut self.staged_runs);
-        let (entry, runs) =
-            self.references()
-                .resolve_staged(course.clone(), origin, version, &mut staged);
+        let (entry, runs) = self
+            .references()
+            .resolve(course.clone(), origin, version, &mut staged);
         self.staged_runs = staged;
         let runs_of = self.staged_runs.get(runs.clone()).unwrap_or(&[]);
         let slot = self.next_slot;
@@ -1796,7 +1773,11 @@ mod tests {
         let entries: Vec<Arc<Entry>> = b
             .courses
             .iter()
-            .map(|c| Arc::new(refs.resolve(c.clone(), "E09000028", (1, 0), &mut Vec::new())))
+            .map(|c| {
+                let (e, _) =
+                    refs.resolve(Arc::new(c.clone()), "E09000028", (1, 0), &mut Vec::new());
+                Arc::new(e)
+            })
             .collect();
         // Run facts told apart by `places_left`: `n` runs for slot `slot`, version `v`.
         let facts = |slot: u32, v: u32, n: usize| -> Vec<RunFacts> {

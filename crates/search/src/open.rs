@@ -140,9 +140,8 @@ fn resolve_courses(
                                 let k = chunks.len() - 1;
                                 let version = (s.seq, s.unix_millis);
                                 chunks.last_mut().map(|buf| {
-                                    let at = buf.len();
-                                    let e = refs.resolve(c, &s.origin, version, buf);
-                                    (Arc::new(e), k, at..buf.len())
+                                    let (e, r) = refs.resolve(Arc::new(c), &s.origin, version, buf);
+                                    (Arc::new(e), k, r)
                                 })
                             }
                             _ => None,
@@ -268,7 +267,8 @@ pub(crate) fn reopen(
             "the index holds course {id}, which the store does not hold live"
         )));
     }
-    // A slot is one doc's: two courses at one slot would each serve the other's entry.
+    // In slot order, so the arena is too. A slot is one doc's: two courses at one slot would
+    // each serve the other's entry.
     adopted.sort_unstable_by_key(|a| a.0);
     if let Some(w) = adopted.windows(2).find(|w| w[0].0 == w[1].0) {
         return Ok(Err(format!("two courses hold the index's slot {}", w[0].0)));
