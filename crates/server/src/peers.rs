@@ -68,6 +68,10 @@ pub struct LinkStatus {
     pub rejected: u64,
     /// What the current stream takes entries of (`None`: every origin).
     pub entry_origins: Option<Vec<String>>,
+    /// Which run of the link owns this row (a link stopped and started again for the same URL
+    /// is a new run): a stopped run's late writes — its down-bookkeeping can outlive the abort
+    /// — are dropped instead of re-creating or overwriting the row.
+    pub link: u64,
 }
 
 /// Shared by the links, the Admin service and the Publisher (join gate).
@@ -94,14 +98,21 @@ pub struct Fed {
 }
 
 impl Fed {
-    fn set_link(&self, url: &str, f: impl FnOnce(&mut LinkStatus)) {
-        if let Ok(mut m) = self.links.lock() {
-            let s = m.entry(url.to_string()).or_insert_with(|| LinkStatus {
-                url: url.to_string(),
-                ..Default::default()
-            });
+    /// Updates the status row of run `link` of the link to `url`; a run that has been stopped
+    /// (its row gone, or owned by a newer run) writes nothing. Rows are made by `Links::set`.
+    fn set_link(&self, url: &str, link: u64, f: impl FnOnce(&mut LinkStatus)) {
+        if let Ok(mut m) = self.links.lock()
+            && let Some(s) = m.get_mut(url).filter(|s| s.link == link)
+        {
             f(s);
         }
+    }
+
+    /// Run `link` of the link to `url` has not been stopped.
+    fn is_running(&self, url: &str, link: u64) -> bool {
+        self.links
+            .lock()
+            .is_ok_and(|m| m.get(url).is_some_and(|s| s.link == link))
     }
 
     pub fn link_statuses(&self) -> Vec<LinkStatus> {
@@ -167,12 +178,16 @@ impl Fed {
         })
     }
 
-    fn link_up(&self, url: &str, up: bool) {
+    fn link_up(&self, url: &str, link: u64, up: bool) {
+        // A stopped run's URL may be a newer run's: it must not mark that one down.
+        if !self.is_running(url, link) {
+            return;
+        }
         if let Ok(mut s) = self.sources.lock() {
             s.connected(url, up);
         }
         if !up {
-            self.set_link(url, |s| s.entry_origins = Some(Vec::new()));
+            self.set_link(url, link, |s| s.entry_origins = Some(Vec::new()));
         }
         self.reselect();
     }
@@ -202,6 +217,7 @@ impl Fed {
     fn take_events(
         &self,
         url: &str,
+        link: u64,
         events: Vec<ReplicaEvent>,
         snapshots: &mut Vec<String>,
         checkpoints: &mut Asks,
@@ -215,7 +231,7 @@ impl Fed {
                         snapshots.push(origin);
                     }
                 }
-                ReplicaEvent::Applied { applied, unchanged } => self.set_link(url, |s| {
+                ReplicaEvent::Applied { applied, unchanged } => self.set_link(url, link, |s| {
                     s.applied += applied as u64;
                     s.received += (applied + unchanged) as u64;
                 }),
@@ -230,7 +246,7 @@ impl Fed {
                         "reason" => reason.as_str()
                     )
                     .increment(count as u64);
-                    self.set_link(url, |s| s.rejected += count as u64)
+                    self.set_link(url, link, |s| s.rejected += count as u64)
                 }
                 ReplicaEvent::Verified { origin } => {
                     tracing::debug!(%origin, "checkpoint verified")
@@ -387,6 +403,8 @@ pub struct Links {
     fed: Arc<Fed>,
     stopping: tokio::sync::watch::Receiver<bool>,
     running: Mutex<BTreeMap<String, tokio::task::JoinHandle<()>>>,
+    /// The last link run started (each run's status row carries its number).
+    runs: std::sync::atomic::AtomicU64,
 }
 
 impl Links {
@@ -409,6 +427,7 @@ impl Links {
             fed,
             stopping,
             running: Mutex::new(BTreeMap::new()),
+            runs: Default::default(),
         })
     }
 
@@ -426,15 +445,12 @@ impl Links {
         for url in &stopped {
             if let Some(task) = running.remove(url) {
                 task.abort();
-                // The status row goes once the task has ended (it cannot write it again).
-                let (fed, url) = (self.fed.clone(), url.clone());
-                tokio::spawn(async move {
-                    let _ = task.await;
-                    if let Ok(mut m) = fed.links.lock() {
-                        m.remove(&url);
-                    }
-                });
             }
+        }
+        // The rows go now: what a stopped run still writes (the abort lands at its next await;
+        // work it handed to a blocking thread runs on) finds no row of its run.
+        if let Ok(mut m) = self.fed.links.lock() {
+            m.retain(|u, _| urls.contains(u));
         }
         // The join gate asks the peers the links run, and no others.
         if let Ok(mut join) = self.fed.join.lock() {
@@ -460,10 +476,25 @@ impl Links {
         let mut started = Vec::new();
         for url in urls {
             if !running.contains_key(url) {
-                let task = spawn_link(self.fed.clone(), url.clone(), self.stopping.clone());
+                let link = 1 + self.runs.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                if let Ok(mut m) = self.fed.links.lock() {
+                    m.insert(
+                        url.clone(),
+                        LinkStatus {
+                            url: url.clone(),
+                            link,
+                            ..Default::default()
+                        },
+                    );
+                }
+                let task = spawn_link(self.fed.clone(), url.clone(), link, self.stopping.clone());
                 running.insert(url.clone(), task);
                 started.push(url.clone());
             }
+        }
+        // Origins a stopped link was the source of are chosen again now.
+        if !stopped.is_empty() {
+            self.fed.reselect();
         }
         (started, stopped)
     }
@@ -483,6 +514,7 @@ pub fn roster_peers(roster: &Roster, own: &str) -> Vec<String> {
 fn spawn_link(
     fed: Arc<Fed>,
     url: String,
+    link: u64,
     mut stopping: tokio::sync::watch::Receiver<bool>,
 ) -> tokio::task::JoinHandle<()> {
     tokio::spawn(async move {
@@ -497,20 +529,20 @@ fn spawn_link(
                 tracing::debug!("connecting");
                 drop(_e);
                 let r = tokio::select! {
-                    r = run_link(&fed, &url) => r,
+                    r = run_link(&fed, &url, link) => r,
                     _ = stopping.changed() => return,
                 };
                 // Not anyone's source while down (another link takes over at once).
                 let f = fed.clone();
                 let u = url.clone();
-                let _ = tokio::task::spawn_blocking(move || f.link_up(&u, false)).await;
+                let _ = tokio::task::spawn_blocking(move || f.link_up(&u, link, false)).await;
                 r
             };
             match r {
                 Ok(()) => backoff = BACKOFF_MIN,
                 Err(e) => {
                     tracing::warn!(peer = %url, error = %e, "peer link down");
-                    fed.set_link(&url, |s| {
+                    fed.set_link(&url, link, |s| {
                         s.connected = false;
                         s.last_error = e.clone();
                     });
@@ -650,7 +682,7 @@ fn heads_call(client: &FederationClient<Channel>, origins: BTreeSet<String>) -> 
 }
 
 /// One connection's life: subscribe, apply, re-subscribe for snapshots when asked.
-async fn run_link(fed: &Arc<Fed>, url: &str) -> Result<(), String> {
+async fn run_link(fed: &Arc<Fed>, url: &str, link: u64) -> Result<(), String> {
     let channel = connect(fed, url).await?;
     let mut client = FederationClient::new(channel)
         .max_decoding_message_size(64 << 20)
@@ -675,7 +707,7 @@ async fn run_link(fed: &Arc<Fed>, url: &str) -> Result<(), String> {
     let mut asked: Asks = BTreeMap::new();
     let mut fetching: Option<HeadsCall> = None;
     let mut last_fetch: Option<tokio::time::Instant> = None;
-    tokio::task::block_in_place(|| fed.link_up(url, true));
+    tokio::task::block_in_place(|| fed.link_up(url, link, true));
     loop {
         sources_changed.mark_unchanged();
         let wanted = fed.wanted(url);
@@ -726,7 +758,7 @@ async fn run_link(fed: &Arc<Fed>, url: &str) -> Result<(), String> {
             .await
             .map_err(|_| format!("subscribe: no answer within {} s", ANSWER_TIMEOUT.as_secs()))??;
         let mut first = Some(first);
-        fed.set_link(url, |s| {
+        fed.set_link(url, link, |s| {
             s.connected = true;
             s.entry_origins = wanted.as_ref().map(|f| f.entry_origins.clone());
             s.last_error.clear();
@@ -797,7 +829,7 @@ async fn run_link(fed: &Arc<Fed>, url: &str) -> Result<(), String> {
                                 let names: BTreeSet<String> = asked.into_keys().collect();
                                 let ev = tokio::task::block_in_place(|| replica.fetched_heads(h, &names))
                                     .map_err(|e| e.to_string())?;
-                                fed.take_events(url, ev, &mut snapshots, &mut ask_heads);
+                                fed.take_events(url, link, ev, &mut snapshots, &mut ask_heads);
                             }
                             Err(e) => {
                                 tracing::warn!(peer = %url, error = %e, "asking for checkpoints whose digest differed");
@@ -833,7 +865,7 @@ async fn run_link(fed: &Arc<Fed>, url: &str) -> Result<(), String> {
                         let mut ev = Vec::new();
                         tokio::task::block_in_place(|| replica.flush(&mut ev))
                             .map_err(|e| e.to_string())?;
-                        fed.take_events(url, ev, &mut snapshots, &mut ask_heads);
+                        fed.take_events(url, link, ev, &mut snapshots, &mut ask_heads);
                         fed.staging(url, &replica, &mut staging);
                         if fed.joining() {
                             fed.gate();
@@ -852,7 +884,7 @@ async fn run_link(fed: &Arc<Fed>, url: &str) -> Result<(), String> {
                 Err(s) => {
                     let mut ev = Vec::new();
                     let _ = tokio::task::block_in_place(|| replica.flush(&mut ev));
-                    fed.take_events(url, ev, &mut snapshots, &mut ask_heads);
+                    fed.take_events(url, link, ev, &mut snapshots, &mut ask_heads);
                     return Err(format!("stream: {}", s.message()));
                 }
             };
@@ -861,7 +893,7 @@ async fn run_link(fed: &Arc<Fed>, url: &str) -> Result<(), String> {
             // Any item but an entry first applies the entries buffered before it.
             let events =
                 tokio::task::block_in_place(|| replica.handle(item)).map_err(|e| e.to_string())?;
-            fed.take_events(url, events, &mut snapshots, &mut ask_heads);
+            fed.take_events(url, link, events, &mut snapshots, &mut ask_heads);
             fed.staging(url, &replica, &mut staging);
             if joining {
                 fed.gate();
@@ -884,7 +916,7 @@ async fn run_link(fed: &Arc<Fed>, url: &str) -> Result<(), String> {
         }
         let mut ev = Vec::new();
         tokio::task::block_in_place(|| replica.flush(&mut ev)).map_err(|e| e.to_string())?;
-        fed.take_events(url, ev, &mut snapshots, &mut ask_heads);
+        fed.take_events(url, link, ev, &mut snapshots, &mut ask_heads);
         if snapshots.is_empty() && !resubscribe {
             return Ok(());
         }
@@ -894,6 +926,64 @@ async fn run_link(fed: &Arc<Fed>, url: &str) -> Result<(), String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn fed(dir: &std::path::Path) -> Arc<Fed> {
+        let store =
+            prospectus_store::Store::open(dir, "E09000001", prospectus_store::NodeKey::generate())
+                .expect("store");
+        Arc::new(Fed {
+            store: Arc::new(store),
+            roster: Default::default(),
+            roster_changed: tokio::sync::watch::channel(0).0,
+            heads: Default::default(),
+            join: Mutex::new(Join::new(&[], true)),
+            lost_disk: None,
+            links: Default::default(),
+            tls: None,
+            insecure_dev: false,
+            sources: Default::default(),
+            sources_changed: tokio::sync::watch::channel(0).0,
+        })
+    }
+
+    /// A stopped link's late bookkeeping (its down-handling runs on a blocking thread the
+    /// abort does not reach) neither brings its status row back nor touches the row of a
+    /// link started again for the same URL. (Seen in CI: a removed member's row came back.)
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_stopped_links_late_writes_reach_no_status_row() {
+        let tmp = tempfile::tempdir().expect("tmp");
+        let fed = fed(tmp.path());
+        let (_stop, stopping) = tokio::sync::watch::channel(false);
+        let links = Links::new(fed.clone(), stopping);
+        // Nothing listens on port 1: the link stays down.
+        let url = "http://127.0.0.1:1".to_string();
+        let rows = |fed: &Fed| fed.link_statuses();
+        assert_eq!(links.set(std::slice::from_ref(&url)).0, vec![url.clone()]);
+        let first = rows(&fed)[0].link;
+        assert_eq!(links.set(&[]).1, vec![url.clone()]);
+        assert!(rows(&fed).is_empty(), "a stopped link's row goes at once");
+        // What the stopped run would still do.
+        fed.link_up(&url, first, false);
+        fed.set_link(&url, first, |s| s.last_error = "late".into());
+        assert!(rows(&fed).is_empty(), "a stopped run wrote its row back");
+        // Started again: a new run with its own row, which the old run cannot write.
+        links.set(std::slice::from_ref(&url));
+        let again = rows(&fed);
+        assert_eq!(again.len(), 1);
+        assert_ne!(again[0].link, first);
+        fed.set_link(&url, first, |s| {
+            s.connected = true;
+            s.last_error = "late".into();
+        });
+        fed.link_up(&url, first, false);
+        let row = &rows(&fed)[0];
+        assert_ne!(row.last_error, "late");
+        assert!(!row.connected);
+        assert_eq!(row.link, again[0].link);
+        // The current run writes it.
+        fed.set_link(&url, row.link, |s| s.applied = 7);
+        assert_eq!(rows(&fed)[0].applied, 7);
+    }
 
     fn ask(digest: u8, seq: u64, due: tokio::time::Instant) -> Ask {
         Ask {
